@@ -1,0 +1,160 @@
+"""Server side of the interactive placement editor (js/placement_editor.js).
+
+`IA_PlaceObject.execute` calls `remember(node_id, scene, object3d)`; the routes
+below then serve that node's frame 0, depth and fast previews to the canvas in
+the browser, so moving the object never reruns the graph.
+
+Routes (all under /insertanywhere/editor, also reachable with the /api prefix):
+  GET  /{node_id}/info      JSON: size, K, frame count, object points (canonical)
+  GET  /{node_id}/frame0    JPEG of frame 0
+  GET  /{node_id}/depth0    float32 little-endian [H, W] camera z of frame 0
+  POST /{node_id}/preview   body {"placement": {...} | "...", "frame": t, "max_side": n}
+                            -> JPEG of frame t with the propagated, occluded object
+A node that has not run yet answers 404, and the editor falls back to plain JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections import OrderedDict
+
+ROUTE_PREFIX = "/insertanywhere/editor"
+MAX_ENTRIES = 4            # scenes kept for previews (each holds a whole SceneRecord)
+MAX_BODY_BYTES = 64 * 1024
+_NODE_ID = re.compile(r"^[0-9A-Za-z:_.\-]{1,64}$")
+
+_lock = threading.Lock()
+_entries: "OrderedDict[str, object]" = OrderedDict()
+
+
+def remember(node_id: str, scene, object3d) -> None:
+    """Keep `scene` and `object3d` of Place Object node `node_id` for the editor routes.
+
+    Bounded: the least recently used entry is dropped beyond MAX_ENTRIES.
+    """
+    from insertanywhere.masks.editor_preview import EditorSession
+
+    node_id = str(node_id)
+    if not _NODE_ID.match(node_id):
+        logging.warning("InsertAnywhere editor: ignoring node id %r", node_id)
+        return
+    session = EditorSession(scene, object3d)
+    with _lock:
+        _entries[node_id] = session
+        _entries.move_to_end(node_id)
+        while len(_entries) > MAX_ENTRIES:
+            _entries.popitem(last=False)
+
+
+def forget_all() -> None:
+    """Drop every remembered scene (tests, or to free memory)."""
+    with _lock:
+        _entries.clear()
+
+
+def _session(node_id: str):
+    with _lock:
+        session = _entries.get(node_id)
+        if session is not None:
+            _entries.move_to_end(node_id)
+        return session
+
+
+def register_routes() -> None:
+    """Add the editor routes to ComfyUI's server once; later calls do nothing."""
+    from server import PromptServer
+
+    server = getattr(PromptServer, "instance", None)
+    if server is None:
+        logging.warning("InsertAnywhere editor: no PromptServer instance, placement editor routes not added.")
+        return
+    table = server.routes
+    if any(getattr(r, "path", "").startswith(ROUTE_PREFIX) for r in table):
+        return
+    table.get(ROUTE_PREFIX + "/{node_id}/info")(_info)
+    table.get(ROUTE_PREFIX + "/{node_id}/frame0")(_frame0)
+    table.get(ROUTE_PREFIX + "/{node_id}/depth0")(_depth0)
+    table.post(ROUTE_PREFIX + "/{node_id}/preview")(_preview)
+
+
+# ----------------------------------------------------------------------------- handlers
+
+
+def _error(status: int, message: str):
+    from aiohttp import web
+
+    return web.json_response({"error": message}, status=status)
+
+
+def _lookup(request):
+    """(session, None) or (None, error response) for the request's node id."""
+    node_id = request.match_info.get("node_id", "")
+    if not _NODE_ID.match(node_id):
+        return None, _error(400, f"Bad node id {node_id[:80]!r}: expected the node's numeric id.")
+    session = _session(node_id)
+    if session is None:
+        return None, _error(404, f"Node {node_id} has no computed scene yet: queue the workflow once, "
+                                 "then the placement editor shows the scene.")
+    return session, None
+
+
+async def _info(request):
+    from aiohttp import web
+
+    session, err = _lookup(request)
+    if err is not None:
+        return err
+    return web.json_response(session.info())
+
+
+async def _frame0(request):
+    from aiohttp import web
+
+    session, err = _lookup(request)
+    if err is not None:
+        return err
+    return web.Response(body=session.frame0_jpeg(), content_type="image/jpeg",
+                        headers={"Cache-Control": "no-store"})
+
+
+async def _depth0(request):
+    from aiohttp import web
+
+    session, err = _lookup(request)
+    if err is not None:
+        return err
+    h, w = session.size
+    return web.Response(body=session.depth0_bytes(), content_type="application/octet-stream",
+                        headers={"X-Height": str(h), "X-Width": str(w), "Cache-Control": "no-store"})
+
+
+async def _preview(request):
+    import asyncio
+
+    from aiohttp import web
+
+    from insertanywhere.errors import InsertAnywhereError
+
+    session, err = _lookup(request)
+    if err is not None:
+        return err
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        return _error(400, f"Preview request body is larger than {MAX_BODY_BYTES} bytes.")
+    try:
+        body = json.loads(await request.text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _error(400, f"Preview request body is not JSON ({exc}).")
+    if not isinstance(body, dict):
+        return _error(400, "Preview request body must be a JSON object with 'placement' and 'frame'.")
+    try:
+        jpeg, meta = await asyncio.get_running_loop().run_in_executor(None, session.preview_request, body)
+    except InsertAnywhereError as exc:
+        return _error(400, str(exc))
+    except Exception as exc:  # a bug must not take the server down; the log has the trace
+        logging.exception("InsertAnywhere editor preview failed")
+        return _error(500, f"Preview failed: {type(exc).__name__}: {exc}")
+    headers = {"Cache-Control": "no-store", "X-Preview": json.dumps(meta)}
+    return web.Response(body=jpeg, content_type="image/jpeg", headers=headers)
