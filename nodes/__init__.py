@@ -1,0 +1,19 @@
+"""ComfyUI V3 adapters of the pack: one module per pipeline stage, each exporting NODES."""
+
+from __future__ import annotations
+
+from ._comfy import ComfyExtension, io
+from .models import register_model_folders
+
+
+def all_nodes() -> list[type[io.ComfyNode]]:
+    from . import video
+
+    return [*video.NODES]
+
+
+class InsertAnywhereExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        # ComfyUI 0.3.64 never calls on_load(), so the folders are registered here.
+        register_model_folders()
+        return all_nodes()

@@ -1,0 +1,50 @@
+"""The one module that imports ComfyUI's node API.
+
+Every node imports `io`, `ui`, `ComfyExtension` from here, so pinning to a
+versioned API (e.g. `comfy_api.v0_0_2`) is a one-line change below.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import numpy as np
+
+from comfy_api.latest import ComfyExtension, io, ui  # noqa: F401  (re-exported)
+
+from insertanywhere.progress import Progress
+
+
+def progress_bar(total: int) -> Progress:
+    """A core `progress(done, total)` callback driving ComfyUI's progress bar.
+
+    Under the server every update also checks the Cancel button and raises
+    ComfyUI's interrupt exception when it was pressed.
+    """
+    import comfy.utils
+
+    bar = comfy.utils.ProgressBar(max(1, total))
+
+    def update(done: int, new_total: int) -> None:
+        bar.update_absolute(done, max(1, new_total))
+
+    return update
+
+
+def preview_video(frames: np.ndarray, fps: float, prefix: str = "ia_preview") -> ui.PreviewVideo:
+    """Encode uint8 frames [F, H, W, 3] into the temp folder and show them on the node."""
+    import folder_paths
+
+    from insertanywhere.video import write_video
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}.mp4"
+    write_video(os.path.join(folder_paths.get_temp_directory(), name), frames, fps)
+    return ui.PreviewVideo([ui.SavedResult(name, "", io.FolderType.temp)])
+
+
+def preview_image(frame: np.ndarray, node_cls) -> ui.PreviewImage:
+    """Show one uint8 frame [H, W, 3] on the node."""
+    from .tensors import frames_to_image
+
+    return ui.PreviewImage(frames_to_image(frame[None]), cls=node_cls)

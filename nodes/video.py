@@ -1,0 +1,137 @@
+"""Video in: load a file or a core VIDEO as frames, fitted for Wan (H, W % 16, 4k+1 frames)."""
+
+from __future__ import annotations
+
+import os
+
+from insertanywhere import video as core_video
+
+from ._comfy import io, progress_bar
+from .tensors import frames_to_image, image_to_frames
+from .types import CATEGORY
+
+FIT_TOOLTIP = ("crop: scale to cover and centre-crop to multiples of 16 (keeps aspect); "
+               "resize: stretch to the nearest multiples of 16; none: keep the size.")
+COUNT_TOOLTIP = "4k+1 trims to 1, 5, 9, ... 81 frames as Wan VACE needs; any keeps every frame."
+
+
+def _selection_inputs() -> list:
+    return [
+        io.Int.Input("start_frame", default=0, min=0, max=1_000_000, tooltip="First frame to keep."),
+        io.Int.Input("frame_cap", default=81, min=1, max=10_000,
+                     tooltip="At most this many frames are decoded (memory stays bounded)."),
+        io.Int.Input("stride", default=1, min=1, max=100, tooltip="Keep every n-th frame; fps is divided by it."),
+        io.Int.Input("max_side", default=832, min=0, max=8192, step=16,
+                     tooltip="Longer side after resizing; 0 keeps the source size."),
+        io.Combo.Input("fit", options=list(core_video.FIT_MODES), default="crop", tooltip=FIT_TOOLTIP),
+        io.Combo.Input("frame_count", options=list(core_video.FRAME_COUNT_MODES), default="4k+1",
+                       tooltip=COUNT_TOOLTIP),
+    ]
+
+
+_OUTPUTS = [
+    io.Image.Output(display_name="frames", tooltip="The selected frames, fitted."),
+    io.Float.Output(display_name="fps", tooltip="Frame rate of the output frames (source fps / stride)."),
+    io.Int.Output(display_name="frame_count"),
+]
+
+
+def _decode(source, start_frame, frame_cap, stride, max_side, fit, frame_count) -> io.NodeOutput:
+    frames, fps = core_video.read_video(
+        source, start=start_frame, max_frames=frame_cap, stride=stride, max_side=max_side,
+        multiple=16, fit=fit, frame_count=frame_count, progress=progress_bar(frame_cap),
+    )
+    return io.NodeOutput(frames_to_image(frames), fps, int(frames.shape[0]))
+
+
+class LoadVideo(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        import folder_paths
+
+        input_dir = folder_paths.get_input_directory()
+        files = [f for f in os.listdir(input_dir) if os.path.isfile(os.path.join(input_dir, f))]
+        files = folder_paths.filter_files_content_types(files, ["video"])
+        return io.Schema(
+            node_id="IA_LoadVideo",
+            display_name="Load Video (InsertAnywhere)",
+            category=f"{CATEGORY}/video",
+            description="Decode a video file from the input folder, streaming: start, cap, stride, and fit to "
+                        "sizes Wan accepts.",
+            inputs=[io.Combo.Input("file", options=sorted(files), upload=io.UploadType.video,
+                                   tooltip="A video in ComfyUI's input folder."), *_selection_inputs()],
+            outputs=_OUTPUTS,
+        )
+
+    @classmethod
+    def execute(cls, file, start_frame, frame_cap, stride, max_side, fit, frame_count) -> io.NodeOutput:
+        import folder_paths
+
+        path = folder_paths.get_annotated_filepath(file)
+        return _decode(path, start_frame, frame_cap, stride, max_side, fit, frame_count)
+
+    @classmethod
+    def fingerprint_inputs(cls, file, **_):
+        import folder_paths
+
+        path = folder_paths.get_annotated_filepath(file)
+        return os.path.getmtime(path) if os.path.exists(path) else file
+
+    @classmethod
+    def validate_inputs(cls, file, **_):
+        import folder_paths
+
+        if not folder_paths.exists_annotated_filepath(file):
+            return f"Video file '{file}' is not in the input folder; upload it or pick another."
+        return True
+
+
+class VideoToFrames(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="IA_VideoToFrames",
+            display_name="Video to Frames (InsertAnywhere)",
+            category=f"{CATEGORY}/video",
+            description="Turn a core VIDEO (e.g. from Load Video) into fitted frames without decoding all of it.",
+            inputs=[io.Video.Input("video"), *_selection_inputs()],
+            outputs=_OUTPUTS,
+        )
+
+    @classmethod
+    def execute(cls, video, start_frame, frame_cap, stride, max_side, fit, frame_count) -> io.NodeOutput:
+        if hasattr(video, "get_stream_source"):
+            return _decode(video.get_stream_source(), start_frame, frame_cap, stride, max_side, fit, frame_count)
+        components = video.get_components()  # in-memory video: frames are already decoded
+        frames = image_to_frames(components.images)[start_frame::stride][:frame_cap]
+        fitted = core_video.fit_frames(frames, multiple=16, max_side=max_side, fit=fit, frame_count=frame_count)
+        return io.NodeOutput(frames_to_image(fitted), float(components.frame_rate) / stride, int(fitted.shape[0]))
+
+
+class FitFrames(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="IA_FitFrames",
+            display_name="Fit Frames for Wan",
+            category=f"{CATEGORY}/video",
+            description="Fit an IMAGE batch to H, W multiples of 16 and a 4k+1 frame count.",
+            inputs=[
+                io.Image.Input("images"),
+                io.Int.Input("max_side", default=832, min=0, max=8192, step=16,
+                             tooltip="Longer side after resizing; 0 keeps the size."),
+                io.Combo.Input("fit", options=list(core_video.FIT_MODES), default="crop", tooltip=FIT_TOOLTIP),
+                io.Combo.Input("frame_count", options=list(core_video.FRAME_COUNT_MODES), default="4k+1",
+                               tooltip=COUNT_TOOLTIP),
+            ],
+            outputs=[io.Image.Output(display_name="frames"), io.Int.Output(display_name="frame_count")],
+        )
+
+    @classmethod
+    def execute(cls, images, max_side, fit, frame_count) -> io.NodeOutput:
+        fitted = core_video.fit_frames(image_to_frames(images), multiple=16, max_side=max_side, fit=fit,
+                                       frame_count=frame_count)
+        return io.NodeOutput(frames_to_image(fitted), int(fitted.shape[0]))
+
+
+NODES = [LoadVideo, VideoToFrames, FitFrames]
