@@ -1,0 +1,118 @@
+"""A real ComfyUI server (`main.py --cpu`) with this pack on an extra custom_nodes path."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from comfyui_env import COMFYUI_PATH, PACK_ROOT  # noqa: E402
+
+PACK_DIR_NAME = "comfyui-insertanywhere"
+
+
+class ComfyServer:
+    def __init__(self, url: str, base: Path, log: Path, process: subprocess.Popen):
+        self.url, self.base, self.log_path, self.process = url, base, log, process
+
+    @property
+    def input_dir(self) -> Path:
+        return self.base / "input"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.base / "models"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def get(self, path: str):
+        with urllib.request.urlopen(self.url + path, timeout=60) as response:
+            return json.loads(response.read())
+
+    def post(self, path: str, payload: dict):
+        request = urllib.request.Request(self.url + path, data=json.dumps(payload).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    def run_prompt(self, prompt: dict, timeout: float = 600) -> dict:
+        """Queue an API-format prompt and wait for its /history entry."""
+        status, body = self.post("/prompt", {"prompt": prompt, "client_id": "ia-tests"})
+        assert status == 200, f"/prompt refused the workflow: {json.dumps(body)[:2000]}"
+        prompt_id = body["prompt_id"]
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            history = self.get(f"/history/{prompt_id}")
+            if prompt_id in history and history[prompt_id].get("status", {}).get("completed") is not None:
+                entry = history[prompt_id]
+                if entry["status"].get("status_str") == "success" or entry.get("outputs"):
+                    return entry
+                raise AssertionError(f"prompt failed: {json.dumps(entry['status'])[:4000]}")
+            time.sleep(0.5)
+        raise AssertionError(f"prompt {prompt_id} did not finish in {timeout}s\n{self.log()[-4000:]}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(base: Path) -> ComfyServer:
+    """Start ComfyUI with its data under `base` and this pack linked into base/extra_nodes."""
+    extra_nodes = base / "extra_nodes"
+    extra_nodes.mkdir(parents=True, exist_ok=True)
+    link = extra_nodes / PACK_DIR_NAME
+    if not link.exists():
+        link.symlink_to(PACK_ROOT, target_is_directory=True)
+    config = base / "extra_model_paths.yaml"
+    config.write_text(f"insertanywhere_tests:\n  base_path: {base}\n  custom_nodes: extra_nodes\n")
+    for sub in ("input", "output", "temp", "models", "user"):
+        (base / sub).mkdir(exist_ok=True)
+    port = _free_port()
+    log = base / "server.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+         "--base-directory", str(base), "--extra-model-paths-config", str(config),
+         "--disable-auto-launch", "--dont-print-server"],
+        cwd=COMFYUI_PATH, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env,
+    )
+    server = ComfyServer(f"http://127.0.0.1:{port}", base, log, process)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"ComfyUI exited early:\n{server.log()[-4000:]}")
+        try:
+            server.get("/system_stats")
+            return server
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(1)
+    process.kill()
+    raise RuntimeError(f"ComfyUI did not start in time:\n{server.log()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def comfy_server(tmp_path_factory):
+    if not (COMFYUI_PATH and Path(COMFYUI_PATH, "main.py").is_file()):
+        pytest.skip("set COMFYUI_PATH to a ComfyUI checkout to run the end-to-end tier")
+    server = start_server(tmp_path_factory.mktemp("comfy"))
+    yield server
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
