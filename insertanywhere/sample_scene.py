@@ -1,0 +1,947 @@
+"""Procedural sample scenes with exact ground truth, in the same form as the bench scenes.
+
+A small numpy ray caster renders a textured room (floor, walls, ceiling, posters, a cabinet,
+a table and a crate; analytic oriented boxes) seen by a moving camera, and a rasteriser draws
+the inserted object (a lathe vase with a handle, a trimesh mesh) z-buffered against it. Because
+every pixel knows which primitive it hit and where on it, depth, optical flow, visibility and the
+object's masks are exact, not estimated. Used by the unit tests and as the bundled demo input
+(nothing may be downloaded).
+
+Kinds:
+  static          the object stands on static ground (floor or table); the camera orbits.
+  moving_support  the object stands on a tray that slides and turns; the camera dollies.
+  occluder        a box-shaped walker crosses in front of the object; the camera pans.
+
+World frame: +Z up, metres. Cameras: OpenCV (x right, y down, z forward), pixel centres at
+integers; `world_to_camera[t]` maps world points to frame t's camera.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .errors import InsertAnywhereError
+from .masks.geometry import invert_rigid, make_pose, rot_y
+from .masks.scene import SceneRecord
+from .progress import Progress, report
+
+KINDS = ("static", "moving_support", "occluder")
+BACKGROUND_DEPTH = 100.0
+TOP_K = 64
+REF_SIZE = 256
+_UP = np.array([0.0, 0.0, 1.0])
+_LIGHT = np.array([0.35, -0.55, 0.76]) / np.linalg.norm([0.35, -0.55, 0.76])
+_WALKER_HEIGHT = 2.1
+_NEAR = 1e-3
+
+
+# ----------------------------------------------------------------------------- scene model
+
+
+@dataclass
+class _Material:
+    color_a: tuple  # RGB 0..1
+    color_b: tuple  # second colour, mixed per tile
+    freq: tuple = (4.0, 4.0, 4.0)  # noise cycles per metre along local x, y, z
+    tile: tuple = (99.0, 99.0, 99.0)  # tile size in metres along local axes (>= 50: no tiles)
+    contrast: float = 0.35  # noise strength
+    grout: float = 0.0  # grout line width in metres
+
+
+@dataclass
+class _World:
+    """Analytic scene: an interior room box plus oriented boxes, with per-frame poses.
+
+    poses: float64 [P, F, 4, 4] world_from_local (rigid) per primitive id.
+    The room's six faces are primitives with identity pose (their local frame is the world).
+    """
+
+    room_center: np.ndarray
+    room_half: np.ndarray
+    room_face_ids: np.ndarray  # [6] prim id of face (axis * 2 + (ray dir > 0))
+    boxes: list  # [(prim_id, half [3])]
+    poses: np.ndarray
+    dynamic: np.ndarray  # bool [P]
+    materials: list  # [_Material] per prim
+    names: list  # [str] per prim
+
+    def material_arrays(self) -> dict:
+        m = self.materials
+        return {
+            "a": np.array([x.color_a for x in m], dtype=np.float64),
+            "b": np.array([x.color_b for x in m], dtype=np.float64),
+            "freq": np.array([x.freq for x in m], dtype=np.float64),
+            "tile": np.array([x.tile for x in m], dtype=np.float64),
+            "contrast": np.array([x.contrast for x in m], dtype=np.float64),
+            "grout": np.array([x.grout for x in m], dtype=np.float64),
+        }
+
+
+class _WorldBuilder:
+    def __init__(self, num_frames: int):
+        self.F = num_frames
+        self.poses: list = []
+        self.dynamic: list = []
+        self.materials: list = []
+        self.names: list = []
+        self.boxes: list = []
+
+    def _add(self, name: str, poses: np.ndarray, material: _Material, dynamic: bool) -> int:
+        self.poses.append(poses)
+        self.dynamic.append(dynamic)
+        self.materials.append(material)
+        self.names.append(name)
+        return len(self.poses) - 1
+
+    def plane(self, name: str, material: _Material) -> int:
+        return self._add(name, np.broadcast_to(np.eye(4), (self.F, 4, 4)).copy(), material, False)
+
+    def box(self, name: str, half, material: _Material, center=None, yaw_deg: float = 0.0,
+            poses: Optional[np.ndarray] = None, dynamic: bool = False) -> int:
+        if poses is None:
+            poses = np.broadcast_to(_pose_z(yaw_deg, center), (self.F, 4, 4)).copy()
+        pid = self._add(name, poses, material, dynamic)
+        self.boxes.append((pid, np.asarray(half, dtype=np.float64)))
+        return pid
+
+
+def _pose_z(yaw_deg: float, center) -> np.ndarray:
+    """Rigid pose: rotation about world +Z by yaw, then translation to center."""
+    a = math.radians(yaw_deg)
+    R = np.array([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    return make_pose(R, np.asarray(center, dtype=np.float64))
+
+
+def _smoothstep(x):
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+# ----------------------------------------------------------------------------- ray casting
+
+
+def _raycast(world: _World, frame: int, origin: np.ndarray, dirs: np.ndarray):
+    """First hit of rays origin + s * dirs in `frame`.
+
+    origin: [3] world; dirs: [N, 3] world, scaled so that s is the camera z of the hit.
+    Returns prim [N] int16, s [N] float64, local [N, 3] (hit point in the prim's frame),
+    normal_local [N, 3] (unit, in the prim's frame).
+    """
+    n = dirs.shape[0]
+    d_safe = np.where(np.abs(dirs) < 1e-12, 1e-12, dirs)
+    inv = 1.0 / d_safe
+    # Room: the ray leaves the interior box through its nearest exit face.
+    o = origin - world.room_center
+    t_exit = np.maximum((-world.room_half - o) * inv, (world.room_half - o) * inv)
+    axis = t_exit.argmin(axis=1)
+    best = t_exit[np.arange(n), axis]
+    positive = d_safe[np.arange(n), axis] > 0
+    prim = world.room_face_ids[axis * 2 + positive.astype(np.int64)].astype(np.int16)
+    local = origin + best[:, None] * dirs
+    normal = np.zeros((n, 3))
+    normal[np.arange(n), axis] = np.where(positive, -1.0, 1.0)
+
+    for pid, half in world.boxes:
+        pose = world.poses[pid, frame]
+        R, c = pose[:3, :3], pose[:3, 3]
+        o_l = R.T @ (origin - c)
+        d_l = dirs @ R
+        d_l = np.where(np.abs(d_l) < 1e-12, 1e-12, d_l)
+        inv_l = 1.0 / d_l
+        t1 = (-half - o_l) * inv_l
+        t2 = (half - o_l) * inv_l
+        t_near_axes = np.minimum(t1, t2)
+        t_near = t_near_axes.max(axis=1)
+        t_far = np.maximum(t1, t2).min(axis=1)
+        hit = (t_near <= t_far) & (t_near > _NEAR) & (t_near < best)
+        if not hit.any():
+            continue
+        idx = np.nonzero(hit)[0]
+        ax = t_near_axes[idx].argmax(axis=1)
+        best[idx] = t_near[idx]
+        prim[idx] = pid
+        local[idx] = o_l + t_near[idx, None] * d_l[idx]
+        nl = np.zeros((len(idx), 3))
+        nl[np.arange(len(idx)), ax] = -np.sign(d_l[idx, ax])
+        normal[idx] = nl
+    return prim, best, local, normal
+
+
+def _camera_rays(world_to_camera: np.ndarray, K: np.ndarray, u: np.ndarray, v: np.ndarray):
+    """Camera centre [3] and world ray directions [N, 3] (camera z = 1) through pixels (u, v)."""
+    R, t = world_to_camera[:3, :3], world_to_camera[:3, 3]
+    d_cam = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], axis=-1)
+    return -R.T @ t, d_cam @ R
+
+
+# ----------------------------------------------------------------------------- texturing
+
+
+def _hash01(ix, iy, iz, salt):
+    """Integer lattice hash -> float64 in [0, 1)."""
+    h = (ix * 73856093) ^ (iy * 19349663) ^ (iz * 83492791) ^ salt
+    h = h & 0xFFFFFFFF
+    for _ in range(2):
+        h = h ^ (h >> 16)
+        h = (h * 0x45D9F3B) & 0xFFFFFFFF
+    h = h ^ (h >> 16)
+    return h / 4294967296.0
+
+
+def _value_noise(p: np.ndarray, salt: np.ndarray) -> np.ndarray:
+    """Smooth 3-D value noise in [0, 1): p [N, 3], salt [N] int64."""
+    base = np.floor(p)
+    f = p - base
+    w = f * f * (3.0 - 2.0 * f)
+    i = base.astype(np.int64)
+    out = np.zeros(p.shape[0])
+    for dx in (0, 1):
+        wx = w[:, 0] if dx else 1.0 - w[:, 0]
+        for dy in (0, 1):
+            wy = w[:, 1] if dy else 1.0 - w[:, 1]
+            for dz in (0, 1):
+                wz = w[:, 2] if dz else 1.0 - w[:, 2]
+                out += wx * wy * wz * _hash01(i[:, 0] + dx, i[:, 1] + dy, i[:, 2] + dz, salt)
+    return out
+
+
+def _fbm(p: np.ndarray, salt: np.ndarray, cycles_per_pixel: np.ndarray, octaves: int = 4) -> np.ndarray:
+    """Fractal noise in about [0, 1], band-limited to the pixel footprint.
+
+    p [N, 3] noise coordinates; cycles_per_pixel [N]: base-octave noise cycles per pixel. Octaves
+    finer than ~2 pixels fade to their mean, so point sampling does not alias (a cheap mip-map).
+    """
+    total, amp, norm = np.zeros(p.shape[0]), 1.0, 0.0
+    for k in range(octaves):
+        wavelength_px = 1.0 / np.maximum(cycles_per_pixel * 2.0 ** k, 1e-9)
+        keep = np.clip((wavelength_px - 2.0) / 2.0, 0.0, 1.0)
+        octave = _value_noise(p * (2.0 ** k) + 17.0 * k, salt + 101 * k)
+        total += amp * (0.5 + keep * (octave - 0.5))
+        norm += amp
+        amp *= 0.5
+    return total / norm
+
+
+def _shade(prim: np.ndarray, local: np.ndarray, normal_local: np.ndarray, normal_world: np.ndarray,
+           footprint: np.ndarray, mats: dict, salt: int) -> np.ndarray:
+    """Colour [N, 3] in 0..1 of hits: tiles + fractal noise, Lambert-lit.
+
+    footprint [N]: size of the pixel on the surface in metres. Noise octaves, tile colour steps
+    and grout lines are box-filtered over it, so the point-sampled image does not alias.
+    """
+    tile = mats["tile"][prim]
+    on_face = np.abs(normal_local) < 0.5  # the two axes that span the hit face
+    tiled = (tile < 50.0) & on_face
+    scaled = local / tile
+    cell = np.where(tiled, np.floor(scaled), 0).astype(np.int64)
+    frac = scaled - np.floor(scaled)
+    edge = np.where(tiled, np.minimum(frac, 1.0 - frac) * tile, np.inf)  # metres to the tile border
+    axis = edge.argmin(axis=1)
+    rows = np.arange(len(prim))
+    nearest = edge[rows, axis]
+    salt_p = prim.astype(np.int64) * 7919 + salt
+    mix = _hash01(cell[:, 0], cell[:, 1], cell[:, 2], salt_p)
+    # Blend with the neighbouring tile across the nearest border within half a pixel of it.
+    step = np.where(frac[rows, axis] < 0.5, -1, 1)
+    neighbour = cell.copy()
+    neighbour[rows, axis] += np.where(np.isfinite(nearest), step, 0)
+    mix_n = _hash01(neighbour[:, 0], neighbour[:, 1], neighbour[:, 2], salt_p)
+    blend = np.clip(0.5 - nearest / footprint, 0.0, 0.5)
+    mix = (1.0 - blend) * mix + blend * mix_n
+    color = mats["a"][prim] * (1.0 - mix[:, None]) + mats["b"][prim] * mix[:, None]
+    freq = mats["freq"][prim]
+    noise = _fbm(local * freq, prim.astype(np.int64) * 31 + salt, freq.max(axis=1) * footprint)
+    color = color * (1.0 + mats["contrast"][prim][:, None] * (2.0 * noise[:, None] - 1.0))
+    # Grout: the fraction of the pixel covered by a line of width g centred on the border.
+    g = mats["grout"][prim]
+    cover = np.clip(np.minimum(nearest + 0.5 * footprint, 0.5 * g) - np.maximum(nearest - 0.5 * footprint, -0.5 * g),
+                    0.0, None) / footprint
+    color = color * (1.0 - 0.55 * np.where(np.isfinite(nearest), cover, 0.0))[:, None]
+    lit = 0.55 + 0.45 * np.clip(normal_world @ _LIGHT, 0.0, None)
+    return np.clip(color * lit[:, None], 0.0, 1.0)
+
+
+# ----------------------------------------------------------------------------- the object
+
+
+def _make_object_mesh(rng: np.random.Generator):
+    """A lathe vase (2 units tall) with a box handle on its +X side; vertex colours.
+
+    Canonical frame: +Y up, +Z front, base at y = 0 centred on the footprint's bounding box.
+    """
+    import trimesh
+    from scipy.interpolate import PchipInterpolator
+
+    height = 2.0
+    ys = np.array([0.0, 0.12, 0.7, 1.35, 1.78, 2.0])
+    rs = np.array([0.42, 0.52, 0.62, 0.33, 0.27, 0.36]) * rng.uniform(0.85, 1.15, size=6)
+    rings, sections = 28, 48
+    y = np.linspace(0.0, height, rings)
+    r = PchipInterpolator(ys, rs)(y)
+    theta = np.arange(sections) * 2.0 * np.pi / sections
+    ring_xyz = np.stack([r[:, None] * np.sin(theta), np.broadcast_to(y[:, None], (rings, sections)),
+                         r[:, None] * np.cos(theta)], axis=-1).reshape(-1, 3)
+    verts = [ring_xyz, np.array([[0.0, 0.0, 0.0], [0.0, height, 0.0]])]
+    k, j = np.meshgrid(np.arange(rings - 1), np.arange(sections), indexing="ij")
+    a = k * sections + j
+    b = k * sections + (j + 1) % sections
+    c = a + sections
+    d = b + sections
+    bottom, top = rings * sections, rings * sections + 1
+    jj = np.arange(sections)
+    faces = [np.stack([a, b, c], -1).reshape(-1, 3), np.stack([b, d, c], -1).reshape(-1, 3),
+             np.stack([np.full(sections, bottom), (jj + 1) % sections, jj], -1),
+             np.stack([np.full(sections, top), (rings - 1) * sections + jj,
+                       (rings - 1) * sections + (jj + 1) % sections], -1)]
+
+    hue = rng.uniform(0.0, 1.0)
+    body = np.array(_hsv(hue, 0.55, 0.8))
+    band = np.array(_hsv(hue + 0.5, 0.6, 0.6))
+    emblem = np.array(_hsv(hue + 0.25, 0.8, 0.95))
+    ang = np.arctan2(ring_xyz[:, 0], ring_xyz[:, 2])
+    cols = np.tile(body, (len(ring_xyz), 1))
+    cols[(np.abs(ring_xyz[:, 1] - 0.35) < 0.08) | (np.abs(ring_xyz[:, 1] - 1.62) < 0.06)] = band
+    cols[(np.abs(ang) < 0.55) & (ring_xyz[:, 1] > 0.6) & (ring_xyz[:, 1] < 1.2)] = emblem
+    colors = [cols, np.stack([body, band])]
+
+    # Handle: two bars out of the body and an upright, on the +X side (the asset's left).
+    r_mid = float(PchipInterpolator(ys, rs)(0.95))
+    for extents, center in (((0.5, 0.1, 0.14), (r_mid + 0.15, 1.3, 0.0)),
+                            ((0.5, 0.1, 0.14), (r_mid + 0.15, 0.6, 0.0)),
+                            ((0.1, 0.8, 0.14), (r_mid + 0.35, 0.95, 0.0))):
+        bx = trimesh.creation.box(extents=extents)
+        offset = sum(len(v) for v in verts)
+        verts.append(np.asarray(bx.vertices) + np.asarray(center))
+        faces.append(np.asarray(bx.faces) + offset)
+        colors.append(np.tile(band * 0.8, (len(bx.vertices), 1)))
+
+    V = np.concatenate(verts)
+    lo, hi = V.min(axis=0), V.max(axis=0)
+    V[:, 0] -= 0.5 * (lo[0] + hi[0])
+    V[:, 2] -= 0.5 * (lo[2] + hi[2])
+    rgba = np.concatenate([np.clip(np.concatenate(colors), 0, 1) * 255, ], axis=0).astype(np.uint8)
+    rgba = np.concatenate([rgba, np.full((len(rgba), 1), 255, np.uint8)], axis=1)
+    return trimesh.Trimesh(vertices=V, faces=np.concatenate(faces), vertex_colors=rgba, process=False)
+
+
+def _hsv(h: float, s: float, v: float) -> tuple:
+    import colorsys
+
+    return colorsys.hsv_to_rgb(h % 1.0, s, v)
+
+
+def _rasterize(verts_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, height: int, width: int,
+               attrs: np.ndarray):
+    """Z-buffered, perspective-correct triangle rasteriser (pixel centres at integers).
+
+    verts_cam [V, 3] camera points; faces [T, 3]; attrs [V, C].
+    Returns depth [H, W] float64 (inf where empty) and attr image [H, W, C] float64.
+    """
+    depth = np.full(height * width, np.inf)
+    out = np.zeros((height * width, attrs.shape[1]))
+    z = verts_cam[:, 2]
+    faces = faces[(z[faces] > _NEAR).all(axis=1)]
+    if len(faces) == 0:
+        return depth.reshape(height, width), out.reshape(height, width, -1)
+    safe_z = np.where(z > _NEAR, z, 1.0)
+    uv = np.stack([K[0, 0] * verts_cam[:, 0] / safe_z + K[0, 2], K[1, 1] * verts_cam[:, 1] / safe_z + K[1, 2]], -1)
+    tri = uv[faces]  # [T, 3, 2]
+    umin = np.clip(np.ceil(tri[..., 0].min(1)), 0, width).astype(np.int64)
+    umax = np.clip(np.floor(tri[..., 0].max(1)), -1, width - 1).astype(np.int64)
+    vmin = np.clip(np.ceil(tri[..., 1].min(1)), 0, height).astype(np.int64)
+    vmax = np.clip(np.floor(tri[..., 1].max(1)), -1, height - 1).astype(np.int64)
+    bw = np.maximum(umax - umin + 1, 0)
+    count = bw * np.maximum(vmax - vmin + 1, 0)
+    total = int(count.sum())
+    if total == 0:
+        return depth.reshape(height, width), out.reshape(height, width, -1)
+    ti = np.repeat(np.arange(len(faces)), count)
+    within = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+    pu = umin[ti] + within % bw[ti]
+    pv = vmin[ti] + within // bw[ti]
+    a, b, c = tri[ti, 0], tri[ti, 1], tri[ti, 2]
+
+    def edge(p0, p1, x, y):
+        return (p1[:, 0] - p0[:, 0]) * (y - p0[:, 1]) - (p1[:, 1] - p0[:, 1]) * (x - p0[:, 0])
+
+    area = edge(a, b, c[:, 0], c[:, 1])
+    ok = np.abs(area) > 1e-12
+    area = np.where(ok, area, 1.0)
+    wa = edge(b, c, pu, pv) / area
+    wb = edge(c, a, pu, pv) / area
+    wc = edge(a, b, pu, pv) / area
+    inside = ok & (wa >= 0) & (wb >= 0) & (wc >= 0)
+    ti, pu, pv, wa, wb, wc = ti[inside], pu[inside], pv[inside], wa[inside], wb[inside], wc[inside]
+    fz = z[faces[ti]]
+    bary = np.stack([wa, wb, wc], -1) / fz  # perspective-correct weights (unnormalised)
+    inv_z = bary.sum(1)
+    frag_z = 1.0 / inv_z
+    pix = pv * width + pu
+    order = np.lexsort((frag_z, pix))
+    first = order[np.r_[True, pix[order][1:] != pix[order][:-1]]]
+    w = bary[first] / inv_z[first, None]
+    depth[pix[first]] = frag_z[first]
+    out[pix[first]] = np.einsum("nk,nkc->nc", w, attrs[faces[ti[first]]])
+    return depth.reshape(height, width), out.reshape(height, width, -1)
+
+
+def _render_object(mesh, world_from_mesh: np.ndarray, world_to_camera: np.ndarray, K: np.ndarray,
+                   height: int, width: int):
+    """Object depth [H, W] (inf where absent) and lit colour [H, W, 3] in 0..1."""
+    cam_from_mesh = world_to_camera @ world_from_mesh
+    V = np.asarray(mesh.vertices, dtype=np.float64)
+    verts_cam = V @ cam_from_mesh[:3, :3].T + cam_from_mesh[:3, 3]
+    R = world_from_mesh[:3, :3]
+    normals_world = np.asarray(mesh.vertex_normals, dtype=np.float64) @ R.T
+    colors = np.asarray(mesh.visual.vertex_colors, dtype=np.float64)[:, :3] / 255.0
+    depth, attr = _rasterize(verts_cam, np.asarray(mesh.faces), K, height, width,
+                             np.concatenate([colors, normals_world], axis=1))
+    n = attr[..., 3:]
+    n = n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-9)
+    lit = 0.5 + 0.5 * np.clip(n @ _LIGHT, 0.0, None)
+    return depth, np.clip(attr[..., :3] * lit[..., None], 0.0, 1.0)
+
+
+def _look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """world_to_camera 4x4 (OpenCV) of a camera at eye looking at target."""
+    fwd = target - eye
+    fwd = fwd / np.linalg.norm(fwd)
+    right = np.cross(fwd, up)
+    right = right / np.linalg.norm(right)
+    down = np.cross(fwd, right)
+    R = np.stack([right, down, fwd])
+    return make_pose(R, -R @ eye)
+
+
+def _render_reference(mesh, size: int = REF_SIZE):
+    """Front view of the mesh on white: (rgb uint8 [S, S, 3], mask uint8 [S, S] 0/255)."""
+    V = np.asarray(mesh.vertices)
+    center = 0.5 * (V.min(0) + V.max(0))
+    radius = float(np.linalg.norm(V - center, axis=1).max())
+    dist = 5.0 * radius
+    elev = math.radians(8.0)
+    eye = center + dist * np.array([0.0, math.sin(elev), math.cos(elev)])
+    w2c = _look_at(eye, center, np.array([0.0, 1.0, 0.0]))
+    f = 0.92 * (size / 2.0) * (dist - radius) / radius
+    K = np.array([[f, 0, (size - 1) / 2.0], [0, f, (size - 1) / 2.0], [0, 0, 1.0]])
+    depth, color = _render_object(mesh, np.eye(4), w2c, K, size, size)
+    mask = np.isfinite(depth)
+    rgb = np.where(mask[..., None], color, 1.0)
+    return (rgb * 255 + 0.5).astype(np.uint8), (mask * 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- placement
+
+
+def derive_placement(world_from_mesh: np.ndarray, mesh_height: float, surface_normal: np.ndarray,
+                     world_to_camera: np.ndarray, K: np.ndarray) -> dict:
+    """Invert FORMAT.md's placement rules for a frame-0 object pose.
+
+    world_from_mesh: [4, 4] similarity whose mesh +Y is the surface normal; the mesh's base centre
+    (origin) is the point p on the surface. Returns the placement dict (anchor, height_px, yaw...).
+    """
+    p = world_from_mesh[:3, 3]
+    scale = float(np.linalg.norm(world_from_mesh[:3, 0]))
+    R_obj = world_from_mesh[:3, :3] / scale
+    R_c, t_c = world_to_camera[:3, :3], world_to_camera[:3, 3]
+    pc = R_c @ p + t_c
+    eye = -R_c.T @ t_c
+    up = surface_normal / np.linalg.norm(surface_normal)
+    if up @ (eye - p) < 0:
+        up = -up
+    fwd = (eye - p) - ((eye - p) @ up) * up
+    fwd = fwd / np.linalg.norm(fwd)
+    basis = np.stack([np.cross(up, fwd), up, fwd], axis=1)
+    R_y = basis.T @ R_obj
+    yaw = math.degrees(math.atan2(R_y[0, 2], R_y[0, 0]))
+    if np.abs(R_y - rot_y(yaw)).max() > 1e-9:
+        raise RuntimeError("object is not upright on its surface; cannot express it as a yaw")
+    return {
+        "anchor": [float(K[0, 0] * pc[0] / pc[2] + K[0, 2]), float(K[1, 1] * pc[1] / pc[2] + K[1, 2])],
+        "height_px": float(scale * mesh_height * K[1, 1] / pc[2]),
+        "yaw_deg": yaw,
+        "pitch_deg": 0.0,
+        "roll_deg": 0.0,
+        "offset": [0.0, 0.0, 0.0],
+        "top_k": TOP_K,
+    }
+
+
+# ----------------------------------------------------------------------------- layout
+
+
+def _palette(rng: np.random.Generator, hue: float, sat: float, val: float, spread: float = 0.06):
+    a = _hsv(hue + rng.uniform(-spread, spread), sat, val)
+    b = _hsv(hue + rng.uniform(-spread, spread), sat * rng.uniform(0.7, 1.1), val * rng.uniform(0.75, 0.95))
+    return a, b
+
+
+def _build_layout(kind: str, F: int, rng: np.random.Generator, obj_height: float, obj_radius: float):
+    """Room, furniture, support, object frame-0 base point and heading, and the camera path.
+
+    Returns (builder, support_pid, p0, heading, cams [F, 4, 4], support_motion [F, 4, 4]).
+    support_motion[t] maps the support's frame-0 pose to frame t (identity when static).
+    """
+    wb = _WorldBuilder(F)
+    tau = np.linspace(0.0, 1.0, F)
+    rx0, rx1 = rng.uniform(2.2, 3.0), rng.uniform(2.2, 3.0)
+    y_back = rng.uniform(2.0, 3.0)
+    ceiling = rng.uniform(2.6, 3.0)
+    room_lo = np.array([-rx0, -4.5, 0.0])
+    room_hi = np.array([rx1, y_back, ceiling])
+
+    floor_hue = rng.choice([0.07, 0.09, 0.55, 0.0])
+    tile = rng.uniform(0.3, 0.6)
+    floor = wb.plane("floor", _Material(*_palette(rng, floor_hue, 0.45, 0.7), freq=(10, 10, 10), tile=(tile, tile, 99),
+                                        contrast=0.3, grout=0.02))
+    ceil = wb.plane("ceiling", _Material((0.92, 0.92, 0.9), (0.88, 0.88, 0.86), freq=(2, 2, 2), contrast=0.08))
+    wall_hue = rng.uniform(0, 1)
+    stripe = rng.uniform(0.12, 0.25)
+    walls = [wb.plane(f"wall{i}", _Material(*_palette(rng, wall_hue + 0.1 * i, 0.25, 0.85), freq=(8, 8, 8),
+                                             tile=(stripe, stripe, 99) if i % 2 else (99, 99, 0.5),
+                                             contrast=0.2, grout=0.0)) for i in range(4)]
+    # face order: axis * 2 + (ray dir > 0) -> x-, x+, y-, y+, floor (z-), ceiling (z+)
+    face_ids = np.array([walls[0], walls[1], walls[2], walls[3], floor, ceil])
+
+    wood = _Material(*_palette(rng, 0.08, 0.6, 0.55), freq=(1.5, 24, 24), tile=(99, 0.12, 99), contrast=0.35, grout=0.006)
+    crate_mat = _Material(*_palette(rng, 0.1, 0.5, 0.65), freq=(8, 8, 8), tile=(0.1, 0.1, 0.1), contrast=0.3, grout=0.01)
+    side = rng.choice([-1.0, 1.0])
+
+    # Back furniture (never between the camera and the object).
+    wb.box("cabinet", (0.7, 0.22, 0.45), _Material(*_palette(rng, rng.uniform(0, 1), 0.35, 0.6), freq=(9, 9, 9),
+                                                     tile=(0.35, 99, 0.3), contrast=0.25, grout=0.015),
+           center=(rng.uniform(-1.0, 1.0), y_back - 0.22, 0.45))
+    for i, (half, center) in enumerate((((0.32, 0.01, 0.22), (rng.uniform(-1.5, 1.5), y_back - 0.01, 1.55)),
+                                        ((0.01, 0.28, 0.2), (rx1 - 0.01, rng.uniform(0.0, 1.5), 1.4)),
+                                        ((0.01, 0.28, 0.2), (-rx0 + 0.01, rng.uniform(0.0, 1.5), 1.3)))):
+        wb.box(f"poster{i}", half, _Material(*_palette(rng, rng.uniform(0, 1), 0.7, 0.8, 0.3), freq=(9, 9, 9),
+                                             tile=(0.08, 0.08, 0.08), contrast=0.3), center=center)
+    wb.box("rug", (0.6, 0.4, 0.004), _Material(*_palette(rng, rng.uniform(0, 1), 0.6, 0.6, 0.2), freq=(10, 10, 10),
+                                               tile=(0.2, 0.2, 99), contrast=0.35, grout=0.01),
+           center=(-side * 1.2, 1.3, 0.004), yaw_deg=rng.uniform(-20, 20))
+
+    support_motion = np.broadcast_to(np.eye(4), (F, 4, 4)).copy()
+    if kind == "static":
+        support = rng.choice(["floor", "table"])
+    elif kind == "moving_support":
+        support = "tray"
+    else:
+        support = rng.choice(["crate", "floor"])
+
+    def table(center_xy, yaw):
+        top = wb.box("table_top", (0.6, 0.4, 0.025), wood, center=(*center_xy, 0.725), yaw_deg=yaw)
+        R = _pose_z(yaw, (0, 0, 0))[:3, :3]
+        for sx in (-1, 1):
+            for sy in (-1, 1):
+                leg = np.asarray(center_xy + (0,)) + R @ np.array([sx * 0.54, sy * 0.34, 0.0])
+                wb.box("table_leg", (0.03, 0.03, 0.35), wood, center=(leg[0], leg[1], 0.35), yaw_deg=yaw)
+        return top
+
+    p0 = np.array([rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3), 0.0])
+    if support == "table" or support == "tray":
+        yaw_t = rng.uniform(-15, 15)
+        support_pid = table((float(p0[0]), float(p0[1])), yaw_t)
+        p0[2] = 0.75
+    else:
+        table((float(side * 1.3), 1.0), rng.uniform(-30, 30))
+    if support == "crate":
+        support_pid = wb.box("crate", (0.3, 0.25, 0.225), crate_mat, center=(p0[0], p0[1], 0.225),
+                             yaw_deg=rng.uniform(-30, 30))
+        p0 = p0 + np.array([rng.uniform(-0.06, 0.06), rng.uniform(-0.05, 0.05), 0.45])
+    else:
+        wb.box("crate", (0.3, 0.25, 0.225), crate_mat, center=(-side * 1.1, 0.9, 0.225), yaw_deg=rng.uniform(-30, 30))
+    if support == "floor":
+        support_pid = int(floor)
+    if support == "tray":
+        support_pid, support_motion, p0 = _add_tray(wb, rng, tau, p0, obj_radius)
+
+    # Camera path: looks near the object's middle from the -y side.
+    frac = rng.uniform(0.22, 0.3)  # object height / image height in frame 0
+    dist = obj_height * 1.48 / frac
+    elev = math.radians(rng.uniform(22, 34))
+    az0 = math.radians(-90 + rng.uniform(-20, 20))
+    lateral = np.array([-math.sin(az0), math.cos(az0), 0.0])
+    target = p0 + _UP * (0.5 * obj_height) + lateral * dist * rng.uniform(-0.15, 0.15)
+    sgn = rng.choice([-1.0, 1.0])
+    if kind == "static":
+        az = az0 + sgn * math.radians(rng.uniform(25, 40)) * (tau - 0.5)
+        dists = np.full(F, dist)
+        shift = np.zeros(F)
+    elif kind == "moving_support":
+        az = az0 + sgn * math.radians(rng.uniform(6, 12)) * (tau - 0.5)
+        dists = dist * (1.05 - rng.uniform(0.1, 0.2) * tau)
+        shift = np.zeros(F)
+    else:
+        az = np.full(F, az0)
+        dists = np.full(F, dist)
+        shift = sgn * rng.uniform(0.35, 0.55) * (tau - 0.5)
+    cams = np.empty((F, 4, 4))
+    for t in range(F):
+        offset = dists[t] * np.array([math.cos(elev) * math.cos(az[t]), math.cos(elev) * math.sin(az[t]),
+                                      math.sin(elev)])
+        eye = target + offset + shift[t] * lateral
+        cams[t] = _look_at(eye, target + 0.25 * shift[t] * lateral, _UP)
+
+    world = _World(
+        room_center=0.5 * (room_lo + room_hi), room_half=0.5 * (room_hi - room_lo), room_face_ids=face_ids,
+        boxes=wb.boxes, poses=np.stack(wb.poses), dynamic=np.array(wb.dynamic),
+        materials=wb.materials, names=wb.names)
+    return wb, world, int(support_pid), p0, cams, support_motion
+
+
+def _add_tray(wb: _WorldBuilder, rng: np.random.Generator, tau: np.ndarray, table_point: np.ndarray,
+              obj_radius: float):
+    """A tray on the table that slides 20-30 cm and turns 15-25 degrees; the object on it."""
+    slide = rng.uniform(0.2, 0.3)
+    turn = rng.choice([-1.0, 1.0]) * rng.uniform(15, 25)
+    direction = rng.uniform(0, 2 * math.pi)
+    dvec = np.array([math.cos(direction), math.sin(direction), 0.0])
+    start = np.array([table_point[0], table_point[1], 0.765]) - 0.5 * slide * dvec
+    yaw0 = rng.uniform(-30, 30)
+    s = _smoothstep((tau - 0.1) / 0.8)
+    poses = np.stack([_pose_z(yaw0 + turn * si, start + slide * si * dvec) for si in s])
+    half = (max(0.2, obj_radius + 0.12), max(0.15, obj_radius + 0.08), 0.015)
+    mat = _Material(*_palette(rng, rng.uniform(0, 1), 0.6, 0.7, 0.15), freq=(14, 14, 14), tile=(0.06, 0.06, 99),
+                    contrast=0.3, grout=0.006)
+    pid = wb.box("tray", half, mat, poses=poses, dynamic=True)
+    local_p = np.array([rng.uniform(-0.05, 0.05), rng.uniform(-0.03, 0.03), 0.015])
+    p0 = poses[0, :3, :3] @ local_p + poses[0, :3, 3]
+    motion = poses @ invert_rigid(poses[0])
+    return pid, motion, p0
+
+
+def _add_walker(world: _World, cams: np.ndarray, p0: np.ndarray, obj_radius: float, rng) -> _World:
+    """A box-shaped walker that crosses the camera-object line: free, partial, full, partial, free."""
+    F = cams.shape[0]
+    tau = np.linspace(0.0, 1.0, F)
+    eyes = np.stack([-c[:3, :3].T @ c[:3, 3] for c in cams])
+    to_cam0 = eyes[0] - p0
+    to_cam0[2] = 0.0
+    to_cam0 /= np.linalg.norm(to_cam0)
+    lateral = np.cross(_UP, to_cam0)
+    dist = float(np.linalg.norm((eyes[0] - p0)[:2]))
+    lam = min(0.6, rng.uniform(0.55, 0.7) / dist)  # fraction of the way from the object to the camera
+    half_w = rng.uniform(0.2, 0.25)
+    cone = (1.0 - lam) * obj_radius  # half-width of the object's view cone where the walker crosses it
+    # Free at both ends; fully hiding the object for at most ~40% of the frames.
+    reach = max(half_w + cone + 0.05, (half_w - cone) / 0.4)
+    sweep = rng.choice([-1.0, 1.0]) * reach * (2.0 * tau - 1.0)
+    yaw = math.degrees(math.atan2(lateral[1], lateral[0]))
+    poses = np.empty((F, 4, 4))
+    for t in range(F):
+        center = p0 + lam * (eyes[t] - p0) + sweep[t] * lateral
+        center[2] = 0.5 * _WALKER_HEIGHT
+        poses[t] = _pose_z(yaw, center)
+    mat = _Material(*_palette(rng, rng.uniform(0, 1), 0.65, 0.55, 0.1), freq=(7, 7, 7), tile=(99, 99, 0.18),
+                    contrast=0.3, grout=0.02)
+    pid = len(world.materials)
+    return _World(room_center=world.room_center, room_half=world.room_half, room_face_ids=world.room_face_ids,
+                  boxes=world.boxes + [(pid, np.array([half_w, 0.12, 0.5 * _WALKER_HEIGHT]))],
+                  poses=np.concatenate([world.poses, poses[None]]),
+                  dynamic=np.append(world.dynamic, True), materials=world.materials + [mat],
+                  names=world.names + ["walker"])
+
+
+# ----------------------------------------------------------------------------- the scene
+
+
+@dataclass
+class SampleScene:
+    """A rendered sample scene with exact ground truth. Shapes: F frames, H x W pixels.
+
+    frames uint8 [F, H, W, 3] (scene without the object); depth float32 [F, H, W] camera z
+    (capped at 100); K float64 [3, 3]; world_to_camera float64 [F, 4, 4]; dynamic bool [F, H, W];
+    object_mesh trimesh.Trimesh (canonical frame); object_ref uint8 [h, w, 3]; object_ref_mask
+    uint8 [h, w] 0/255; placement dict (FORMAT.md); object_world_from_mesh float64 [F, 4, 4];
+    gt_visible, gt_amodal bool [F, H, W]; composite uint8 [F, H, W, 3]; surface_normal float64 [3]
+    (exact world normal of the support at the anchor in frame 0).
+    """
+
+    kind: str
+    seed: int
+    name: str
+    description: str
+    fps: float
+    frames: np.ndarray
+    depth: np.ndarray
+    K: np.ndarray
+    world_to_camera: np.ndarray
+    dynamic: np.ndarray
+    object_mesh: object
+    object_ref: np.ndarray
+    object_ref_mask: np.ndarray
+    placement: dict
+    object_world_from_mesh: np.ndarray
+    gt_visible: np.ndarray
+    gt_amodal: np.ndarray
+    composite: np.ndarray
+    surface_normal: np.ndarray
+    world: _World = field(repr=False)
+    hit_prim: np.ndarray = field(repr=False)  # int16 [F, H, W] primitive id per pixel
+    hit_local: np.ndarray = field(repr=False)  # float32 [F, H, W, 3] hit point in the primitive's frame
+    _flow: Optional[tuple] = field(default=None, repr=False)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    def flow(self) -> tuple:
+        """Exact dense flow: (fwd float32 [F-1, H, W, 2], bwd float32 [F-1, H, W, 2], valid bool [F-1, H, W]).
+
+        fwd[t] moves frame t's pixels to frame t+1, bwd[t] frame t+1's to frame t. valid[t] marks
+        frame-t pixels whose surface point is visible and inside frame t+1 (and back).
+        """
+        if self._flow is None:
+            F, H, W = self.depth.shape
+            fwd = np.zeros((F - 1, H, W, 2), np.float32)
+            bwd = np.zeros_like(fwd)
+            valid = np.zeros((F - 1, H, W), bool)
+            for t in range(F - 1):
+                fwd[t], ok_f = _exact_flow(self, t, t + 1)
+                bwd[t], ok_b = _exact_flow(self, t + 1, t)
+                valid[t] = ok_f & _sample_nearest(ok_b, fwd[t])
+            self._flow = (fwd, bwd, valid)
+        return self._flow
+
+    def to_scene_record(self) -> SceneRecord:
+        """The scene as the reconstruction stage would produce it, but exact (ground-truth depth and flow)."""
+        fwd, bwd, valid = self.flow()
+        return SceneRecord(
+            frames=self.frames, depth=self.depth.astype(np.float32), K=self.K.astype(np.float32),
+            world_to_camera=self.world_to_camera.astype(np.float32), moving=self.dynamic.copy(),
+            flow_fwd=fwd.astype(np.float16), flow_bwd=bwd.astype(np.float16), flow_valid=valid, flow_stride=1,
+            fps=float(self.fps), info={"source": "sample_scene", "kind": self.kind, "seed": self.seed,
+                                       "depth": "ground truth", "flow": "ground truth"},
+        )
+
+    def mono_disparity(self) -> np.ndarray:
+        """Simulated monocular depth network output: float16 [F, H, W], relative inverse depth in 0..1."""
+        return _mono_disparity(self.depth, self.seed)
+
+    def scene_json(self) -> dict:
+        F, H, W = self.depth.shape
+        return {
+            "name": self.name, "fps": self.fps, "width": W, "height": H, "num_frames": F,
+            "intrinsics": self.K.tolist(), "world_to_camera": self.world_to_camera.tolist(),
+            "object_world_from_mesh": self.object_world_from_mesh.tolist(), "placement": self.placement,
+            "description": self.description,
+        }
+
+    def write_bundle(self, directory: str | Path) -> Path:
+        """Write the bench layout (FORMAT.md) into `directory`; returns it."""
+        from PIL import Image
+
+        out = Path(directory)
+        for sub in ("gt/visible", "gt/amodal", "gt/dynamic"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+        write_mp4(out / "scene.mp4", self.frames, self.fps)
+        write_mp4(out / "gt" / "composite.mp4", self.composite, self.fps)
+        (out / "scene.json").write_text(json.dumps(self.scene_json(), indent=1))
+        np.savez_compressed(out / "depth.npz", depth=self.depth.astype(np.float16))
+        np.savez_compressed(out / "depth_mono.npz", disparity=self.mono_disparity())
+        self.object_mesh.export(out / "object.ply")
+        Image.fromarray(self.object_ref).save(out / "object_ref.png")
+        Image.fromarray(self.object_ref_mask).save(out / "object_ref_mask.png")
+        for name, masks in (("visible", self.gt_visible), ("amodal", self.gt_amodal), ("dynamic", self.dynamic)):
+            for t, m in enumerate(masks):
+                Image.fromarray((m * 255).astype(np.uint8)).save(out / "gt" / name / f"{t:05d}.png")
+        return out
+
+
+def _sample_nearest(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """img [H, W] sampled at (pixel + flow), nearest, False outside."""
+    H, W = img.shape
+    v, u = np.mgrid[0:H, 0:W]
+    uu = np.rint(u + flow[..., 0]).astype(np.int64)
+    vv = np.rint(v + flow[..., 1]).astype(np.int64)
+    inside = (uu >= 0) & (uu < W) & (vv >= 0) & (vv < H)
+    out = np.zeros((H, W), bool)
+    out[inside] = img[vv[inside], uu[inside]]
+    return out
+
+
+def _exact_flow(scene: SampleScene, ta: int, tb: int):
+    """Flow [H, W, 2] from frame ta to tb and whether each point is seen (not occluded, in frame) in tb."""
+    world, K = scene.world, scene.K
+    H, W = scene.depth.shape[1:]
+    prim = scene.hit_prim[ta].reshape(-1).astype(np.int64)
+    local = scene.hit_local[ta].reshape(-1, 3).astype(np.float64)
+    pose_b = world.poses[prim, tb]
+    pts = np.einsum("nij,nj->ni", pose_b[:, :3, :3], local) + pose_b[:, :3, 3]
+    cam = scene.world_to_camera[tb]
+    pc = pts @ cam[:3, :3].T + cam[:3, 3]
+    z = pc[:, 2]
+    zs = np.where(z > _NEAR, z, 1.0)
+    u2 = K[0, 0] * pc[:, 0] / zs + K[0, 2]
+    v2 = K[1, 1] * pc[:, 1] / zs + K[1, 2]
+    v, u = np.mgrid[0:H, 0:W]
+    flow = np.stack([u2 - u.reshape(-1), v2 - v.reshape(-1)], -1)
+    seen = (z > _NEAR) & (u2 >= 0) & (u2 <= W - 1) & (v2 >= 0) & (v2 <= H - 1)
+    idx = np.nonzero(seen)[0]
+    eye, dirs = _camera_rays(cam, K, u2[idx], v2[idx])
+    hit_prim, hit_z, _, _ = _raycast(world, tb, eye, dirs)
+    same = (hit_prim == prim[idx]) & (np.abs(hit_z - z[idx]) <= 1e-4 * z[idx] + 1e-6)
+    seen[idx] = same
+    return flow.reshape(H, W, 2).astype(np.float32), seen.reshape(H, W)
+
+
+def _mono_disparity(depth: np.ndarray, seed: int) -> np.ndarray:
+    """Depth-network-like disparity: per-frame affine drift, smooth warp, blur, noise; 0..1 per frame."""
+    from scipy.ndimage import gaussian_filter, zoom
+
+    rng = np.random.default_rng([seed, 7])
+    F, H, W = depth.shape
+    disp = 1.0 / np.maximum(depth.astype(np.float64), 1e-3)
+    scale = np.exp(np.cumsum(rng.normal(0, 0.03, F)))
+    shift = np.cumsum(rng.normal(0, 0.02, F))
+    grids = rng.normal(0, 0.12, (2, 4, 6))
+    out = np.empty((F, H, W), np.float16)
+    for t in range(F):
+        a = t / max(F - 1, 1)
+        coarse = (1 - a) * grids[0] + a * grids[1]
+        warp = np.exp(zoom(coarse, (H / 4, W / 6), order=3, mode="nearest")[:H, :W])
+        d = disp[t] * scale[t] * warp + shift[t] * np.median(disp[t])
+        d = gaussian_filter(d, 1.2) + rng.normal(0, 0.01, (H, W)) * np.median(disp[t])
+        lo, hi = d.min(), d.max()
+        out[t] = ((d - lo) / max(hi - lo, 1e-9)).astype(np.float16)
+    return out
+
+
+def write_mp4(path: str | Path, frames: np.ndarray, fps: float) -> None:
+    """Near-lossless H.264 (yuv420p) via PyAV; MPEG-4 Part 2 via OpenCV when no H.264 encoder exists.
+
+    frames: uint8 [F, H, W, 3] RGB with even H and W.
+    """
+    import av
+
+    path = Path(path)
+    rate = Fraction(fps).limit_denominator(1001)
+    for codec in ("libx264", "h264"):
+        try:
+            av.codec.Codec(codec, "w")
+        except Exception:  # encoder not built into this PyAV
+            continue
+        with av.open(str(path), mode="w") as container:
+            stream = container.add_stream(codec, rate=rate)
+            stream.width, stream.height = frames.shape[2], frames.shape[1]
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": "10", "preset": "medium"}
+            for f in frames:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        return
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
+                             (frames.shape[2], frames.shape[1]))
+    for f in frames:
+        writer.write(f[..., ::-1])
+    writer.release()
+
+
+def _describe(kind: str, support: str) -> str:
+    text = {
+        "static": "Procedural room; the camera orbits; the vase stands on the {s} and stays put.",
+        "moving_support": "Procedural room; a tray slides and turns on the table while the camera dollies; "
+                          "the vase stands on the tray and moves with it.",
+        "occluder": "Procedural room; the camera pans; a box-shaped walker crosses in front of the vase "
+                    "standing on the {s} (partial, then full occlusion).",
+    }[kind]
+    return text.format(s=support)
+
+
+def make_scene(kind: str = "static", num_frames: int = 17, width: int = 160, height: int = 96, seed: int = 0,
+               fps: float = 16.0, progress: Optional[Progress] = None) -> SampleScene:
+    """Render a sample scene with exact ground truth (deterministic for kind and seed)."""
+    if kind not in KINDS:
+        raise InsertAnywhereError(f"Unknown sample scene kind '{kind}'; use one of {', '.join(KINDS)}.")
+    if num_frames < 2:
+        raise InsertAnywhereError(f"num_frames={num_frames} is too small; a sample scene needs at least 2 frames.")
+    if width < 32 or height < 32 or width % 2 or height % 2 or width > 4096 or height > 4096:
+        raise InsertAnywhereError(
+            f"Sample scene size {width}x{height} is not supported; use even sizes between 32 and 4096 "
+            "(H.264 needs even sizes).")
+    F, H, W = int(num_frames), int(height), int(width)
+    rng = np.random.default_rng([int(seed), KINDS.index(kind)])
+
+    mesh = _make_object_mesh(rng)
+    mesh_height = float(np.asarray(mesh.vertices)[:, 1].max())
+    obj_height = rng.uniform(0.22, 0.34)
+    scale = obj_height / mesh_height
+    obj_radius = scale * float(np.linalg.norm(np.asarray(mesh.vertices)[:, [0, 2]], axis=1).max())
+
+    _, world, support_pid, p0, cams, support_motion = _build_layout(kind, F, rng, obj_height, obj_radius)
+    if kind == "occluder":
+        world = _add_walker(world, cams, p0, obj_radius, rng)
+
+    # The object's true pose: upright on the support, facing roughly (not exactly) the first camera.
+    eye0 = -cams[0, :3, :3].T @ cams[0, :3, 3]
+    to_cam = eye0 - p0
+    heading = math.atan2(to_cam[1], to_cam[0]) + math.radians(rng.choice([-1, 1]) * rng.uniform(10, 40))
+    front = np.array([math.cos(heading), math.sin(heading), 0.0])
+    R_obj = np.stack([np.cross(_UP, front), _UP, front], axis=1)
+    pose0 = make_pose(R_obj, p0, scale)
+    object_poses = support_motion @ pose0
+    K = np.array([[0.89 * W, 0.0, (W - 1) / 2.0], [0.0, 0.89 * W, (H - 1) / 2.0], [0.0, 0.0, 1.0]])
+    placement = derive_placement(pose0, mesh_height, _UP, cams[0], K)
+
+    frames = np.empty((F, H, W, 3), np.uint8)
+    composite = np.empty_like(frames)
+    depth = np.empty((F, H, W), np.float32)
+    prim_img = np.empty((F, H, W), np.int16)
+    local_img = np.empty((F, H, W, 3), np.float32)
+    visible = np.empty((F, H, W), bool)
+    amodal = np.empty((F, H, W), bool)
+    mats = world.material_arrays()
+    v, u = np.mgrid[0:H, 0:W].astype(np.float64)
+    foot = scale * float(np.linalg.norm(np.asarray(mesh.vertices)[:, [0, 2]], axis=1).max())
+    for t in range(F):
+        eye, dirs = _camera_rays(cams[t], K, u.reshape(-1), v.reshape(-1))
+        prim, z, local, n_local = _raycast(world, t, eye, dirs)
+        n_world = np.einsum("nij,nj->ni", world.poses[prim, t, :3, :3], n_local)
+        ray_len = np.linalg.norm(dirs, axis=1)
+        facing = np.abs(np.einsum("ni,ni->n", n_world, dirs)) / ray_len
+        footprint = z * ray_len / K[0, 0] / np.maximum(facing, 0.2)
+        color = _shade(prim, local, n_local, n_world, footprint, mats, int(seed) * 13 + 5)
+        frames[t] = (color.reshape(H, W, 3) * 255 + 0.5).astype(np.uint8)
+        depth[t] = np.minimum(z, BACKGROUND_DEPTH).reshape(H, W)
+        prim_img[t] = prim.reshape(H, W)
+        local_img[t] = local.reshape(H, W, 3)
+
+        obj_z, obj_rgb = _render_object(mesh, object_poses[t], cams[t], K, H, W)
+        amodal[t] = np.isfinite(obj_z)
+        visible[t] = amodal[t] & (obj_z < z.reshape(H, W))
+        shadow = _contact_shadow(eye + z[:, None] * dirs, object_poses[t], foot).reshape(H, W)
+        comp = color.reshape(H, W, 3) * (1.0 - shadow[..., None])
+        comp = np.where(visible[t][..., None], obj_rgb, comp)
+        composite[t] = (comp * 255 + 0.5).astype(np.uint8)
+        report(progress, t + 1, F)
+
+    ref, ref_mask = _render_reference(mesh)
+    support_name = world.names[support_pid].replace("_top", "")
+    return SampleScene(
+        kind=kind, seed=int(seed), name=f"sample_{kind}_{seed}", description=_describe(kind, support_name),
+        fps=float(fps), frames=frames, depth=depth, K=K, world_to_camera=cams,
+        dynamic=world.dynamic[prim_img], object_mesh=mesh, object_ref=ref, object_ref_mask=ref_mask,
+        placement=placement, object_world_from_mesh=object_poses, gt_visible=visible, gt_amodal=amodal,
+        composite=composite, surface_normal=_UP.copy(), world=world, hit_prim=prim_img, hit_local=local_img,
+    )
+
+
+def _contact_shadow(points: np.ndarray, world_from_mesh: np.ndarray, foot_radius: float) -> np.ndarray:
+    """Soft darkening [N] in 0..0.5 of scene points near the object's base (a blob shadow)."""
+    scale = float(np.linalg.norm(world_from_mesh[:3, 0]))
+    R = world_from_mesh[:3, :3] / scale
+    q = (points - world_from_mesh[:3, 3]) @ R  # world-unit offsets in the object's axes
+    radial2 = (q[:, 0] ** 2 + q[:, 2] ** 2) / (1.3 * foot_radius) ** 2
+    near = np.clip(1.0 - np.abs(q[:, 1]) / (0.05 + 0.2 * foot_radius), 0.0, 1.0)
+    return 0.5 * np.exp(-radial2) * near
