@@ -1,0 +1,295 @@
+"""Object to 3D: turn a mesh file or a reference image + mask into a coloured 3D object.
+
+Every object lives in one canonical frame (the glTF convention, as in the bench FORMAT):
++Y up, +Z is the object's front, base at y = 0, the footprint's bounding box centred on
+x = z = 0, and the object is exactly 1 unit tall. The placement later scales it to its
+real height. With all placement angles 0 the object faces the camera, so canonical +X
+points to the image's right.
+
+Shapes: vertices float32 [V, 3], faces int32 [M, 3] (None for a bare point cloud),
+colors uint8 [V, 3] RGB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..errors import InsertAnywhereError
+
+MESH_SUFFIXES = (".glb", ".gltf", ".obj", ".ply", ".stl")
+DEFAULT_COLOR = (160, 160, 160)
+# Image-derived objects are meshed on a grid at most this many cells tall/wide.
+IMAGE_GRID_CELLS = 160
+# Textured meshes are subdivided until edges are at most this fraction of the height,
+# so per-vertex texture samples carry the texture's detail.
+TEXTURE_EDGE = 1.0 / 48
+MAX_SUBDIVIDED_FACES = 200_000
+
+
+@dataclass
+class Object3D:
+    """A coloured object in the canonical unit-height frame.
+
+    vertices float32 [V, 3]; faces int32 [M, 3] or None (point cloud, rendered as splats);
+    colors uint8 [V, 3]; object_from_source float64 [4, 4] maps the source file's (mesh)
+    coordinates to canonical ones (identity for image-derived objects).
+    """
+
+    vertices: np.ndarray
+    faces: Optional[np.ndarray]
+    colors: np.ndarray
+    object_from_source: np.ndarray = field(default_factory=lambda: np.eye(4))
+    source: str = ""
+
+    @property
+    def is_mesh(self) -> bool:
+        return self.faces is not None and len(self.faces) > 0
+
+    def point_spacing(self) -> float:
+        """Typical distance between neighbouring vertices (canonical units), for splat sizes."""
+        from scipy.spatial import cKDTree
+
+        pts = self.vertices
+        if len(pts) > 20000:
+            pts = pts[np.random.default_rng(0).choice(len(pts), 20000, replace=False)]
+        dist, _ = cKDTree(pts).query(pts, k=2)
+        return float(np.median(dist[:, 1]))
+
+
+def normalise_vertices(vertices: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Move the base to y = 0, centre the footprint's bbox on x = z = 0, scale to unit height.
+
+    vertices [V, 3] -> (canonical vertices float32 [V, 3], object_from_source [4, 4]).
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    if v.ndim != 2 or v.shape[1] != 3 or len(v) < 3:
+        raise InsertAnywhereError(f"{what} has {len(v)} points; a 3D object needs at least 3. Use another file.")
+    if not np.isfinite(v).all():
+        raise InsertAnywhereError(f"{what} has NaN or infinite coordinates; repair or re-export the file.")
+    lo, hi = v.min(axis=0), v.max(axis=0)
+    height = hi[1] - lo[1]
+    extent = float((hi - lo).max())
+    if extent <= 0 or height <= 1e-6 * extent:
+        raise InsertAnywhereError(
+            f"{what} has no height along +Y (size {hi - lo}); the canonical frame is +Y up. "
+            "Re-export it with +Y up (glTF convention)."
+        )
+    scale = 1.0 / height
+    shift = -np.array([(lo[0] + hi[0]) / 2, lo[1], (lo[2] + hi[2]) / 2])
+    matrix = np.eye(4)
+    matrix[:3, :3] *= scale
+    matrix[:3, 3] = scale * shift
+    return ((v + shift) * scale).astype(np.float32), matrix
+
+
+def load_mesh(path: str | Path) -> Object3D:
+    """Load .glb/.gltf/.obj/.ply/.stl with trimesh, sampling textures / vertex colours.
+
+    Scenes are flattened with their node transforms. A file without faces is a point cloud.
+    """
+    import trimesh
+
+    path = Path(path)
+    if not path.is_file():
+        raise InsertAnywhereError(f"Object mesh '{path}' does not exist; check the path.")
+    if path.suffix.lower() not in MESH_SUFFIXES:
+        raise InsertAnywhereError(
+            f"Object mesh '{path.name}' has an unsupported type; use one of {', '.join(MESH_SUFFIXES)}."
+        )
+    try:
+        loaded = trimesh.load(str(path), process=False)
+    except Exception as exc:  # trimesh raises many types for broken files
+        raise InsertAnywhereError(f"Cannot read mesh '{path}': {exc}. Re-export it.") from exc
+    parts = loaded.dump() if isinstance(loaded, trimesh.Scene) else [loaded]
+    vertices, faces, colors = [], [], []
+    offset = 0
+    for part in parts:
+        if isinstance(part, trimesh.Trimesh) and len(part.faces):
+            part = _densify_texture(part)
+            vertices.append(np.asarray(part.vertices))
+            faces.append(np.asarray(part.faces) + offset)
+            colors.append(_vertex_colors(part))
+        elif isinstance(part, trimesh.PointCloud) and len(part.vertices):
+            vertices.append(np.asarray(part.vertices))
+            colors.append(_point_colors(part))
+        else:
+            continue
+        offset += len(vertices[-1])
+    if not vertices:
+        raise InsertAnywhereError(f"Mesh '{path}' holds no triangles or points; use a non-empty mesh.")
+    if faces and len(faces) != len(vertices):
+        raise InsertAnywhereError(f"Mesh '{path}' mixes triangles and bare points; export only the mesh.")
+    canon, matrix = normalise_vertices(np.concatenate(vertices), f"Mesh '{path.name}'")
+    tri = np.concatenate(faces).astype(np.int32) if faces else None
+    if tri is not None:
+        tri = _drop_degenerate(canon, tri, path.name)
+    return Object3D(canon, tri, np.concatenate(colors), matrix, source=str(path))
+
+
+def _densify_texture(mesh):
+    """Subdivide a textured mesh so its vertex colours follow the texture."""
+    from trimesh.visual import TextureVisuals
+
+    if not isinstance(mesh.visual, TextureVisuals) or mesh.visual.uv is None:
+        return mesh
+    height = max(float(np.ptp(mesh.vertices[:, 1])), 1e-9)
+    while (len(mesh.faces) * 4 <= MAX_SUBDIVIDED_FACES
+           and mesh.edges_unique_length.max() > TEXTURE_EDGE * height):
+        mesh = mesh.subdivide()
+    return mesh
+
+
+def _vertex_colors(mesh) -> np.ndarray:
+    try:
+        visual = mesh.visual
+        if visual.kind == "texture":
+            visual = visual.to_color()
+        if visual.kind in ("vertex", "face"):
+            return np.asarray(visual.vertex_colors)[:, :3].astype(np.uint8)
+    except Exception:  # a broken texture falls back to grey, the geometry is still usable
+        pass
+    return np.tile(np.array(DEFAULT_COLOR, np.uint8), (len(mesh.vertices), 1))
+
+
+def _point_colors(cloud) -> np.ndarray:
+    colors = np.asarray(cloud.colors) if cloud.colors is not None else np.empty((0, 4))
+    if len(colors) == len(cloud.vertices):
+        return colors[:, :3].astype(np.uint8)
+    return np.tile(np.array(DEFAULT_COLOR, np.uint8), (len(cloud.vertices), 1))
+
+
+def _drop_degenerate(vertices: np.ndarray, faces: np.ndarray, name: str) -> np.ndarray:
+    if faces.min() < 0 or faces.max() >= len(vertices):
+        raise InsertAnywhereError(f"Mesh '{name}' has face indices outside its vertex list; re-export it.")
+    tri = vertices[faces].astype(np.float64)
+    area = np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+    keep = area > 1e-12
+    if not keep.any():
+        raise InsertAnywhereError(f"Mesh '{name}' has only zero-area triangles; use a real 3D mesh.")
+    return faces[keep]
+
+
+def object_from_image(image: np.ndarray, mask: np.ndarray, depth: Optional[np.ndarray] = None) -> Object3D:
+    """A closed relief mesh from a front view.
+
+    image uint8 [H, W, 3] RGB; mask [H, W] (bool or 0..255, object where > 0.5 / 127);
+    depth [H, W] optional, any monotone depth of the reference image (near = small).
+    The silhouette is meshed at pixel corners; the front surface bulges towards +Z by a
+    rounded profile of the mask (a dome over the distance transform, as deep as the
+    shape's inscribed radius) or, with depth, by the depth's relief scaled to that same
+    range; the back is the mirror image, so the object has volume seen from the side.
+    """
+    mask = _binary_mask(mask, image)
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    crop_mask = mask[y0:y1, x0:x1]
+    crop_img = np.asarray(image)[y0:y1, x0:x1, :3]
+    crop_depth = None if depth is None else _check_depth(depth, mask)[y0:y1, x0:x1]
+    crop_mask, crop_img, crop_depth = _to_grid(crop_mask, crop_img, crop_depth)
+    relief = _relief(crop_mask, crop_depth)
+    corner_relief, corner_color, corner_used = _corner_values(crop_mask, crop_img, relief)
+    h, w = crop_mask.shape
+    index = -np.ones((h + 1, w + 1), np.int64)
+    index[corner_used] = np.arange(corner_used.sum())
+    cy, cx = np.nonzero(corner_used)
+    front = np.stack([cx.astype(np.float64), (h - cy).astype(np.float64), corner_relief[corner_used]], axis=1)
+    back = front * np.array([1.0, 1.0, -1.0])
+    py, px = np.nonzero(crop_mask)
+    a, b = index[py, px], index[py, px + 1]
+    c, d = index[py + 1, px + 1], index[py + 1, px]
+    # Front faces wind counter-clockwise seen from +Z (image y points down, canonical y up).
+    front_faces = np.concatenate([np.stack([a, d, c], 1), np.stack([a, c, b], 1)])
+    n = len(front)
+    back_faces = front_faces[:, ::-1] + n
+    vertices = np.concatenate([front, back])  # relief is in pixel units, like x and y
+    canon, _ = normalise_vertices(vertices, "The object mask")
+    colors = np.concatenate([corner_color[corner_used]] * 2)
+    faces = np.concatenate([front_faces, back_faces]).astype(np.int32)
+    return Object3D(canon, faces, colors, np.eye(4), source="image")
+
+
+def _binary_mask(mask: np.ndarray, image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    mask = np.asarray(mask)
+    if image.ndim != 3 or image.shape[2] < 3:
+        raise InsertAnywhereError(f"The object image must be RGB [H, W, 3], got shape {image.shape}.")
+    if mask.ndim == 3:
+        mask = mask[..., 0]
+    if mask.shape != image.shape[:2]:
+        raise InsertAnywhereError(
+            f"The object mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
+            f"{image.shape[1]}x{image.shape[0]}; give a mask of the same size."
+        )
+    threshold = 127 if mask.dtype == np.uint8 else 0.5
+    binary = mask > threshold
+    if binary.sum() < 16:
+        raise InsertAnywhereError(
+            f"The object mask covers {int(binary.sum())} pixels; paint the object white (255) on black."
+        )
+    return binary
+
+
+def _check_depth(depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    depth = np.asarray(depth, dtype=np.float64)
+    if depth.shape != mask.shape:
+        raise InsertAnywhereError(
+            f"The object depth is {depth.shape} but the mask is {mask.shape}; give one of the same size."
+        )
+    if not np.isfinite(depth[mask]).all():
+        raise InsertAnywhereError("The object depth has NaN/inf inside the mask; fill it before use.")
+    return depth
+
+
+def _to_grid(mask, image, depth):
+    """Resize the crop so its longer side is at most IMAGE_GRID_CELLS cells."""
+    import cv2
+
+    h, w = mask.shape
+    scale = min(1.0, IMAGE_GRID_CELLS / max(h, w))
+    if scale >= 1.0:
+        return mask, image, depth
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    mask = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
+    image = cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA)
+    if depth is not None:
+        depth = cv2.resize(depth.astype(np.float32), size, interpolation=cv2.INTER_AREA).astype(np.float64)
+    if mask.sum() < 4:
+        raise InsertAnywhereError("The object mask is too thin to mesh; give a larger, solid mask.")
+    return mask, image, depth
+
+
+def _relief(mask: np.ndarray, depth: Optional[np.ndarray]) -> np.ndarray:
+    """Per-pixel bulge towards +Z [h, w], in pixel units, 0 outside the mask."""
+    import cv2
+
+    padded = np.pad(mask, 1).astype(np.uint8)
+    dist = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1].astype(np.float64)
+    radius = max(float(dist.max()), 1.0)
+    if depth is None:
+        # Circular profile: vertical at the silhouette, flat-ish on the medial axis.
+        return np.sqrt(np.clip(radius ** 2 - (radius - dist) ** 2, 0, None)) * mask
+    near, far = np.percentile(depth[mask], [2, 98])
+    rel = np.clip((far - depth) / max(far - near, 1e-9), 0, 1)
+    # Fade to 0 at the silhouette so front and back meet there.
+    edge = np.clip(dist / max(2.0, 0.1 * radius), 0, 1)
+    return radius * rel * edge * mask
+
+
+def _corner_values(mask, image, relief):
+    """Average pixel values onto the (h+1, w+1) pixel-corner grid."""
+    m = mask.astype(np.float64)
+
+    def corner_sum(a):
+        p = np.pad(a, [(1, 1), (1, 1)] + [(0, 0)] * (a.ndim - 2))
+        return p[:-1, :-1] + p[1:, :-1] + p[:-1, 1:] + p[1:, 1:]
+
+    count = corner_sum(m)
+    used = count > 0
+    full = count >= 4  # corners inside the silhouette keep their relief; rim corners get 0
+    rel = np.where(full, corner_sum(relief * m) / np.maximum(count, 1), 0.0)
+    col = corner_sum(image.astype(np.float64) * m[..., None]) / np.maximum(count, 1)[..., None]
+    return rel, np.clip(np.round(col), 0, 255).astype(np.uint8), used

@@ -1,0 +1,272 @@
+"""The mask pipeline end to end, as the CLI and the bench run it.
+
+  run_masks(video, placement, out, object_mesh=... | object_image=... + object_mask=..., depth=, intrinsics=)
+      decode -> reconstruct -> object to 3D -> place -> propagate -> reproject -> write
+  masks_from_scene(scene, obj, placement)  the stages after reconstruction, in memory
+
+Output folder: visible/00000.png ... and amodal/00000.png ... (0/255, full resolution, one per
+frame), anchor.mp4 (frames with the object painted in), preview.png (frame 0 with the object),
+track.json (per-frame world_from_object), timings.json (seconds per stage).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Optional, Union
+
+import numpy as np
+
+from ..errors import InsertAnywhereError
+from ..progress import Progress
+from .object3d import Object3D, load_mesh, object_from_image
+from .placement import Placement, SurfaceFrame, parse_placement, place_object
+from .propagate import propagate
+from .reproject import reproject
+from .scene import ObjectTrack, SceneRecord
+
+# The CLI passes a factory: label -> progress callback (one bar per stage).
+StageProgress = Callable[[str], Progress]
+PathLike = Union[str, Path]
+
+
+@dataclass
+class MaskResult:
+    """Masks bool [F, H, W], anchor video uint8 [F, H, W, 3], preview uint8 [H, W, 3], and what made them."""
+
+    visible: np.ndarray
+    amodal: np.ndarray
+    anchor: np.ndarray
+    preview: np.ndarray
+    track: ObjectTrack
+    surface: SurfaceFrame
+    placement: Placement
+    scene: SceneRecord
+    obj: Object3D
+    timings: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        seen = self.visible.any(axis=(1, 2))
+        moved = sum(self.track.info.get("moving", []))
+        return (f"{len(self.visible)} frames, object visible in {int(seen.sum())}, support moving in {moved}, "
+                f"{self.timings.get('total', 0.0):.1f} s")
+
+
+def load_object(object_mesh: Optional[PathLike] = None, object_image: Optional[PathLike] = None,
+                object_mask: Optional[PathLike] = None) -> Object3D:
+    """An Object3D from a mesh file, or from a reference image + mask (the image's alpha if no mask)."""
+    if (object_mesh is None) == (object_image is None):
+        raise InsertAnywhereError("Give exactly one object: a mesh file, or a reference image with its mask.")
+    if object_mesh is not None:
+        return load_mesh(object_mesh)
+    image = _read_image(object_image, "RGBA")
+    if object_mask is not None:
+        mask = _read_image(object_mask, "L")
+        if mask.shape != image.shape[:2]:
+            raise InsertAnywhereError(
+                f"The object mask '{object_mask}' is {mask.shape[1]}x{mask.shape[0]} but the image is "
+                f"{image.shape[1]}x{image.shape[0]}; give a mask of the same size."
+            )
+    elif image[..., 3].min() < 255:
+        mask = image[..., 3]
+    else:
+        raise InsertAnywhereError(
+            f"'{object_image}' has no alpha channel; give its mask too (white = object, black = background)."
+        )
+    return object_from_image(image[..., :3], mask)
+
+
+def _read_image(path: PathLike, mode: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InsertAnywhereError(f"Image '{path}' does not exist; check the path.")
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert(mode))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InsertAnywhereError(f"Cannot read image '{path}': {exc}. Use a PNG or JPEG.") from exc
+
+
+def load_placement(placement: Union[PathLike, dict, Placement]) -> Placement:
+    """A placement from a JSON file path, JSON text, a dict, or a Placement."""
+    if isinstance(placement, Path) or (isinstance(placement, str) and not placement.lstrip().startswith("{")):
+        path = Path(placement)
+        if not path.is_file():
+            raise InsertAnywhereError(f"Placement file '{path}' does not exist; check the path.")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InsertAnywhereError(f"Cannot read placement file '{path}': {exc}.") from exc
+        return parse_placement(text)
+    return parse_placement(placement)
+
+
+def load_depth(depth: Union[PathLike, Mapping[str, np.ndarray]]) -> dict:
+    """{'depth': metric [F, H, W]} or {'disparity': relative inverse depth [F, H, W]} from an .npz or a mapping."""
+    if isinstance(depth, (str, Path)):
+        path = Path(depth)
+        if not path.is_file():
+            raise InsertAnywhereError(f"Depth file '{path}' does not exist; check the path.")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except Exception as exc:  # zip / npz errors vary by numpy version
+            raise InsertAnywhereError(f"Cannot read depth file '{path}': {exc}. Save it with numpy.savez.") from exc
+    else:
+        arrays = dict(depth)
+    keys = [k for k in ("depth", "disparity") if k in arrays]
+    if len(keys) != 1:
+        raise InsertAnywhereError(
+            f"The depth input has keys {sorted(arrays)}; it needs exactly one of 'depth' (metric camera z) "
+            "or 'disparity' (relative inverse depth), shaped [frames, H, W]."
+        )
+    values = np.asarray(arrays[keys[0]])
+    if values.ndim != 3:
+        raise InsertAnywhereError(f"'{keys[0]}' has shape {values.shape}; it must be [frames, H, W].")
+    return {keys[0]: values}
+
+
+def load_intrinsics(intrinsics: Union[PathLike, np.ndarray, list]) -> np.ndarray:
+    """A 3x3 K from a JSON file ({"K": [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]}) or an array."""
+    if isinstance(intrinsics, (str, Path)):
+        path = Path(intrinsics)
+        if not path.is_file():
+            raise InsertAnywhereError(f"Intrinsics file '{path}' does not exist; check the path.")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InsertAnywhereError(f"Cannot read intrinsics '{path}': {exc}.") from exc
+        if not isinstance(data, dict) or "K" not in data:
+            raise InsertAnywhereError(f"'{path}' needs a 3x3 matrix under key \"K\".")
+        intrinsics = data["K"]
+    try:
+        K = np.asarray(intrinsics, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InsertAnywhereError(f"The intrinsics are not numbers: {exc}.") from exc
+    if K.shape != (3, 3) or not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise InsertAnywhereError(
+            f"The intrinsics must be a finite 3x3 matrix with positive fx, fy, got {K.tolist()}."
+        )
+    return K
+
+
+def masks_from_scene(scene: SceneRecord, obj: Object3D, placement: Union[Placement, dict, str], *,
+                     occlusion: bool = True, propagation: bool = True, splat_px: Optional[int] = None,
+                     progress: Optional[StageProgress] = None) -> MaskResult:
+    """Place, propagate and reproject on a reconstructed scene.
+
+    occlusion=False and propagation=False together are the camera-only ablation.
+    """
+    placement = parse_placement(placement)
+    timings = {}
+    started = time.perf_counter()
+    world_from_object, surface, preview = place_object(
+        placement, obj, scene.frames[0], scene.depth[0], scene.K, scene.world_to_camera[0])
+    timings["place"] = time.perf_counter() - started
+    started = time.perf_counter()
+    track = propagate(scene, world_from_object, surface.point, placement.top_k, placement.height_px,
+                      enabled=propagation, progress=_stage(progress, "propagate"))
+    timings["propagate"] = time.perf_counter() - started
+    started = time.perf_counter()
+    frames = reproject(scene, obj, track, occlusion=occlusion, splat_px=splat_px,
+                       progress=_stage(progress, "reproject"))
+    timings["reproject"] = time.perf_counter() - started
+    return MaskResult(frames.visible, frames.amodal, frames.anchor, preview, track, surface, placement,
+                      scene, obj, timings)
+
+
+def _stage(progress: Optional[StageProgress], label: str) -> Optional[Progress]:
+    return None if progress is None else progress(label)
+
+
+def run_masks(video: PathLike, placement: Union[PathLike, dict, Placement], out: Optional[PathLike] = None, *,
+              object_mesh: Optional[PathLike] = None, object_image: Optional[PathLike] = None,
+              object_mask: Optional[PathLike] = None,
+              depth: Union[PathLike, Mapping[str, np.ndarray], None] = None,
+              intrinsics: Union[PathLike, np.ndarray, None] = None,
+              occlusion: bool = True, propagation: bool = True, max_frames: Optional[int] = None,
+              splat_px: Optional[int] = None, progress: Optional[StageProgress] = None) -> MaskResult:
+    """The whole mask pipeline on files; writes OUT (see the module doc) when `out` is given.
+
+    depth: .npz (or mapping) with 'depth' (metric) or 'disparity' (relative inverse depth),
+    [frames, H, W] covering at least the used frames; intrinsics: K.json or a 3x3 array.
+    Without depth the reconstruction works from the video alone.
+    """
+    from ..video import read_video
+    from .reconstruct import reconstruct
+
+    total_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    plan = load_placement(placement)  # validate the cheap inputs before the expensive stages
+    depth_input = load_depth(depth) if depth is not None else {}
+    K = load_intrinsics(intrinsics) if intrinsics is not None else None
+
+    started = time.perf_counter()
+    frames, fps = read_video(video, max_frames=max_frames, progress=_stage(progress, "decode"))
+    timings["decode"] = time.perf_counter() - started
+
+    for key, values in depth_input.items():
+        if len(values) < len(frames):
+            raise InsertAnywhereError(
+                f"The depth input has {len(values)} frames but the video has {len(frames)}; "
+                "give one depth map per frame (or lower --max-frames)."
+            )
+        depth_input[key] = values[: len(frames)]
+
+    started = time.perf_counter()
+    scene = reconstruct(frames, K=K, fps=fps, progress=_stage(progress, "reconstruct"), **depth_input)
+    timings["reconstruct"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    obj = load_object(object_mesh, object_image, object_mask)
+    timings["object3d"] = time.perf_counter() - started
+
+    result = masks_from_scene(scene, obj, plan, occlusion=occlusion, propagation=propagation,
+                              splat_px=splat_px, progress=progress)
+    timings.update(result.timings)
+    if out is not None:
+        started = time.perf_counter()
+        write_outputs(result, out, fps)
+        timings["write"] = time.perf_counter() - started
+    timings["total"] = time.perf_counter() - total_start
+    result.timings = timings
+    if out is not None:
+        _write_json(Path(out) / "timings.json", {k: round(v, 4) for k, v in timings.items()})
+    return result
+
+
+def write_outputs(result: MaskResult, out: PathLike, fps: float) -> Path:
+    """Write masks, anchor video, preview and track into `out` (see the module doc)."""
+    import cv2
+
+    from ..video import write_video
+
+    out = Path(out)
+    for name, masks in (("visible", result.visible), ("amodal", result.amodal)):
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for t, mask in enumerate(masks):
+            path = folder / f"{t:05d}.png"
+            if not cv2.imwrite(str(path), mask.astype(np.uint8) * 255, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+                raise InsertAnywhereError(f"Cannot write '{path}'; check that the output folder is writable.")
+    write_video(out / "anchor.mp4", result.anchor, fps)
+    cv2.imwrite(str(out / "preview.png"), result.preview[..., ::-1])
+    _write_json(out / "track.json", {
+        "world_from_object": np.round(result.track.world_from_object, 6).tolist(),
+        "world_to_camera": np.round(result.scene.world_to_camera.astype(np.float64), 6).tolist(),
+        "K": np.asarray(result.scene.K, np.float64).tolist(),
+        "placement": result.placement.to_dict(),
+        "support": result.track.info.get("support", []),
+        "moving": result.track.info.get("moving", []),
+        "warnings": result.track.info.get("warnings", []) + list(result.scene.info.get("warnings", [])),
+    })
+    return out
+
+
+def _write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1))

@@ -1,0 +1,293 @@
+"""Place Object: the placement JSON of the pack and the object's pose in frame 0.
+
+The JSON (see the bench FORMAT; the in-browser editor writes the same):
+  {"anchor": [u, v], "height_px": h, "yaw_deg": 0, "pitch_deg": 0, "roll_deg": 0,
+   "offset": [0, 0, 0], "top_k": 64}
+
+Math, in frame 0's camera: p = the scene point under the anchor pixel, on the surface plane
+fitted to the depth around it; up u = that plane's normal (towards the camera); forward
+f = direction p -> camera with its u part removed; right r = u x f; H = height_px * z_p / fy.
+A unit-height canonical point X lands at p + H (dx r + dy u + dz f) + H R X with
+R = [r u f] Ry(yaw) Rx(pitch) Rz(roll).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Optional, Union
+
+import numpy as np
+
+from ..errors import InsertAnywhereError
+from .geometry import invert_rigid, rot_x, rot_y, rot_z, transform, unproject
+from .object3d import Object3D
+
+REQUIRED_KEYS = ("anchor", "height_px")
+OPTIONAL_KEYS = ("yaw_deg", "pitch_deg", "roll_deg", "offset", "top_k")
+MAX_TOP_K = 4096
+# Depth samples around the anchor used for the surface plane: radius in px, as a fraction
+# of the object's pixel height, clipped to [MIN_RADIUS, MAX_RADIUS].
+WINDOW_FRACTION = 0.5
+MIN_RADIUS, MAX_RADIUS = 8, 48
+INNER_RADIUS = 4  # px around the anchor where the depth noise is measured
+PLANE_TOLERANCE = 0.01  # plane inlier distance relative to the anchor depth, when noise is unknown
+RANSAC_TRIALS = 200
+
+
+@dataclass(frozen=True)
+class Placement:
+    anchor: tuple[float, float]
+    height_px: float
+    yaw_deg: float = 0.0
+    pitch_deg: float = 0.0
+    roll_deg: float = 0.0
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    top_k: int = 64
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["anchor"], d["offset"] = list(self.anchor), list(self.offset)
+        return d
+
+
+@dataclass
+class SurfaceFrame:
+    """The surface at the anchor, in world coordinates.
+
+    point [3] (p), right/up/forward [3] unit vectors, height = H (world units),
+    depth = z of p in frame 0's camera, inlier_ratio of the plane fit.
+    """
+
+    point: np.ndarray
+    right: np.ndarray
+    up: np.ndarray
+    forward: np.ndarray
+    height: float
+    depth: float
+    inlier_ratio: float
+
+
+def parse_placement(source: Union[str, bytes, dict, Placement]) -> Placement:
+    """Strictly validate the placement JSON (text or already-parsed dict)."""
+    if isinstance(source, Placement):
+        return source
+    if isinstance(source, (str, bytes)):
+        try:
+            source = json.loads(source)
+        except json.JSONDecodeError as exc:
+            raise InsertAnywhereError(
+                f"The placement is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+                'write it like {"anchor": [320, 400], "height_px": 120}.'
+            ) from exc
+    if not isinstance(source, dict):
+        raise InsertAnywhereError(
+            f"The placement must be a JSON object, got {type(source).__name__}; "
+            'write it like {"anchor": [320, 400], "height_px": 120}.'
+        )
+    unknown = sorted(set(source) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
+    if unknown:
+        raise InsertAnywhereError(
+            f"Unknown placement key(s) {unknown}; allowed are {list(REQUIRED_KEYS + OPTIONAL_KEYS)}."
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in source]
+    if missing:
+        raise InsertAnywhereError(f"The placement lacks {missing}; give the anchor pixel [u, v] and height_px.")
+    height = _number(source["height_px"], "height_px")
+    if height <= 0:
+        raise InsertAnywhereError(f"height_px is {height}; it must be > 0 (the object's height in pixels).")
+    top_k = source.get("top_k", 64)
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 3 <= top_k <= MAX_TOP_K:
+        raise InsertAnywhereError(f"top_k is {top_k!r}; it must be an integer from 3 to {MAX_TOP_K}.")
+    return Placement(
+        anchor=tuple(_vector(source["anchor"], 2, "anchor")),
+        height_px=height,
+        yaw_deg=_number(source.get("yaw_deg", 0.0), "yaw_deg"),
+        pitch_deg=_number(source.get("pitch_deg", 0.0), "pitch_deg"),
+        roll_deg=_number(source.get("roll_deg", 0.0), "roll_deg"),
+        offset=tuple(_vector(source.get("offset", [0, 0, 0]), 3, "offset")),
+        top_k=top_k,
+    )
+
+
+def _number(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InsertAnywhereError(f"Placement '{name}' is {value!r}; it must be a finite number.")
+    return float(value)
+
+
+def _vector(value, length: int, name: str) -> list[float]:
+    if not isinstance(value, (list, tuple)) or len(value) != length:
+        raise InsertAnywhereError(f"Placement '{name}' is {value!r}; it must be a list of {length} numbers.")
+    return [_number(v, f"{name}[{i}]") for i, v in enumerate(value)]
+
+
+def surface_plane(depth0: np.ndarray, K: np.ndarray, anchor: tuple[float, float],
+                  radius: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Robust plane through the depth around the anchor, in camera-0 coordinates.
+
+    depth0 [H, W]; returns (point p [3] where the anchor's ray meets the plane, unit normal
+    [3] towards the camera, inlier ratio).
+    """
+    height, width = depth0.shape
+    u, v = anchor
+    if not (-0.5 <= u < width - 0.5 and -0.5 <= v < height - 0.5):
+        raise InsertAnywhereError(
+            f"The anchor ({u:.1f}, {v:.1f}) is outside frame 0 ({width}x{height}); "
+            "pick a pixel inside the first frame."
+        )
+    valid = np.isfinite(depth0) & (depth0 > 0)
+    iu, iv = int(round(u)), int(round(v))
+    if not valid[iv, iu]:
+        raise InsertAnywhereError(f"Frame 0 has no depth at the anchor ({u:.0f}, {v:.0f}); pick another pixel.")
+    scene_valid = depth0[valid]
+    z_anchor = _anchor_depth(depth0, valid, iu, iv)
+    if z_anchor >= 0.95 * scene_valid.max() and scene_valid.max() > 3 * np.median(scene_valid):
+        raise InsertAnywhereError(
+            f"The anchor ({u:.0f}, {v:.0f}) lies on the far background (depth {z_anchor:.3g}, the farthest in "
+            "the frame); place the object on a surface such as a floor or a table."
+        )
+    ys, xs = np.mgrid[max(0, iv - radius):min(height, iv + radius + 1), max(0, iu - radius):min(width, iu + radius + 1)]
+    ring = ((xs - u) ** 2 + (ys - v) ** 2 <= radius ** 2) & valid[ys, xs]
+    xs, ys = xs[ring], ys[ring]
+    pts = unproject(xs.astype(np.float64), ys.astype(np.float64), depth0[ys, xs].astype(np.float64), K)
+    ray = np.array([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], 1.0])
+    centre = ray * z_anchor
+    if len(pts) < 6:
+        raise InsertAnywhereError("Too few depth samples around the anchor to find the surface; pick another pixel.")
+    dist2 = (xs - u) ** 2 + (ys - v) ** 2
+    weight = np.exp(-dist2 / (2 * (radius / 2.0) ** 2))
+    tol = _noise_tolerance(pts[dist2 <= INNER_RADIUS ** 2], z_anchor)
+    normal, inliers = _ransac_plane(pts, weight, centre, tol)
+    for _ in range(3):
+        normal, offset = _refine_plane(pts[inliers], weight[inliers])
+        res = np.abs(pts @ normal + offset)
+        inliers = res < tol
+    if normal @ centre > 0:
+        normal, offset = -normal, -offset
+    denom = normal @ ray
+    point = ray * (-offset / denom) if abs(denom) > 0.05 else centre
+    if not np.isfinite(point).all() or point[2] <= 0 or abs(point[2] - z_anchor) > 0.2 * z_anchor:
+        point = centre  # grazing or inconsistent plane: keep the measured depth
+    return point, normal, float(inliers.mean())
+
+
+def _anchor_depth(depth0: np.ndarray, valid: np.ndarray, iu: int, iv: int) -> float:
+    """Median depth of the valid 3x3 pixels at the anchor."""
+    win = depth0[max(0, iv - 1):iv + 2, max(0, iu - 1):iu + 2]
+    ok = valid[max(0, iv - 1):iv + 2, max(0, iu - 1):iu + 2]
+    return float(np.median(win[ok]))
+
+
+def _noise_tolerance(inner: np.ndarray, z_anchor: float) -> float:
+    """Inlier distance: 3 sigma of the depth noise seen on the innermost patch, so a nearby
+    parallel surface (a tray on a counter) is told apart on clean depth, while noisy depth
+    (a monocular estimate) still finds its plane."""
+    floor, ceiling = 1e-3 * z_anchor, 0.03 * z_anchor  # floor: float16 depth steps
+    if len(inner) < 4:
+        return PLANE_TOLERANCE * z_anchor
+    normal, offset = _refine_plane(inner, np.ones(len(inner)))
+    sigma = 1.4826 * np.median(np.abs(inner @ normal + offset))
+    return float(np.clip(3 * sigma, floor, ceiling))
+
+
+def _ransac_plane(pts: np.ndarray, weight: np.ndarray, centre: np.ndarray, tol: float):
+    """Plane hypotheses from 3 samples; best = most proximity-weighted inliers passing near the anchor."""
+    rng = np.random.default_rng(0)
+    prob = weight / weight.sum()
+    idx = rng.choice(len(pts), size=(RANSAC_TRIALS, 3), p=prob)
+    a, b, c = pts[idx[:, 0]], pts[idx[:, 1]], pts[idx[:, 2]]
+    n = np.cross(b - a, c - a)
+    norm = np.linalg.norm(n, axis=1)
+    good = norm > 1e-12
+    n = n[good] / norm[good, None]
+    d = -(n * a[good]).sum(1)
+    if len(n) == 0:
+        raise InsertAnywhereError("The depth around the anchor is degenerate (a line or a point); pick another pixel.")
+    res = np.abs(pts @ n.T + d)  # [N, T]
+    through_anchor = np.abs(centre @ n.T + d) < 2 * tol
+    score = (weight[:, None] * (res < tol)).sum(0) * through_anchor
+    best = int(np.argmax(score))
+    return n[best], res[:, best] < tol
+
+
+def _refine_plane(pts: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, float]:
+    """Weighted least-squares plane (normal [3], offset d with n . x + d = 0)."""
+    mean = (weight[:, None] * pts).sum(0) / weight.sum()
+    cov = ((pts - mean) * weight[:, None]).T @ (pts - mean)
+    _, vecs = np.linalg.eigh(cov)
+    normal = vecs[:, 0]
+    return normal, float(-normal @ mean)
+
+
+def surface_frame(point: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(right, up, forward) in camera coordinates for a surface point and its normal.
+
+    Forward points from p to the camera within the surface; when the camera looks straight
+    along the normal, forward falls back to the image's down direction (so right = image right).
+    """
+    up = normal / np.linalg.norm(normal)
+    to_cam = -point
+    forward = to_cam - (to_cam @ up) * up
+    if np.linalg.norm(forward) < 1e-3 * np.linalg.norm(to_cam):
+        down = np.array([0.0, 1.0, 0.0])
+        forward = down - (down @ up) * up
+        if np.linalg.norm(forward) < 1e-6:
+            forward = np.array([0.0, 0.0, -1.0]) - up[2] * up
+    forward = forward / np.linalg.norm(forward)
+    right = np.cross(up, forward)
+    return right, up, forward
+
+
+def placement_pose(placement: Union[Placement, dict, str], depth0: np.ndarray, K: np.ndarray,
+                   world_to_camera0: Optional[np.ndarray] = None) -> tuple[np.ndarray, SurfaceFrame]:
+    """Pose of the unit-height canonical object in frame 0.
+
+    depth0 [H, W] frame 0's camera z; K [3, 3]; world_to_camera0 [4, 4] (identity if None).
+    Returns (world_from_object [4, 4] similarity, the surface frame in world coordinates).
+    """
+    placement = parse_placement(placement)
+    depth0 = np.asarray(depth0, np.float64)
+    K = np.asarray(K, np.float64)
+    radius = int(np.clip(WINDOW_FRACTION * placement.height_px, MIN_RADIUS, MAX_RADIUS))
+    point, normal, inlier_ratio = surface_plane(depth0, K, placement.anchor, radius)
+    right, up, forward = surface_frame(point, normal)
+    H = placement.height_px * point[2] / K[1, 1]
+    basis = np.stack([right, up, forward], axis=1)
+    R = basis @ rot_y(placement.yaw_deg) @ rot_x(placement.pitch_deg) @ rot_z(placement.roll_deg)
+    camera_from_object = np.eye(4)
+    camera_from_object[:3, :3] = H * R
+    camera_from_object[:3, 3] = point + H * basis @ np.asarray(placement.offset)
+    world_from_camera = np.eye(4) if world_to_camera0 is None else invert_rigid(np.asarray(world_to_camera0, np.float64))
+    rot = world_from_camera[:3, :3]
+    frame = SurfaceFrame(
+        point=transform(world_from_camera, point[None])[0], right=rot @ right, up=rot @ up,
+        forward=rot @ forward, height=float(H), depth=float(point[2]), inlier_ratio=inlier_ratio,
+    )
+    return world_from_camera @ camera_from_object, frame
+
+
+def check_in_front(obj: Object3D, camera_from_object: np.ndarray) -> None:
+    """Raise if any part of the placed object is behind frame 0's camera."""
+    z = transform(camera_from_object, obj.vertices.astype(np.float64))[:, 2]
+    if (z <= 0).any():
+        raise InsertAnywhereError(
+            f"With this placement {100 * (z <= 0).mean():.0f}% of the object is behind the camera in frame 0; "
+            "reduce the offset (dz moves it towards the camera) or the height."
+        )
+
+
+def place_object(placement: Union[Placement, dict, str], obj: Object3D, frame0: np.ndarray, depth0: np.ndarray,
+                 K: np.ndarray, world_to_camera0: Optional[np.ndarray] = None):
+    """Pose + preview: (world_from_object [4, 4], SurfaceFrame, preview uint8 [H, W, 3] of frame 0
+    with the object rendered in, occluded by the scene depth)."""
+    from .reproject import composite, render_object, visible_mask
+
+    world_from_object, frame = placement_pose(placement, depth0, K, world_to_camera0)
+    w2c = np.eye(4) if world_to_camera0 is None else np.asarray(world_to_camera0, np.float64)
+    camera_from_object = w2c @ world_from_object
+    check_in_front(obj, camera_from_object)
+    render = render_object(obj, camera_from_object, K, depth0.shape)
+    preview = composite(np.asarray(frame0), render, visible_mask(render, depth0))
+    return world_from_object, frame, preview

@@ -1,0 +1,406 @@
+"""Propagate: carry the placed object through the video with the motion of its support.
+
+The support is the `top_k` scene points nearest (in 3D) to the anchor in frame 0. They are
+stored in the object's own coordinates, so wherever the object is, their predicted image
+positions are known. Each step t-1 -> t:
+  1. predict the support points in frame t-1 from the current pose; drop those outside the
+     image or hidden (scene depth nearer than predicted),
+  2. move them by the optical flow t-1 -> t (dropping fb-inconsistent flow), lift both ends
+     to world points with depth and camera poses,
+  3. fit the support's world motion with a robust (least-median) Kabsch,
+  4. apply it only when the support moves: when most of its points are flagged `moving` by
+     the reconstruction, or when their motion clearly exceeds the apparent motion of the
+     static background (depth/flow noise). Otherwise the pose is kept exactly.
+Poses are world_from_object [F, 4, 4] similarities; the object's scale never changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..progress import Progress, report
+from .geometry import invert_rigid, kabsch, project, transform, unproject
+from .scene import ObjectTrack, SceneRecord
+
+HIDDEN_TOLERANCE = 0.05   # a support point is hidden when the scene is nearer by this fraction
+MIN_POINTS = 6            # fewer tracked support points than this: keep the pose (and say so)
+MOVING_FRACTION = 0.5     # share of support inliers flagged moving that makes the support move
+PHOTO_MARGIN = 0.05       # NCC gain that decides moving vs static without the motion mask
+PATCH_POINTS = 600        # dense support samples for the photometric check
+MIN_TEXTURE = 2.0         # grey-level std below which the support is too plain to check
+LMEDS_TRIALS = 64
+BLUR_SIGMA = 1.0          # px, smooths the grey frames for the photometric alignment
+ALIGN_ITERATIONS = 8
+HUBER_K = 1.0             # robust cut-off of the standardised grey residual
+MIN_PHOTO_POINTS = 20     # photometric evidence needs this many patch points in view
+MIN_PHOTO_SHARE = 0.25    # ... and this share of the patch
+
+
+def support_points(depth0: np.ndarray, K: np.ndarray, anchor_camera: np.ndarray, top_k: int,
+                   height_px: float, object_height: float) -> np.ndarray:
+    """The top_k frame-0 scene points nearest to the anchor point, camera-0 coordinates [k, 3].
+
+    Candidates lie on a pixel grid whose spacing makes k points cover a disc about the
+    object's footprint (radius ~ half its pixel height), so the fit sees the support, not a
+    few pixels of it. Points farther than two object heights are never used.
+    """
+    height, width = depth0.shape
+    stride = int(max(1, round(0.5 * height_px * np.sqrt(np.pi / top_k))))
+    uv, _ = project(anchor_camera[None], K)
+    u0, v0 = uv[0]
+    reach = int(np.ceil(4 * 0.5 * height_px + 4 * stride))
+    xs = np.arange(int(u0) % stride, width, stride)
+    ys = np.arange(int(v0) % stride, height, stride)
+    xs = xs[np.abs(xs - u0) <= reach]
+    ys = ys[np.abs(ys - v0) <= reach]
+    gx, gy = np.meshgrid(xs, ys)
+    z = depth0[gy, gx].astype(np.float64)
+    ok = np.isfinite(z) & (z > 0)
+    pts = unproject(gx[ok].astype(np.float64), gy[ok].astype(np.float64), z[ok], K)
+    dist = np.linalg.norm(pts - anchor_camera, axis=1)
+    near = dist <= 2 * object_height
+    pts, dist = pts[near], dist[near]
+    return pts[np.argsort(dist)[:top_k]]
+
+
+@dataclass
+class _Patch:
+    """Dense support samples for the photometric check and alignment.
+
+    points [m, 3] (camera 0 when made, then the object's frame), their frame-0 grey values
+    reference [m] (None when the support is too plain to compare), and the patch plane's
+    unit normal [3] in the same frame.
+    """
+
+    points: np.ndarray
+    reference: Optional[np.ndarray]
+    normal: np.ndarray
+
+    def to_frame(self, matrix: np.ndarray) -> "_Patch":
+        normal = matrix[:3, :3] @ self.normal
+        return _Patch(transform(matrix, self.points), self.reference, normal / np.linalg.norm(normal))
+
+
+def support_patch(scene: SceneRecord, anchor_camera: np.ndarray, height_px: float, object_height: float) -> _Patch:
+    """Frame-0 pixels within half the object's pixel height of the anchor and half its height in 3D."""
+    K = scene.K.astype(np.float64)
+    height, width = scene.size
+    uv, _ = project(anchor_camera[None], K)
+    u0, v0 = uv[0]
+    radius = max(3.0, 0.5 * height_px)
+    stride = max(1, int(round(radius * np.sqrt(np.pi / PATCH_POINTS))))
+    gx, gy = np.meshgrid(np.arange(int(u0 - radius), int(u0 + radius) + 1, stride),
+                         np.arange(int(v0 - radius), int(v0 + radius) + 1, stride))
+    keep = (gx >= 0) & (gx < width) & (gy >= 0) & (gy < height) & ((gx - u0) ** 2 + (gy - v0) ** 2 <= radius ** 2)
+    gx, gy = gx[keep], gy[keep]
+    z = scene.depth[0][gy, gx].astype(np.float64)
+    ok = np.isfinite(z) & (z > 0)
+    pts = unproject(gx[ok].astype(np.float64), gy[ok].astype(np.float64), z[ok], K)
+    near = np.linalg.norm(pts - anchor_camera, axis=1) <= 0.5 * object_height
+    import cv2
+
+    gray0 = cv2.GaussianBlur(_gray(scene.frames[0]), (0, 0), BLUR_SIGMA)
+    reference = gray0[gy[ok][near], gx[ok][near]].astype(np.float64)
+    textured = near.sum() >= MIN_POINTS and reference.std() >= MIN_TEXTURE
+    pts = pts[near]
+    normal = np.array([0.0, 0.0, -1.0])
+    if len(pts) >= 3:
+        _, _, vt = np.linalg.svd(pts - pts.mean(0), full_matrices=False)
+        normal = vt[2]
+    return _Patch(pts, reference if textured else None, normal)
+
+
+def _sample_bilinear(grid: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """grid [h, w, ...] sampled at float cell coordinates (x, y) [N] (clamped to the border)."""
+    h, w = grid.shape[:2]
+    x = np.clip(x, 0, w - 1)
+    y = np.clip(y, 0, h - 1)
+    x0 = np.minimum(np.floor(x).astype(np.int64), w - 2) if w > 1 else np.zeros(len(x), np.int64)
+    y0 = np.minimum(np.floor(y).astype(np.int64), h - 2) if h > 1 else np.zeros(len(y), np.int64)
+    fx = (x - x0)[:, None] if grid.ndim == 3 else x - x0
+    fy = (y - y0)[:, None] if grid.ndim == 3 else y - y0
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    g = grid.astype(np.float64)
+    top = g[y0, x0] * (1 - fx) + g[y0, x1] * fx
+    bottom = g[y1, x0] * (1 - fx) + g[y1, x1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def _flow_step(scene: SceneRecord, t: int, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Move pixels uv [N, 2] of frame t by the flow t -> t+1: (uv' [N, 2], valid [N])."""
+    s = scene.flow_stride
+    cells = uv / s
+    flow = _sample_bilinear(scene.flow_fwd[t], cells[:, 0], cells[:, 1])
+    if scene.flow_valid is None:
+        valid = np.ones(len(uv), bool)
+    else:
+        grid = scene.flow_valid[t]
+        cx = np.clip(np.round(cells[:, 0]).astype(np.int64), 0, grid.shape[1] - 1)
+        cy = np.clip(np.round(cells[:, 1]).astype(np.int64), 0, grid.shape[0] - 1)
+        valid = grid[cy, cx].astype(bool)
+    return uv + flow, valid
+
+
+def _near_moving(scene: SceneRecord, t: int) -> np.ndarray:
+    """bool [H, W]: within a few pixels (1% of the image diagonal + a flow cell) of a moving pixel."""
+    import cv2
+
+    h, w = scene.size
+    reach = int(round(0.01 * np.hypot(h, w))) + scene.flow_stride
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    return cv2.dilate(scene.moving[t].astype(np.uint8), kernel).astype(bool)
+
+
+def _inside(uv: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    h, w = size
+    return np.isfinite(uv).all(1) & (uv[:, 0] >= 0) & (uv[:, 0] <= w - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= h - 1)
+
+
+def _lift(scene: SceneRecord, t: int, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels uv [N, 2] (inside) of frame t -> (world points [N, 3], valid depth [N])."""
+    z = _sample_bilinear(scene.depth[t], uv[:, 0], uv[:, 1])
+    valid = np.isfinite(z) & (z > 0)
+    cam = unproject(uv[:, 0], uv[:, 1], np.where(valid, z, 1.0), scene.K.astype(np.float64))
+    world = transform(invert_rigid(scene.world_to_camera[t].astype(np.float64)), cam)
+    return world, valid
+
+
+def _nearest(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    x = np.clip(np.round(uv[:, 0]).astype(np.int64), 0, image.shape[1] - 1)
+    y = np.clip(np.round(uv[:, 1]).astype(np.int64), 0, image.shape[0] - 1)
+    return image[y, x]
+
+
+def robust_rigid(src: np.ndarray, dst: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Least-median-of-squares rigid fit dst ~ T src, refined by Kabsch on its inliers.
+
+    src, dst [N, 3], N >= 3. Returns (T [4, 4], inlier mask [N]).
+    """
+    n = len(src)
+    best, best_med = np.eye(4), np.inf
+    for _ in range(LMEDS_TRIALS if n > 3 else 1):
+        idx = rng.choice(n, 3, replace=False)
+        a = src[idx]
+        if np.linalg.norm(np.cross(a[1] - a[0], a[2] - a[0])) < 1e-12:
+            continue
+        T = kabsch(a, dst[idx])
+        med = np.median(np.linalg.norm(transform(T, src) - dst, axis=1))
+        if med < best_med:
+            best, best_med = T, med
+    res = np.linalg.norm(transform(best, src) - dst, axis=1)
+    sigma = 1.4826 * (1 + 5.0 / max(n - 3, 1)) * np.sqrt(np.median(res ** 2))
+    inliers = res <= max(2.5 * sigma, 1e-9)
+    if inliers.sum() >= 3:
+        best = kabsch(src[inliers], dst[inliers])
+    return best, inliers
+
+
+def propagate(scene: SceneRecord, world_from_object0: np.ndarray, anchor_world: np.ndarray, top_k: int,
+              height_px: float, enabled: bool = True, progress: Optional[Progress] = None) -> ObjectTrack:
+    """Track the object's pose [F, 4, 4] from its frame-0 pose.
+
+    anchor_world [3]: the surface point under the anchor (SurfaceFrame.point);
+    height_px: the placement's pixel height (sets the support's extent);
+    enabled=False keeps the frame-0 world pose in every frame (camera-only ablation).
+    info: per frame 'support' (tracked points), 'moving' (motion applied), warnings.
+    """
+    num = scene.num_frames
+    pose0 = np.asarray(world_from_object0, np.float64)
+    poses = np.repeat(pose0[None], num, axis=0)
+    info = {"support": [0] * num, "moving": [False] * num, "warnings": []}
+    if not enabled or num == 1:
+        report(progress, num, num)
+        return ObjectTrack(poses, info)
+    if scene.flow_fwd is None:
+        info["warnings"].append("the scene record has no optical flow; the object stays fixed in the world")
+        return ObjectTrack(poses, info)
+    K = scene.K.astype(np.float64)
+    w2c0 = scene.world_to_camera[0].astype(np.float64)
+    object_height = float(np.cbrt(abs(np.linalg.det(pose0[:3, :3]))))
+    anchor_cam = transform(w2c0, np.asarray(anchor_world, np.float64)[None])[0]
+    support_cam = support_points(scene.depth[0], K, anchor_cam, top_k, height_px, object_height)
+    support_world = transform(invert_rigid(w2c0), support_cam)
+    object_from_world = np.linalg.inv(pose0)
+    local = transform(object_from_world, support_world)  # fixed in the object's frame
+    patch = support_patch(scene, anchor_cam, height_px, object_height).to_frame(object_from_world @ invert_rigid(w2c0))
+    info["support"][0] = len(local)
+    rng = np.random.default_rng(0)
+    for t in range(1, num):
+        poses[t], info["support"][t], info["moving"][t] = _step(scene, t - 1, poses[t - 1], local, patch, rng)
+        report(progress, t, num - 1)
+    lost = [t for t in range(1, num) if info["support"][t] < MIN_POINTS]
+    if lost:
+        info["warnings"].append(f"support not visible in {len(lost)} frame(s) (first {lost[0]}); pose held there")
+    return ObjectTrack(poses, info)
+
+
+def _step(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray, patch: _Patch,
+          rng: np.random.Generator) -> tuple[np.ndarray, int, bool]:
+    """One step t -> t+1: (new pose, number of support points used, whether it moved)."""
+    motion, used, flagged = _flow_motion(scene, t, pose, local, rng)
+    if motion is None or flagged < MOVING_FRACTION:
+        return pose, used, False
+    look = _Look(scene, t + 1, patch)
+    moved = look.align(motion @ pose)
+    if look.ncc(moved, pose) < -PHOTO_MARGIN:
+        return pose, used, False  # the support looks as in the static pose: a false motion flag
+    return moved, used, True
+
+
+def _flow_motion(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray, rng: np.random.Generator):
+    """The support's world motion t -> t+1 from flow: (T [4, 4] or None, points used, share flagged moving)."""
+    size = scene.size
+    K = scene.K.astype(np.float64)
+    cam = transform(scene.world_to_camera[t].astype(np.float64) @ pose, local)
+    uv, z = project(cam, K)
+    ok = _inside(uv, size) & (z > 0)
+    uv = np.nan_to_num(uv)
+    ok &= ~(_nearest(scene.depth[t], uv) < z * (1 - HIDDEN_TOLERANCE))  # hidden behind something nearer
+    # Flow next to a moving thing is smeared by it: drop static points bordering movers.
+    ok &= _nearest(scene.moving[t], uv) | ~_nearest(_near_moving(scene, t), uv)
+    uv = uv[ok]
+    src, src_ok = _lift(scene, t, uv)
+    uv1, flow_ok = _flow_step(scene, t, uv)
+    keep = src_ok & flow_ok & _inside(uv1, size)
+    uv, src, uv1 = uv[keep], src[keep], uv1[keep]
+    dst, dst_ok = _lift(scene, t + 1, uv1)
+    # Drop points that something nearer covers in t+1 (an occluder walking in): the scene
+    # there is much nearer than the point itself would be (support motion per frame is small).
+    w2c1 = scene.world_to_camera[t + 1].astype(np.float64)
+    dst_ok &= ~(transform(w2c1, dst)[:, 2] < transform(w2c1, src)[:, 2] * (1 - HIDDEN_TOLERANCE))
+    uv, src, dst = uv[dst_ok], src[dst_ok], dst[dst_ok]
+    if len(src) < MIN_POINTS:
+        return None, len(src), 0.0
+    motion, inliers = robust_rigid(src, dst, rng)
+    if inliers.sum() < MIN_POINTS:
+        return None, int(inliers.sum()), 0.0
+    return motion, int(inliers.sum()), float(_nearest(scene.moving[t], uv)[inliers].mean())
+
+
+class _Look:
+    """The support patch as frame t shows it: photometric score and in-plane alignment of a
+    pose against the patch's frame-0 appearance (zero-mean normalised, so lighting changes
+    and passing shadows matter little)."""
+
+    def __init__(self, scene: SceneRecord, t: int, patch: _Patch):
+        import cv2
+
+        self.patch = patch
+        self.w2c = scene.world_to_camera[t].astype(np.float64)
+        self.K = scene.K.astype(np.float64)
+        self.depth = scene.depth[t]
+        self.size = scene.size
+        self.gray = cv2.GaussianBlur(_gray(scene.frames[t]), (0, 0), BLUR_SIGMA) if patch.reference is not None else None
+
+    def sample(self, pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Grey values [m] of the patch points placed by `pose`, and which are seen [m]."""
+        uv, z = project(transform(self.w2c @ pose, self.patch.points), self.K)
+        ok = _inside(uv, self.size) & (z > 0)
+        uv = np.nan_to_num(uv)
+        ok &= ~(_nearest(self.depth, uv) < z * (1 - HIDDEN_TOLERANCE))
+        return _sample_bilinear(self.gray, uv[:, 0], uv[:, 1]), ok
+
+    def enough(self, seen: np.ndarray) -> bool:
+        """Photometric evidence needs a good share of the patch in view."""
+        return int(seen.sum()) >= max(MIN_PHOTO_POINTS, MIN_PHOTO_SHARE * len(seen))
+
+    def ncc(self, pose: np.ndarray, other: np.ndarray) -> float:
+        """NCC(pose) - NCC(other) on the points both show; 0 when undecidable."""
+        if self.gray is None:
+            return 0.0
+        (a, ok_a), (b, ok_b) = self.sample(pose), self.sample(other)
+        both = ok_a & ok_b
+        if not self.enough(both):
+            return 0.0
+        ref = self.patch.reference[both]
+        return _ncc(a[both], ref) - _ncc(b[both], ref)
+
+    def align(self, pose: np.ndarray) -> np.ndarray:
+        """Refine the pose by in-plane motion (2 shifts + a turn about the patch normal), Gauss-Newton
+        on the normalised grey residual with finite-difference Jacobians."""
+        if self.gray is None:
+            return pose
+        world = transform(pose, self.patch.points)
+        centre = world.mean(0)
+        normal = pose[:3, :3] @ self.patch.normal
+        normal /= np.linalg.norm(normal)
+        e1 = np.cross(normal, [1.0, 0.0, 0.0] if abs(normal[0]) < 0.9 else [0.0, 1.0, 0.0])
+        e1 /= np.linalg.norm(e1)
+        e2 = np.cross(normal, e1)
+        depth = float(transform(self.w2c, centre[None])[0, 2])
+        pixel = max(depth / self.K[0, 0], 1e-9)  # world size of one pixel at the patch
+        reach = max(float(np.linalg.norm(world - centre, axis=1).mean()), pixel)
+        steps = np.array([0.3 * pixel, 0.3 * pixel, 0.3 * pixel / reach])
+
+        def moved(params):
+            return _in_plane(params, centre, normal, e1, e2) @ pose
+
+        _, ok = self.sample(pose)
+        if not self.enough(ok):
+            return pose
+        ref = _standard(self.patch.reference[ok])
+
+        def residual(params):
+            values, seen = self.sample(moved(params))
+            # A point slid under an occluder or off the image costs like an outlier.
+            return np.where(seen[ok], _standard(values[ok]) - ref, HUBER_K * 2), seen[ok]
+
+        params = np.zeros(3)
+        r, _ = residual(params)
+        cost = _huber_cost(r)
+        damping = 1e-3
+        for _ in range(ALIGN_ITERATIONS):
+            J = np.stack([(residual(params + steps * e)[0] - r) / steps[i] for i, e in enumerate(np.eye(3))], 1)
+            w = _huber_weights(r)
+            A = (J * w[:, None]).T @ J
+            g = (J * w[:, None]).T @ r
+            delta = -np.linalg.solve(A + damping * np.diag(np.diag(A) + 1e-12), g)
+            r_new, _ = residual(params + delta)
+            new_cost = _huber_cost(r_new)
+            if new_cost < cost:
+                params, r, cost, damping = params + delta, r_new, new_cost, damping * 0.3
+                if np.all(np.abs(delta) < 0.02 * steps / 0.3):
+                    break
+            else:
+                damping *= 10
+        return moved(params)
+
+
+def _in_plane(params: np.ndarray, centre: np.ndarray, normal: np.ndarray, e1: np.ndarray, e2: np.ndarray) -> np.ndarray:
+    """4x4 world motion: turn by params[2] rad about the normal through centre, shift along e1, e2."""
+    c, s = np.cos(params[2]), np.sin(params[2])
+    n = normal
+    cross = np.array([[0, -n[2], n[1]], [n[2], 0, -n[0]], [-n[1], n[0], 0]])
+    R = c * np.eye(3) + s * cross + (1 - c) * np.outer(n, n)
+    out = np.eye(4)
+    out[:3, :3] = R
+    out[:3, 3] = centre - R @ centre + params[0] * e1 + params[1] * e2
+    return out
+
+
+def _standard(values: np.ndarray) -> np.ndarray:
+    values = values - values.mean()
+    return values / max(float(values.std()), 1e-6)
+
+
+def _huber_weights(r: np.ndarray, k: float = HUBER_K) -> np.ndarray:
+    a = np.abs(r)
+    return np.where(a <= k, 1.0, k / np.maximum(a, 1e-12))
+
+
+def _huber_cost(r: np.ndarray, k: float = HUBER_K) -> float:
+    a = np.abs(r)
+    return float(np.where(a <= k, 0.5 * a * a, k * (a - 0.5 * k)).sum())
+
+
+def _ncc(a: np.ndarray, b: np.ndarray) -> float:
+    a = a - a.mean()
+    b = b - b.mean()
+    return float((a * b).sum() / max(np.sqrt((a * a).sum() * (b * b).sum()), 1e-9))
+
+
+def _gray(frame: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
