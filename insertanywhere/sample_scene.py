@@ -39,6 +39,7 @@ REF_SIZE = 256
 _UP = np.array([0.0, 0.0, 1.0])
 _LIGHT = np.array([0.35, -0.55, 0.76]) / np.linalg.norm([0.35, -0.55, 0.76])
 _WALKER_HEIGHT = 2.1
+_WALKER_DEPTH = 0.12  # half depth
 _NEAR = 1e-3
 
 
@@ -78,6 +79,7 @@ class _World:
             "a": np.array([x.color_a for x in m], dtype=np.float64),
             "b": np.array([x.color_b for x in m], dtype=np.float64),
             "freq": np.array([x.freq for x in m], dtype=np.float64),
+            "freq_max": np.array([max(x.freq) for x in m], dtype=np.float64),
             "tile": np.array([x.tile for x in m], dtype=np.float64),
             "contrast": np.array([x.contrast for x in m], dtype=np.float64),
             "grout": np.array([x.grout for x in m], dtype=np.float64),
@@ -127,51 +129,94 @@ def _smoothstep(x):
 # ----------------------------------------------------------------------------- ray casting
 
 
-def _raycast(world: _World, frame: int, origin: np.ndarray, dirs: np.ndarray):
-    """First hit of rays origin + s * dirs in `frame`.
+def _argmin3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Element-wise (min, index of the min) of three arrays; faster than reducing an [N, 3] axis."""
+    m = np.minimum(np.minimum(a, b), c)
+    return m, np.where(a == m, 0, np.where(b == m, 1, 2))
 
-    origin: [3] world; dirs: [N, 3] world, scaled so that s is the camera z of the hit.
-    Returns prim [N] int16, s [N] float64, local [N, 3] (hit point in the prim's frame),
-    normal_local [N, 3] (unit, in the prim's frame).
+
+def _argmax3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    m = np.maximum(np.maximum(a, b), c)
+    return m, np.where(a == m, 0, np.where(b == m, 1, 2))
+
+
+def _nonzero_dirs(d: np.ndarray) -> np.ndarray:
+    return np.where(np.abs(d) < 1e-12, 1e-12, d)
+
+
+_CORNERS = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=np.float64)
+
+
+def _screen_box(pose: np.ndarray, half: np.ndarray, world_to_camera: np.ndarray, K: np.ndarray):
+    """Pixel bounds (umin, umax, vmin, vmax) of a box's projection, or None if it reaches behind the camera."""
+    corners = (_CORNERS * half) @ pose[:3, :3].T + pose[:3, 3]
+    pc = corners @ world_to_camera[:3, :3].T + world_to_camera[:3, 3]
+    if (pc[:, 2] <= _NEAR).any():
+        return None
+    u = K[0, 0] * pc[:, 0] / pc[:, 2] + K[0, 2]
+    v = K[1, 1] * pc[:, 1] / pc[:, 2] + K[1, 2]
+    return u.min() - 1.0, u.max() + 1.0, v.min() - 1.0, v.max() + 1.0
+
+
+def _raycast(world: _World, frame: int, world_to_camera: np.ndarray, K: np.ndarray, u: np.ndarray, v: np.ndarray):
+    """First hit of the camera rays through pixels (u, v) [N] in `frame`.
+
+    Returns prim [N] int16, depth [N] float64 (camera z of the hit), local [N, 3] (hit point in the
+    prim's frame), normal_local [N, 3] (unit, in the prim's frame), and the rays: origin [3],
+    dirs [N, 3] (world, scaled to camera z = 1).
     """
+    origin, dirs = _camera_rays(world_to_camera, K, u, v)
     n = dirs.shape[0]
-    d_safe = np.where(np.abs(dirs) < 1e-12, 1e-12, dirs)
-    inv = 1.0 / d_safe
+    d = [_nonzero_dirs(np.ascontiguousarray(dirs[:, i])) for i in range(3)]
     # Room: the ray leaves the interior box through its nearest exit face.
     o = origin - world.room_center
-    t_exit = np.maximum((-world.room_half - o) * inv, (world.room_half - o) * inv)
-    axis = t_exit.argmin(axis=1)
-    best = t_exit[np.arange(n), axis]
-    positive = d_safe[np.arange(n), axis] > 0
-    prim = world.room_face_ids[axis * 2 + positive.astype(np.int64)].astype(np.int16)
+    h = world.room_half
+    best, axis = _argmin3(*[np.where(d[i] > 0, h[i] - o[i], -h[i] - o[i]) / d[i] for i in range(3)])
+    positive = np.choose(axis, d) > 0
+    prim = world.room_face_ids[axis * 2 + positive].astype(np.int16)
     local = origin + best[:, None] * dirs
     normal = np.zeros((n, 3))
     normal[np.arange(n), axis] = np.where(positive, -1.0, 1.0)
 
     for pid, half in world.boxes:
         pose = world.poses[pid, frame]
+        bounds = _screen_box(pose, half, world_to_camera, K)
+        if bounds is None:
+            idx = np.arange(n)
+        else:
+            idx = np.flatnonzero((u >= bounds[0]) & (u <= bounds[1]) & (v >= bounds[2]) & (v <= bounds[3]))
+            if len(idx) == 0:
+                continue
         R, c = pose[:3, :3], pose[:3, 3]
         o_l = R.T @ (origin - c)
-        d_l = dirs @ R
-        d_l = np.where(np.abs(d_l) < 1e-12, 1e-12, d_l)
-        inv_l = 1.0 / d_l
-        t1 = (-half - o_l) * inv_l
-        t2 = (half - o_l) * inv_l
-        t_near_axes = np.minimum(t1, t2)
-        t_near = t_near_axes.max(axis=1)
-        t_far = np.maximum(t1, t2).min(axis=1)
-        hit = (t_near <= t_far) & (t_near > _NEAR) & (t_near < best)
+        d_l = _nonzero_dirs(dirs[idx] @ R)
+        t1 = (-half - o_l) / d_l
+        t2 = (half - o_l) / d_l
+        lo, hi = np.minimum(t1, t2), np.maximum(t1, t2)
+        t_near, ax = _argmax3(lo[:, 0], lo[:, 1], lo[:, 2])
+        t_far = np.minimum(np.minimum(hi[:, 0], hi[:, 1]), hi[:, 2])
+        hit = (t_near <= t_far) & (t_near > _NEAR) & (t_near < best[idx])
         if not hit.any():
             continue
-        idx = np.nonzero(hit)[0]
-        ax = t_near_axes[idx].argmax(axis=1)
-        best[idx] = t_near[idx]
+        sub = np.flatnonzero(hit)
+        idx, t_near, ax, d_l = idx[sub], t_near[sub], ax[sub], d_l[sub]
+        best[idx] = t_near
         prim[idx] = pid
-        local[idx] = o_l + t_near[idx, None] * d_l[idx]
+        local[idx] = o_l + t_near[:, None] * d_l
         nl = np.zeros((len(idx), 3))
-        nl[np.arange(len(idx)), ax] = -np.sign(d_l[idx, ax])
+        nl[np.arange(len(idx)), ax] = -np.sign(d_l[np.arange(len(idx)), ax])
         normal[idx] = nl
-    return prim, best, local, normal
+    return prim, best, local, normal, origin, dirs
+
+
+def _per_prim(poses: np.ndarray, prim: np.ndarray, points: np.ndarray, rotate_only: bool = False) -> np.ndarray:
+    """Apply each point's primitive pose: poses [P, 4, 4], prim [N], points [N, 3] -> [N, 3]."""
+    out = np.empty_like(points, dtype=np.float64)
+    for pid in np.unique(prim):
+        sel = prim == pid
+        R = poses[pid, :3, :3]
+        out[sel] = points[sel] @ R.T if rotate_only else points[sel] @ R.T + poses[pid, :3, 3]
+    return out
 
 
 def _camera_rays(world_to_camera: np.ndarray, K: np.ndarray, u: np.ndarray, v: np.ndarray):
@@ -243,9 +288,8 @@ def _shade(prim: np.ndarray, local: np.ndarray, normal_local: np.ndarray, normal
     cell = np.where(tiled, np.floor(scaled), 0).astype(np.int64)
     frac = scaled - np.floor(scaled)
     edge = np.where(tiled, np.minimum(frac, 1.0 - frac) * tile, np.inf)  # metres to the tile border
-    axis = edge.argmin(axis=1)
+    nearest, axis = _argmin3(edge[:, 0], edge[:, 1], edge[:, 2])
     rows = np.arange(len(prim))
-    nearest = edge[rows, axis]
     salt_p = prim.astype(np.int64) * 7919 + salt
     mix = _hash01(cell[:, 0], cell[:, 1], cell[:, 2], salt_p)
     # Blend with the neighbouring tile across the nearest border within half a pixel of it.
@@ -257,7 +301,7 @@ def _shade(prim: np.ndarray, local: np.ndarray, normal_local: np.ndarray, normal
     mix = (1.0 - blend) * mix + blend * mix_n
     color = mats["a"][prim] * (1.0 - mix[:, None]) + mats["b"][prim] * mix[:, None]
     freq = mats["freq"][prim]
-    noise = _fbm(local * freq, prim.astype(np.int64) * 31 + salt, freq.max(axis=1) * footprint)
+    noise = _fbm(local * freq, prim.astype(np.int64) * 31 + salt, mats["freq_max"][prim] * footprint)
     color = color * (1.0 + mats["contrast"][prim][:, None] * (2.0 * noise[:, None] - 1.0))
     # Grout: the fraction of the pixel covered by a line of width g centred on the border.
     g = mats["grout"][prim]
@@ -484,10 +528,10 @@ def _palette(rng: np.random.Generator, hue: float, sat: float, val: float, sprea
 
 
 def _build_layout(kind: str, F: int, rng: np.random.Generator, obj_height: float, obj_radius: float):
-    """Room, furniture, support, object frame-0 base point and heading, and the camera path.
+    """Room, furniture, the support, the object's frame-0 base point, and the camera path.
 
-    Returns (builder, support_pid, p0, heading, cams [F, 4, 4], support_motion [F, 4, 4]).
-    support_motion[t] maps the support's frame-0 pose to frame t (identity when static).
+    Returns (world, support_pid, p0 [3] the base point in frame 0, cams [F, 4, 4] world_to_camera,
+    support_motion [F, 4, 4]); support_motion[t] maps frame-0 world points on the support to frame t.
     """
     wb = _WorldBuilder(F)
     tau = np.linspace(0.0, 1.0, F)
@@ -593,7 +637,7 @@ def _build_layout(kind: str, F: int, rng: np.random.Generator, obj_height: float
         room_center=0.5 * (room_lo + room_hi), room_half=0.5 * (room_hi - room_lo), room_face_ids=face_ids,
         boxes=wb.boxes, poses=np.stack(wb.poses), dynamic=np.array(wb.dynamic),
         materials=wb.materials, names=wb.names)
-    return wb, world, int(support_pid), p0, cams, support_motion
+    return world, int(support_pid), p0, cams, support_motion
 
 
 def _add_tray(wb: _WorldBuilder, rng: np.random.Generator, tau: np.ndarray, table_point: np.ndarray,
@@ -617,7 +661,8 @@ def _add_tray(wb: _WorldBuilder, rng: np.random.Generator, tau: np.ndarray, tabl
     return pid, motion, p0
 
 
-def _add_walker(world: _World, cams: np.ndarray, p0: np.ndarray, obj_radius: float, rng) -> _World:
+def _add_walker(world: _World, cams: np.ndarray, p0: np.ndarray, obj_radius: float, clearance: float,
+                rng: np.random.Generator) -> _World:
     """A box-shaped walker that crosses the camera-object line: free, partial, full, partial, free."""
     F = cams.shape[0]
     tau = np.linspace(0.0, 1.0, F)
@@ -627,11 +672,12 @@ def _add_walker(world: _World, cams: np.ndarray, p0: np.ndarray, obj_radius: flo
     to_cam0 /= np.linalg.norm(to_cam0)
     lateral = np.cross(_UP, to_cam0)
     dist = float(np.linalg.norm((eyes[0] - p0)[:2]))
-    lam = min(0.6, rng.uniform(0.55, 0.7) / dist)  # fraction of the way from the object to the camera
-    half_w = rng.uniform(0.2, 0.25)
+    # Cross the view line `clearance` metres in front of the object (clear of its support).
+    lam = min(0.6, (clearance + rng.uniform(0.0, 0.1)) / dist)  # fraction of the way to the camera
+    half_w = rng.uniform(0.18, 0.22)
     cone = (1.0 - lam) * obj_radius  # half-width of the object's view cone where the walker crosses it
-    # Free at both ends; fully hiding the object for at most ~40% of the frames.
-    reach = max(half_w + cone + 0.05, (half_w - cone) / 0.4)
+    # Free at both ends; fully hiding the object for at most ~35% of the frames.
+    reach = max(half_w + cone + _WALKER_DEPTH + 0.05, (half_w - cone) / 0.35)
     sweep = rng.choice([-1.0, 1.0]) * reach * (2.0 * tau - 1.0)
     yaw = math.degrees(math.atan2(lateral[1], lateral[0]))
     poses = np.empty((F, 4, 4))
@@ -643,7 +689,7 @@ def _add_walker(world: _World, cams: np.ndarray, p0: np.ndarray, obj_radius: flo
                     contrast=0.3, grout=0.02)
     pid = len(world.materials)
     return _World(room_center=world.room_center, room_half=world.room_half, room_face_ids=world.room_face_ids,
-                  boxes=world.boxes + [(pid, np.array([half_w, 0.12, 0.5 * _WALKER_HEIGHT]))],
+                  boxes=world.boxes + [(pid, np.array([half_w, _WALKER_DEPTH, 0.5 * _WALKER_HEIGHT]))],
                   poses=np.concatenate([world.poses, poses[None]]),
                   dynamic=np.append(world.dynamic, True), materials=world.materials + [mat],
                   names=world.names + ["walker"])
@@ -773,8 +819,7 @@ def _exact_flow(scene: SampleScene, ta: int, tb: int):
     H, W = scene.depth.shape[1:]
     prim = scene.hit_prim[ta].reshape(-1).astype(np.int64)
     local = scene.hit_local[ta].reshape(-1, 3).astype(np.float64)
-    pose_b = world.poses[prim, tb]
-    pts = np.einsum("nij,nj->ni", pose_b[:, :3, :3], local) + pose_b[:, :3, 3]
+    pts = _per_prim(world.poses[:, tb], prim, local)
     cam = scene.world_to_camera[tb]
     pc = pts @ cam[:3, :3].T + cam[:3, 3]
     z = pc[:, 2]
@@ -785,8 +830,7 @@ def _exact_flow(scene: SampleScene, ta: int, tb: int):
     flow = np.stack([u2 - u.reshape(-1), v2 - v.reshape(-1)], -1)
     seen = (z > _NEAR) & (u2 >= 0) & (u2 <= W - 1) & (v2 >= 0) & (v2 <= H - 1)
     idx = np.nonzero(seen)[0]
-    eye, dirs = _camera_rays(cam, K, u2[idx], v2[idx])
-    hit_prim, hit_z, _, _ = _raycast(world, tb, eye, dirs)
+    hit_prim, hit_z = _raycast(world, tb, cam, K, u2[idx], v2[idx])[:2]
     same = (hit_prim == prim[idx]) & (np.abs(hit_z - z[idx]) <= 1e-4 * z[idx] + 1e-6)
     seen[idx] = same
     return flow.reshape(H, W, 2).astype(np.float32), seen.reshape(H, W)
@@ -879,9 +923,10 @@ def make_scene(kind: str = "static", num_frames: int = 17, width: int = 160, hei
     scale = obj_height / mesh_height
     obj_radius = scale * float(np.linalg.norm(np.asarray(mesh.vertices)[:, [0, 2]], axis=1).max())
 
-    _, world, support_pid, p0, cams, support_motion = _build_layout(kind, F, rng, obj_height, obj_radius)
+    world, support_pid, p0, cams, support_motion = _build_layout(kind, F, rng, obj_height, obj_radius)
     if kind == "occluder":
-        world = _add_walker(world, cams, p0, obj_radius, rng)
+        clearance = 0.55 if world.names[support_pid] == "crate" else 0.3
+        world = _add_walker(world, cams, p0, obj_radius, clearance, rng)
 
     # The object's true pose: upright on the support, facing roughly (not exactly) the first camera.
     eye0 = -cams[0, :3, :3].T @ cams[0, :3, 3]
@@ -902,14 +947,13 @@ def make_scene(kind: str = "static", num_frames: int = 17, width: int = 160, hei
     visible = np.empty((F, H, W), bool)
     amodal = np.empty((F, H, W), bool)
     mats = world.material_arrays()
-    v, u = np.mgrid[0:H, 0:W].astype(np.float64)
+    v_px, u_px = (g.reshape(-1) for g in np.mgrid[0:H, 0:W].astype(np.float64))
     foot = scale * float(np.linalg.norm(np.asarray(mesh.vertices)[:, [0, 2]], axis=1).max())
     for t in range(F):
-        eye, dirs = _camera_rays(cams[t], K, u.reshape(-1), v.reshape(-1))
-        prim, z, local, n_local = _raycast(world, t, eye, dirs)
-        n_world = np.einsum("nij,nj->ni", world.poses[prim, t, :3, :3], n_local)
-        ray_len = np.linalg.norm(dirs, axis=1)
-        facing = np.abs(np.einsum("ni,ni->n", n_world, dirs)) / ray_len
+        prim, z, local, n_local, eye, dirs = _raycast(world, t, cams[t], K, u_px, v_px)
+        n_world = _per_prim(world.poses[:, t], prim, n_local, rotate_only=True)
+        ray_len = np.sqrt(dirs[:, 0] ** 2 + dirs[:, 1] ** 2 + dirs[:, 2] ** 2)
+        facing = np.abs(n_world[:, 0] * dirs[:, 0] + n_world[:, 1] * dirs[:, 1] + n_world[:, 2] * dirs[:, 2]) / ray_len
         footprint = z * ray_len / K[0, 0] / np.maximum(facing, 0.2)
         color = _shade(prim, local, n_local, n_world, footprint, mats, int(seed) * 13 + 5)
         frames[t] = (color.reshape(H, W, 3) * 255 + 0.5).astype(np.uint8)
