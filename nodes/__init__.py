@@ -7,13 +7,18 @@ from .models import register_model_folders
 
 
 def all_nodes() -> list[type[io.ComfyNode]]:
-    from . import video
+    from . import masks, video
 
-    return [*video.NODES]
+    return [*video.NODES, *masks.NODES]
 
 
 class InsertAnywhereExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         # ComfyUI 0.3.64 never calls on_load(), so the folders are registered here.
+        from .editor import register_routes
+        from .samples import ensure_sample_inputs
+
         register_model_folders()
+        register_routes()
+        ensure_sample_inputs()
         return all_nodes()

@@ -10,6 +10,7 @@ import pytest
 
 PACK_ROOT = Path(__file__).resolve().parents[1]
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
+PACK_DIR_NAME = "comfyui-insertanywhere"  # the pack folder name under custom_nodes in tier (c)
 EXECUTED: set[str] = set()  # node ids run by tier (b), checked by test_zz_coverage
 
 needs_comfyui = pytest.mark.skipif(

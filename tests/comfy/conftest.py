@@ -23,6 +23,7 @@ def _load_comfy(tmp: Path):
         module = sys.modules[name]
         if not str(getattr(module, "__file__", "")).startswith(COMFYUI_PATH):
             del sys.modules[name]  # this pack's `nodes` package, imported by a core test
+    import utils.install_util  # noqa: F401  ComfyUI's utils package, before comfy/ lands on sys.path (as main.py)
     from comfy.cli_args import args
 
     args.cpu = True

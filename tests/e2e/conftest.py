@@ -15,9 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from comfyui_env import COMFYUI_PATH, PACK_ROOT  # noqa: E402
-
-PACK_DIR_NAME = "comfyui-insertanywhere"
+from comfyui_env import COMFYUI_PATH, PACK_DIR_NAME, PACK_ROOT  # noqa: E402
 
 
 class ComfyServer:

@@ -1,0 +1,318 @@
+"""4D-aware mask generation nodes: reconstruct -> object to 3D -> place -> propagate -> reproject."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from insertanywhere.errors import InsertAnywhereError
+from insertanywhere.masks import object3d as core_object
+from insertanywhere.masks import placement as core_placement
+from insertanywhere.masks.pipeline import load_depth, load_intrinsics
+from insertanywhere.masks.propagate import propagate
+from insertanywhere.masks.reproject import reproject
+from insertanywhere.masks.scene import ObjectTrack, SceneRecord
+
+from ._comfy import io, preview_image, preview_video, progress_bar
+from .tensors import frames_to_image, image_to_frames, image_to_gray, mask_to_numpy, masks_to_tensor
+from .types import CATEGORY, Object3D, Placement, Scene, Track
+
+STAGE = f"{CATEGORY}/masks"
+DEFAULT_PLACEMENT = json.dumps({"anchor": [160, 120], "height_px": 60, "yaw_deg": 0, "pitch_deg": 0,
+                                "roll_deg": 0, "offset": [0, 0, 0], "top_k": 64}, indent=1)
+DEPTH_NONE = "none (video only)"
+
+
+@dataclass
+class PlacedObject:
+    """IA_PLACEMENT: the resolved frame-0 pose of the object on a scene."""
+
+    placement: core_placement.Placement
+    world_from_object: np.ndarray  # [4, 4]
+    surface: core_placement.SurfaceFrame
+
+
+def _input_files(suffixes: tuple[str, ...]) -> list[str]:
+    import folder_paths
+
+    root = folder_paths.get_input_directory()
+    found = []
+    for sub in ("", "3d"):
+        folder = os.path.join(root, sub)
+        if os.path.isdir(folder):
+            found += [os.path.join(sub, f) if sub else f for f in os.listdir(folder)
+                      if f.lower().endswith(suffixes) and os.path.isfile(os.path.join(folder, f))]
+    return sorted(found)
+
+
+def _input_path(name: str, what: str) -> str:
+    import folder_paths
+
+    path = folder_paths.get_annotated_filepath(name)
+    if not name or not os.path.isfile(path):
+        raise InsertAnywhereError(f"{what} '{name}' is not in ComfyUI's input folder; put it there and retry.")
+    return path
+
+
+# --- 4D Reconstruct --------------------------------------------------------------------------------
+
+def _scene_cache_path(frames: np.ndarray, depth_input: dict, K, fov_deg: float) -> str:
+    import folder_paths
+
+    digest = hashlib.sha1(np.ascontiguousarray(frames).tobytes())
+    for key, value in sorted(depth_input.items()):
+        digest.update(key.encode())
+        digest.update(np.ascontiguousarray(value, np.float32).tobytes())
+    digest.update(repr((None if K is None else np.asarray(K).tolist(), fov_deg)).encode())
+    folder = os.path.join(folder_paths.get_output_directory(), "insertanywhere_cache")
+    return os.path.join(folder, f"scene_{digest.hexdigest()[:20]}.npz")
+
+
+class Reconstruct4D(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="IA_Reconstruct4D",
+            display_name="4D Reconstruct",
+            category=STAGE,
+            description="Per-frame depth in one scale, intrinsics, camera poses, moving-object masks and dense "
+                        "correspondences from a video (optical flow + PnP + bundle adjustment on CPU).",
+            inputs=[
+                io.Image.Input("frames", tooltip="The scene video as an IMAGE batch."),
+                io.Float.Input("fps", default=16.0, min=0.1, max=240.0, step=0.1,
+                               tooltip="Frame rate, carried to the previews and outputs."),
+                io.Combo.Input("depth_file", options=[DEPTH_NONE, *_input_files((".npz",))], default=DEPTH_NONE,
+                               tooltip="Optional .npz in the input folder with key 'depth' (metric camera z) or "
+                                       "'disparity' (relative inverse depth), shaped [frames, H, W]."),
+                io.Float.Input("fov_deg", default=0.0, min=0.0, max=170.0, step=0.5,
+                               tooltip="Horizontal field of view when K is not given; 0 = 60 degree guess, "
+                                       "refined from the video."),
+                io.String.Input("intrinsics", default="", multiline=False,
+                                tooltip="Optional K as JSON [[fx,0,cx],[0,fy,cy],[0,0,1]]; empty = estimate."),
+                io.Boolean.Input("disk_cache", default=True,
+                                 tooltip="Save the result under output/insertanywhere_cache and reuse it when "
+                                         "the same frames and settings come again."),
+                io.Image.Input("depth_map", optional=True,
+                               tooltip="Optional depth from any ComfyUI depth node (bright = near, i.e. "
+                                       "relative inverse depth). Overrides depth_file."),
+            ],
+            outputs=[
+                Scene.Output(display_name="scene"),
+                io.Mask.Output(display_name="moving", tooltip="Independently moving things per frame."),
+                io.Image.Output(display_name="depth_preview", tooltip="Colour-mapped depth | moving overlay."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, frames, fps, depth_file, fov_deg, intrinsics, disk_cache, depth_map=None) -> io.NodeOutput:
+        from insertanywhere.masks.reconstruct import preview_frames, reconstruct
+
+        video = image_to_frames(frames)
+        if depth_map is not None:
+            depth_input = {"disparity": image_to_gray(depth_map)}
+        elif depth_file != DEPTH_NONE:
+            depth_input = load_depth(_input_path(depth_file, "Depth file"))
+        else:
+            depth_input = {}
+        K = load_intrinsics(json.loads(intrinsics)) if intrinsics.strip() else None
+        cache = _scene_cache_path(video, depth_input, K, fov_deg) if disk_cache else None
+        if cache and os.path.isfile(cache):
+            scene = SceneRecord.load(cache)
+        else:
+            scene = reconstruct(video, K=K, fov_deg=fov_deg or None, fps=fps,
+                                progress=progress_bar(len(video)), **depth_input)
+            if cache:
+                scene.save(cache)
+        preview = preview_frames(scene)
+        return io.NodeOutput(scene, masks_to_tensor(scene.moving), frames_to_image(preview),
+                             ui=preview_video(preview, scene.fps, "ia_reconstruct"))
+
+
+# --- Object to 3D ----------------------------------------------------------------------------------
+
+def _object_preview(obj) -> np.ndarray:
+    """A front view of the canonical object on white, uint8 [256, 256, 3]."""
+    from insertanywhere.masks.geometry import make_pose
+    from insertanywhere.masks.reproject import render_object
+
+    size, focal = 256, 600.0
+    K = np.array([[focal, 0, size / 2], [0, focal, size / 2], [0, 0, 1]])
+    # camera 4 units in front of the object (+Z) at mid height, looking back along -Z, image y down
+    camera_from_object = make_pose(np.diag([1.0, -1.0, -1.0]), [0.0, 0.5, 4.0])
+    render = render_object(obj, camera_from_object, K, (size, size))
+    out = np.full((size, size, 3), 255, np.uint8)
+    out[render.mask] = render.color[render.mask]
+    return out
+
+
+class ObjectFromImage(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="IA_ObjectFromImage",
+            display_name="Object to 3D (Image)",
+            category=STAGE,
+            description="Lift a reference image + mask to a coloured 3D point cloud with plausible relief "
+                        "(+Y up, front facing +Z, base at y = 0).",
+            inputs=[
+                io.Image.Input("image", tooltip="Reference image of the object."),
+                io.Mask.Input("mask", tooltip="White where the object is."),
+                io.Boolean.Input("invert_mask", default=False,
+                                 tooltip="Turn on when the mask is white on the background - e.g. the MASK of "
+                                         "core Load Image, which is 1 where the PNG is transparent."),
+                io.Image.Input("depth", optional=True,
+                               tooltip="Optional depth of the reference image (bright = near) for the relief; "
+                                       "without it a rounded relief is made from the mask."),
+            ],
+            outputs=[Object3D.Output(display_name="object")],
+        )
+
+    @classmethod
+    def execute(cls, image, mask, invert_mask, depth=None) -> io.NodeOutput:
+        rgb = image_to_frames(image[:1])[0]
+        alpha = mask_to_numpy(mask[:1])[0]
+        if invert_mask:
+            alpha = ~alpha
+        relief = image_to_gray(depth[:1])[0] if depth is not None else None
+        obj = core_object.object_from_image(rgb, alpha.astype(np.uint8) * 255, relief)
+        return io.NodeOutput(obj, ui=preview_image(_object_preview(obj), cls))
+
+
+class ObjectFromMesh(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="IA_ObjectFromMesh",
+            display_name="Object to 3D (Mesh)",
+            category=STAGE,
+            description="Load a mesh (.glb/.gltf/.obj/.ply/.stl) into the canonical object frame "
+                        "(+Y up, +Z front, base at y = 0, unit height), with its colours.",
+            inputs=[
+                io.Combo.Input("mesh_file", options=_input_files(core_object.MESH_SUFFIXES),
+                               tooltip="A mesh in ComfyUI's input folder (or input/3d)."),
+            ],
+            outputs=[Object3D.Output(display_name="object")],
+        )
+
+    @classmethod
+    def execute(cls, mesh_file) -> io.NodeOutput:
+        obj = core_object.load_mesh(_input_path(mesh_file, "Mesh file"))
+        return io.NodeOutput(obj, ui=preview_image(_object_preview(obj), cls))
+
+    @classmethod
+    def validate_inputs(cls, mesh_file):
+        import folder_paths
+
+        if not folder_paths.exists_annotated_filepath(mesh_file):
+            return f"Mesh file '{mesh_file}' is not in the input folder; put it into ComfyUI/input."
+        return True
+
+
+# --- Place Object ----------------------------------------------------------------------------------
+
+class PlaceObject(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="IA_PlaceObject",
+            display_name="Place Object",
+            category=STAGE,
+            description="Stand the object on the scene surface in frame 0 from a placement JSON (anchor pixel, "
+                        "height_px, yaw/pitch/roll, offset, top_k). The canvas editor writes this JSON.",
+            inputs=[
+                Scene.Input("scene"),
+                Object3D.Input("object"),
+                io.String.Input("placement", default=DEFAULT_PLACEMENT, multiline=True,
+                                tooltip="Placement JSON: anchor [u, v] pixel of the base in frame 0, height_px "
+                                        "(apparent height there), yaw/pitch/roll_deg, offset [dx, dy, dz] in "
+                                        "object heights along right/up/front, top_k support points."),
+            ],
+            outputs=[
+                Placement.Output(display_name="placement"),
+                io.Image.Output(display_name="preview", tooltip="Frame 0 with the object rendered in."),
+            ],
+            hidden=[io.Hidden.unique_id],
+        )
+
+    @classmethod
+    def execute(cls, scene, object, placement) -> io.NodeOutput:
+        from .editor import remember
+
+        plan = core_placement.parse_placement(placement)
+        remember(str(cls.hidden.unique_id), scene, object)  # the editor can preview before the graph reruns
+        pose, surface, preview = core_placement.place_object(
+            plan, object, scene.frames[0], scene.depth[0], scene.K, scene.world_to_camera[0])
+        placed = PlacedObject(plan, pose, surface)
+        return io.NodeOutput(placed, frames_to_image(preview[None]), ui=preview_image(preview, cls))
+
+
+# --- Propagate -------------------------------------------------------------------------------------
+
+class Propagate(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="IA_Propagate",
+            display_name="Propagate",
+            category=STAGE,
+            description="Carry the object through the video with the rigid motion of its top-K nearest scene "
+                        "points: fixed in the world on static ground, riding along on a moving support.",
+            inputs=[
+                Scene.Input("scene"),
+                Placement.Input("placement"),
+                io.Boolean.Input("propagation", default=True,
+                                 tooltip="Off keeps the frame-0 world pose in every frame (camera-only "
+                                         "ablation)."),
+            ],
+            outputs=[Track.Output(display_name="track")],
+        )
+
+    @classmethod
+    def execute(cls, scene, placement, propagation) -> io.NodeOutput:
+        track = propagate(scene, placement.world_from_object, placement.surface.point, placement.placement.top_k,
+                          placement.placement.height_px, enabled=propagation,
+                          progress=progress_bar(scene.num_frames))
+        return io.NodeOutput(track)
+
+
+# --- Reproject -------------------------------------------------------------------------------------
+
+class Reproject(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="IA_Reproject",
+            display_name="Reproject",
+            category=STAGE,
+            description="Render the tracked object into every frame with a z-test against scene depth: visible "
+                        "and amodal masks plus the anchor video (object painted in).",
+            inputs=[
+                Scene.Input("scene"),
+                Object3D.Input("object"),
+                Track.Input("track"),
+                io.Boolean.Input("occlusion", default=True,
+                                 tooltip="Off ignores scene depth, so things in front do not hide the object "
+                                         "(ablation)."),
+                io.Int.Input("splat_px", default=0, min=0, max=8,
+                             tooltip="Point splat radius in pixels for point-cloud objects; 0 = automatic."),
+            ],
+            outputs=[
+                io.Mask.Output(display_name="visible", tooltip="Where the object is visible, per frame."),
+                io.Mask.Output(display_name="amodal", tooltip="Where the object would be without occluders."),
+                io.Image.Output(display_name="anchor_video", tooltip="Frames with the object rendered in."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, scene, object, track, occlusion, splat_px) -> io.NodeOutput:
+        result = reproject(scene, object, track, occlusion=occlusion, splat_px=splat_px or None,
+                           progress=progress_bar(scene.num_frames))
+        return io.NodeOutput(masks_to_tensor(result.visible), masks_to_tensor(result.amodal),
+                             frames_to_image(result.anchor), ui=preview_video(result.anchor, scene.fps, "ia_anchor"))
+
+
+NODES = [Reconstruct4D, ObjectFromImage, ObjectFromMesh, PlaceObject, Propagate, Reproject]

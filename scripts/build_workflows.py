@@ -1,0 +1,174 @@
+"""Write workflows/*.json (ComfyUI UI format) from compact specs and the live node schemas.
+
+Widget values are stored by position in UI workflows, so they are laid out from
+each node's own schema here instead of by hand:
+
+    COMFYUI_PATH=/path/to/ComfyUI python scripts/build_workflows.py
+
+A spec is a list of (key, node_type, {input: value | (source_key, output_name)}).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload", "animated_image_upload")
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+COLUMN_WIDTH, ROW_HEIGHT = 360, 320
+
+
+def _load_schemas() -> dict:
+    comfy = os.environ.get("COMFYUI_PATH")
+    if not comfy:
+        sys.exit("set COMFYUI_PATH to a ComfyUI checkout")
+    sys.path.insert(0, comfy)
+    import utils.install_util  # noqa: F401  ComfyUI's utils package first (as its main.py does)
+    from comfy.cli_args import args
+
+    args.cpu = True
+    import tempfile
+
+    import folder_paths
+    import nodes
+
+    folder_paths.set_input_directory(tempfile.mkdtemp())  # the sample inputs land here, not in the checkout
+
+    asyncio.run(nodes.init_builtin_extra_nodes())
+    asyncio.run(nodes.load_custom_node(str(ROOT)))
+    return {name: cls.GET_NODE_INFO_V1() if hasattr(cls, "GET_NODE_INFO_V1") else _v1_info(cls)
+            for name, cls in nodes.NODE_CLASS_MAPPINGS.items()}
+
+
+def _v1_info(cls) -> dict:
+    spec = cls.INPUT_TYPES()
+    return {"input": spec, "input_order": {k: list(v) for k, v in spec.items()},
+            "output": list(cls.RETURN_TYPES),
+            "output_name": list(getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES)}
+
+
+def _is_widget(spec) -> bool:
+    return isinstance(spec[0], list) or spec[0] in WIDGET_TYPES
+
+
+def _inputs(info: dict):
+    order = info.get("input_order") or {k: list(v) for k, v in info["input"].items()}
+    for section in ("required", "optional"):
+        for name in order.get(section, []):
+            yield name, info["input"][section][name]
+
+
+def _default(spec):
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    if "default" in options:
+        return options["default"]
+    if isinstance(spec[0], list):
+        return spec[0][0] if spec[0] else ""
+    if spec[0] == "COMBO":
+        return (options.get("options") or [""])[0]
+    raise ValueError(f"no default for {spec}")
+
+
+def build(spec: list, schemas: dict) -> dict:
+    ids = {key: index + 1 for index, (key, _, _) in enumerate(spec)}
+    types = {key: node_type for key, node_type, _ in spec}
+    links, nodes_out = [], []
+    out_links: dict[tuple[str, int], list[int]] = {}
+    for order, (key, node_type, values) in enumerate(spec):
+        info = schemas[node_type]
+        widgets, inputs = [], []
+        for name, input_spec in _inputs(info):
+            value = values.get(name)
+            if isinstance(value, tuple):  # a link from another node's output
+                source, output = value
+                slot = schemas[types[source]]["output_name"].index(output)
+                link_id = len(links) + 1
+                kind = schemas[types[source]]["output"][slot]
+                links.append([link_id, ids[source], slot, ids[key], len(inputs), kind])
+                out_links.setdefault((source, slot), []).append(link_id)
+                entry = {"name": name, "type": kind, "link": link_id}
+                if _is_widget(input_spec):
+                    entry["widget"] = {"name": name}
+                inputs.append(entry)
+            elif not _is_widget(input_spec):
+                inputs.append({"name": name, "type": input_spec[0], "link": None})
+            if _is_widget(input_spec):
+                options = input_spec[1] if len(input_spec) > 1 and isinstance(input_spec[1], dict) else {}
+                widgets.append(_default(input_spec) if value is None or isinstance(value, tuple) else value)
+                if options.get("control_after_generate"):
+                    widgets.append("fixed")
+                if any(options.get(flag) for flag in UPLOAD_FLAGS):
+                    widgets.append("image")
+        unknown = set(values) - {name for name, _ in _inputs(info)}
+        if unknown:
+            raise KeyError(f"{node_type} has no inputs {sorted(unknown)}")
+        nodes_out.append({
+            "id": ids[key], "type": node_type, "pos": [40 + COLUMN_WIDTH * (order // 2), 60 + ROW_HEIGHT * (order % 2)],
+            "size": [320, 240], "flags": {}, "order": order, "mode": 0, "inputs": inputs,
+            "outputs": [{"name": name, "type": kind, "links": [], "slot_index": slot}
+                        for slot, (name, kind) in enumerate(zip(info["output_name"], info["output"]))],
+            "properties": {"Node name for S&R": node_type}, "widgets_values": widgets,
+        })
+    for node, (key, _, _) in zip(nodes_out, spec):
+        for output in node["outputs"]:
+            output["links"] = out_links.get((key, output["slot_index"]), [])
+    return {"last_node_id": len(spec), "last_link_id": len(links), "nodes": nodes_out, "links": links,
+            "groups": [], "config": {}, "extra": {"ds": {"scale": 0.7, "offset": [0, 0]}}, "version": 0.4}
+
+
+def sample_placement() -> str:
+    path = None
+    try:
+        import folder_paths
+
+        path = Path(folder_paths.get_input_directory()) / "insertanywhere_sample_placement.json"
+    except ImportError:
+        pass
+    if path is None or not path.is_file():
+        from insertanywhere.demo import DEMO_FRAMES, DEMO_HEIGHT, DEMO_WIDTH
+        from insertanywhere.sample_scene import make_scene
+
+        scene = make_scene(kind="occluder", num_frames=DEMO_FRAMES, width=DEMO_WIDTH, height=DEMO_HEIGHT, seed=0)
+        return json.dumps(scene.placement, indent=1)
+    return path.read_text()
+
+
+def masks_workflow() -> list:
+    return [
+        ("load", "IA_LoadVideo", {"file": "insertanywhere_sample.mp4", "frame_cap": 81, "frame_count": "4k+1"}),
+        ("recon", "IA_Reconstruct4D", {"frames": ("load", "frames"), "fps": ("load", "fps"),
+                                       "depth_file": "insertanywhere_sample_depth_mono.npz"}),
+        ("object", "IA_ObjectFromMesh", {"mesh_file": "insertanywhere_sample_object.ply"}),
+        ("place", "IA_PlaceObject", {"scene": ("recon", "scene"), "object": ("object", "object"),
+                                     "placement": sample_placement()}),
+        ("propagate", "IA_Propagate", {"scene": ("recon", "scene"), "placement": ("place", "placement")}),
+        ("reproject", "IA_Reproject", {"scene": ("recon", "scene"), "object": ("object", "object"),
+                                       "track": ("propagate", "track")}),
+        ("visible_img", "MaskToImage", {"mask": ("reproject", "visible")}),
+        ("save_visible", "SaveImage", {"images": ("visible_img", "IMAGE"),
+                                       "filename_prefix": "insertanywhere/visible"}),
+        ("amodal_img", "MaskToImage", {"mask": ("reproject", "amodal")}),
+        ("save_amodal", "SaveImage", {"images": ("amodal_img", "IMAGE"),
+                                      "filename_prefix": "insertanywhere/amodal"}),
+        ("anchor_video", "CreateVideo", {"images": ("reproject", "anchor_video"), "fps": ("load", "fps")}),
+        ("save_anchor", "SaveVideo", {"video": ("anchor_video", "VIDEO"), "filename_prefix": "insertanywhere/anchor"}),
+    ]
+
+
+WORKFLOWS = {"insertanywhere_masks": masks_workflow}
+
+
+def main() -> None:
+    schemas = _load_schemas()
+    for name, make in WORKFLOWS.items():
+        path = ROOT / "workflows" / f"{name}.json"
+        path.write_text(json.dumps(build(make(), schemas), indent=1) + "\n")
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
