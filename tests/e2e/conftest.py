@@ -78,7 +78,7 @@ def start_server(base: Path) -> ComfyServer:
         link.symlink_to(PACK_ROOT, target_is_directory=True)
     config = base / "extra_model_paths.yaml"
     config.write_text(f"insertanywhere_tests:\n  base_path: {base}\n  custom_nodes: extra_nodes\n")
-    for sub in ("input", "output", "temp", "models", "user"):
+    for sub in ("input", "output", "temp", "models", "user", "custom_nodes"):
         (base / sub).mkdir(exist_ok=True)
     port = _free_port()
     log = base / "server.log"
