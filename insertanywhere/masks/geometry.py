@@ -102,6 +102,8 @@ def kabsch(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None,
 
 
 def rotation_angle_deg(R: np.ndarray) -> float:
-    """Angle of a 3x3 rotation, in degrees."""
+    """Angle of a 3x3 rotation, in degrees (atan2 form: accurate near 0 and 180, unlike arccos)."""
+    R = np.asarray(R, dtype=np.float64)
     c = (np.trace(R) - 1.0) / 2.0
-    return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+    axis = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
+    return float(np.degrees(np.arctan2(np.linalg.norm(axis) / 2.0, c)))

@@ -104,6 +104,13 @@ def load_mesh(path: str | Path) -> Object3D:
         loaded = trimesh.load(str(path), process=False)
     except Exception as exc:  # trimesh raises many types for broken files
         raise InsertAnywhereError(f"Cannot read mesh '{path}': {exc}. Re-export it.") from exc
+    return object_from_trimesh(loaded, path.name, source=str(path))
+
+
+def object_from_trimesh(loaded, name: str = "mesh", source: str = "") -> Object3D:
+    """An Object3D from an in-memory trimesh Trimesh / PointCloud / Scene (see load_mesh)."""
+    import trimesh
+
     parts = loaded.dump() if isinstance(loaded, trimesh.Scene) else [loaded]
     vertices, faces, colors = [], [], []
     offset = 0
@@ -120,14 +127,14 @@ def load_mesh(path: str | Path) -> Object3D:
             continue
         offset += len(vertices[-1])
     if not vertices:
-        raise InsertAnywhereError(f"Mesh '{path}' holds no triangles or points; use a non-empty mesh.")
+        raise InsertAnywhereError(f"Mesh '{name}' holds no triangles or points; use a non-empty mesh.")
     if faces and len(faces) != len(vertices):
-        raise InsertAnywhereError(f"Mesh '{path}' mixes triangles and bare points; export only the mesh.")
-    canon, matrix = normalise_vertices(np.concatenate(vertices), f"Mesh '{path.name}'")
+        raise InsertAnywhereError(f"Mesh '{name}' mixes triangles and bare points; export only the mesh.")
+    canon, matrix = normalise_vertices(np.concatenate(vertices), f"Mesh '{name}'")
     tri = np.concatenate(faces).astype(np.int32) if faces else None
     if tri is not None:
-        tri = _drop_degenerate(canon, tri, path.name)
-    return Object3D(canon, tri, np.concatenate(colors), matrix, source=str(path))
+        tri = _drop_degenerate(canon, tri, name)
+    return Object3D(canon, tri, np.concatenate(colors), matrix, source=source or name)
 
 
 def _densify_texture(mesh):
@@ -173,17 +180,23 @@ def _drop_degenerate(vertices: np.ndarray, faces: np.ndarray, name: str) -> np.n
     return faces[keep]
 
 
-def object_from_image(image: np.ndarray, mask: np.ndarray, depth: Optional[np.ndarray] = None) -> Object3D:
+def object_from_image(image: np.ndarray, mask: np.ndarray, depth: Optional[np.ndarray] = None,
+                      disparity: Optional[np.ndarray] = None) -> Object3D:
     """A closed relief mesh from a front view.
 
     image uint8 [H, W, 3] RGB; mask [H, W] (bool or 0..255, object where > 0.5 / 127);
-    depth [H, W] optional, any monotone depth of the reference image (near = small).
+    optional relief source [H, W], at most one: depth (near = small, any monotone scale) or
+    disparity (near = large, e.g. a depth node's bright-is-near image).
     The silhouette is meshed at pixel corners; the front surface bulges towards +Z by a
     rounded profile of the mask (a dome over the distance transform, as deep as the
     shape's inscribed radius) or, with depth, by the depth's relief scaled to that same
     range; the back is the mirror image, so the object has volume seen from the side.
     """
     mask = _binary_mask(mask, image)
+    if depth is not None and disparity is not None:
+        raise InsertAnywhereError("Give the object's depth or its disparity, not both.")
+    if disparity is not None:
+        depth = -_check_depth(disparity, mask)
     ys, xs = np.nonzero(mask)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     crop_mask = mask[y0:y1, x0:x1]
@@ -270,13 +283,29 @@ def _relief(mask: np.ndarray, depth: Optional[np.ndarray]) -> np.ndarray:
     dist = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1].astype(np.float64)
     radius = max(float(dist.max()), 1.0)
     if depth is None:
-        # Circular profile: vertical at the silhouette, flat-ish on the medial axis.
-        return np.sqrt(np.clip(radius ** 2 - (radius - dist) ** 2, 0, None)) * mask
+        # Circular cross-section at the local thickness: a round stalk is as deep as it is
+        # wide, a disc as deep as its radius; vertical at the silhouette.
+        local = _local_radius(dist)
+        return np.sqrt(np.clip(local ** 2 - (local - np.minimum(dist, local)) ** 2, 0, None)) * mask
     near, far = np.percentile(depth[mask], [2, 98])
     rel = np.clip((far - depth) / max(far - near, 1e-9), 0, 1)
     # Fade to 0 at the silhouette so front and back meet there.
     edge = np.clip(dist / max(2.0, 0.1 * radius), 0, 1)
     return radius * rel * edge * mask
+
+
+def _local_radius(dist: np.ndarray) -> np.ndarray:
+    """Local thickness [h, w]: radius of the largest inscribed disc covering each pixel
+    (on ~16 geometric radius levels), from the distance transform."""
+    import cv2
+
+    local = np.zeros_like(dist)
+    for r in np.unique(np.geomspace(1.0, max(float(dist.max()), 1.0), 16)):
+        size = 2 * int(np.ceil(r)) + 1
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+        covered = cv2.dilate((dist >= r).astype(np.uint8), disc).astype(bool)
+        local[covered] = r
+    return np.maximum(local, 1.0)
 
 
 def _corner_values(mask, image, relief):

@@ -142,7 +142,7 @@ def surface_plane(depth0: np.ndarray, K: np.ndarray, anchor: tuple[float, float]
     if not valid[iv, iu]:
         raise InsertAnywhereError(f"Frame 0 has no depth at the anchor ({u:.0f}, {v:.0f}); pick another pixel.")
     scene_valid = depth0[valid]
-    z_anchor = _anchor_depth(depth0, valid, iu, iv)
+    z_anchor, z_spread = _anchor_depth(depth0, valid, u, v)
     if z_anchor >= 0.95 * scene_valid.max() and scene_valid.max() > 3 * np.median(scene_valid):
         raise InsertAnywhereError(
             f"The anchor ({u:.0f}, {v:.0f}) lies on the far background (depth {z_anchor:.3g}, the farthest in "
@@ -159,7 +159,7 @@ def surface_plane(depth0: np.ndarray, K: np.ndarray, anchor: tuple[float, float]
     dist2 = (xs - u) ** 2 + (ys - v) ** 2
     weight = np.exp(-dist2 / (2 * (radius / 2.0) ** 2))
     tol = _noise_tolerance(pts[dist2 <= INNER_RADIUS ** 2], z_anchor)
-    normal, inliers = _ransac_plane(pts, weight, centre, tol)
+    normal, inliers = _ransac_plane(pts, weight, centre, 2 * tol + z_spread, tol)
     for _ in range(3):
         normal, offset = _refine_plane(pts[inliers], weight[inliers])
         res = np.abs(pts @ normal + offset)
@@ -173,11 +173,21 @@ def surface_plane(depth0: np.ndarray, K: np.ndarray, anchor: tuple[float, float]
     return point, normal, float(inliers.mean())
 
 
-def _anchor_depth(depth0: np.ndarray, valid: np.ndarray, iu: int, iv: int) -> float:
-    """Median depth of the valid 3x3 pixels at the anchor."""
+def _anchor_depth(depth0: np.ndarray, valid: np.ndarray, u: float, v: float) -> tuple[float, float]:
+    """(depth at the sub-pixel anchor, its uncertainty): bilinear when the 4 neighbours are valid,
+    else the median of the valid 3x3; uncertainty = half the 3x3 range (large on a depth edge)."""
+    height, width = depth0.shape
+    iu, iv = int(round(u)), int(round(v))
     win = depth0[max(0, iv - 1):iv + 2, max(0, iu - 1):iu + 2]
     ok = valid[max(0, iv - 1):iv + 2, max(0, iu - 1):iu + 2]
-    return float(np.median(win[ok]))
+    spread = 0.5 * float(np.ptp(win[ok]))
+    x0, y0 = int(np.clip(np.floor(u), 0, width - 2)), int(np.clip(np.floor(v), 0, height - 2))
+    fx, fy = float(np.clip(u - x0, 0, 1)), float(np.clip(v - y0, 0, 1))
+    if valid[y0:y0 + 2, x0:x0 + 2].all():
+        d = depth0[y0:y0 + 2, x0:x0 + 2].astype(np.float64)
+        z = (d[0, 0] * (1 - fx) + d[0, 1] * fx) * (1 - fy) + (d[1, 0] * (1 - fx) + d[1, 1] * fx) * fy
+        return float(z), spread
+    return float(np.median(win[ok])), spread
 
 
 def _noise_tolerance(inner: np.ndarray, z_anchor: float) -> float:
@@ -192,7 +202,7 @@ def _noise_tolerance(inner: np.ndarray, z_anchor: float) -> float:
     return float(np.clip(3 * sigma, floor, ceiling))
 
 
-def _ransac_plane(pts: np.ndarray, weight: np.ndarray, centre: np.ndarray, tol: float):
+def _ransac_plane(pts: np.ndarray, weight: np.ndarray, centre: np.ndarray, centre_tol: float, tol: float):
     """Plane hypotheses from 3 samples; best = most proximity-weighted inliers passing near the anchor."""
     rng = np.random.default_rng(0)
     prob = weight / weight.sum()
@@ -206,7 +216,7 @@ def _ransac_plane(pts: np.ndarray, weight: np.ndarray, centre: np.ndarray, tol: 
     if len(n) == 0:
         raise InsertAnywhereError("The depth around the anchor is degenerate (a line or a point); pick another pixel.")
     res = np.abs(pts @ n.T + d)  # [N, T]
-    through_anchor = np.abs(centre @ n.T + d) < 2 * tol
+    through_anchor = np.abs(centre @ n.T + d) < centre_tol
     score = (weight[:, None] * (res < tol)).sum(0) * through_anchor
     best = int(np.argmax(score))
     return n[best], res[:, best] < tol

@@ -181,13 +181,14 @@ def splat(points: np.ndarray, K: np.ndarray, size: tuple[int, int], radius: int,
 
 
 def auto_splat_radius(obj: Object3D, camera_from_object: np.ndarray, K: np.ndarray) -> int:
-    """Splat radius (px) that makes neighbouring points touch at the object's distance."""
+    """Splat radius (px) that makes neighbouring points touch at the object's distance: squares
+    of side 2r + 1 >= the projected point spacing (0 when points are denser than pixels)."""
     scale = float(np.cbrt(abs(np.linalg.det(camera_from_object[:3, :3]))))
     centre_z = float(transform(camera_from_object, obj.vertices.mean(0, keepdims=True))[0, 2])
     if centre_z <= 0:
         return 1
     spacing_px = obj.point_spacing() * scale * float(K[0, 0]) / centre_z
-    return int(np.clip(np.ceil(0.5 * spacing_px), 0, MAX_SPLAT_RADIUS))
+    return int(np.clip(np.ceil(0.5 * (spacing_px - 1.0)), 0, MAX_SPLAT_RADIUS))
 
 
 def render_object(obj: Object3D, camera_from_object: np.ndarray, K: np.ndarray, size: tuple[int, int],
