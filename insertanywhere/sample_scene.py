@@ -2,7 +2,7 @@
 
 A small numpy ray caster renders a textured room (floor, walls, ceiling, posters, a cabinet,
 a table and a crate; analytic oriented boxes) seen by a moving camera, and a rasteriser draws
-the inserted object (a lathe vase with a handle, a trimesh mesh) z-buffered against it. Because
+the inserted object (a lathe vase with a handle or a lidded box, a trimesh mesh) z-buffered against it. Because
 every pixel knows which primitive it hit and where on it, depth, optical flow, visibility and the
 object's masks are exact, not estimated. Used by the unit tests and as the bundled demo input
 (nothing may be downloaded).
@@ -270,7 +270,7 @@ def _fbm(p: np.ndarray, salt: np.ndarray, cycles_per_pixel: np.ndarray, octaves:
         octave = _value_noise(p * (2.0 ** k) + 17.0 * k, salt + 101 * k)
         total += amp * (0.5 + keep * (octave - 0.5))
         norm += amp
-        amp *= 0.5
+        amp *= 0.65
     return total / norm
 
 
@@ -315,64 +315,129 @@ def _shade(prim: np.ndarray, local: np.ndarray, normal_local: np.ndarray, normal
 # ----------------------------------------------------------------------------- the object
 
 
-def _make_object_mesh(rng: np.random.Generator):
-    """A lathe vase (2 units tall) with a box handle on its +X side; vertex colours.
+OBJECT_SHAPES = ("vase", "box")
+_FACES = (((1, 0, 0), (0, 1, 0), (0, 0, 1)), ((-1, 0, 0), (0, 0, 1), (0, 1, 0)),
+          ((0, 1, 0), (0, 0, 1), (1, 0, 0)), ((0, -1, 0), (1, 0, 0), (0, 0, 1)),
+          ((0, 0, 1), (1, 0, 0), (0, 1, 0)), ((0, 0, -1), (0, 1, 0), (1, 0, 0)))  # (n, u, v), u x v = n
+
+
+class _MeshParts:
+    """Accumulates vertices [V, 3], triangles [T, 3] and vertex colours [V, 3] (0..1)."""
+
+    def __init__(self):
+        self.verts, self.faces, self.colors = [], [], []
+        self.count = 0
+
+    def add(self, verts: np.ndarray, faces: np.ndarray, colors: np.ndarray) -> None:
+        self.verts.append(verts)
+        self.faces.append(faces + self.count)
+        self.colors.append(colors)
+        self.count += len(verts)
+
+    def grid_box(self, extents, center, color_fn, cells: int = 1) -> None:
+        """A box whose faces are `cells` x `cells` grids with their own vertices (flat shading).
+
+        color_fn(points [N, 3], normal [3]) -> colours [N, 3].
+        """
+        half, center = 0.5 * np.asarray(extents, float), np.asarray(center, float)
+        s = np.linspace(-1.0, 1.0, cells + 1)
+        si, ti = np.meshgrid(s, s, indexing="ij")
+        i, j = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
+        a = (i * (cells + 1) + j).reshape(-1)
+        b, c = a + cells + 1, a + 1
+        quads = np.concatenate([np.stack([a, b, c], -1), np.stack([b, b + 1, c], -1)])
+        for n, u, v in _FACES:
+            n, u, v = (np.asarray(x, float) for x in (n, u, v))
+            pts = center + half * n + (si.reshape(-1, 1) * u + ti.reshape(-1, 1) * v) * half
+            self.add(pts, quads, color_fn(pts, n))
+
+    def mesh(self):
+        """trimesh.Trimesh re-centred on the footprint's bounding box, base at y = 0."""
+        import trimesh
+
+        V = np.concatenate(self.verts)
+        lo, hi = V.min(axis=0), V.max(axis=0)
+        V -= np.array([0.5 * (lo[0] + hi[0]), lo[1], 0.5 * (lo[2] + hi[2])])
+        rgb = (np.clip(np.concatenate(self.colors), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+        rgba = np.concatenate([rgb, np.full((len(rgb), 1), 255, np.uint8)], axis=1)
+        return trimesh.Trimesh(vertices=V, faces=np.concatenate(self.faces), vertex_colors=rgba, process=False)
+
+
+def _make_object_mesh(rng: np.random.Generator, shape: str):
+    """The inserted object, with vertex colours and a distinct front (+Z) and left (+X) side.
 
     Canonical frame: +Y up, +Z front, base at y = 0 centred on the footprint's bounding box.
+    "vase": a lathe (2 units tall) with a handle on its +X side; "box": a box with a lid and knob.
     """
-    import trimesh
-    from scipy.interpolate import PchipInterpolator
-
-    height = 2.0
-    ys = np.array([0.0, 0.12, 0.7, 1.35, 1.78, 2.0])
-    rs = np.array([0.42, 0.52, 0.62, 0.33, 0.27, 0.36]) * rng.uniform(0.85, 1.15, size=6)
-    rings, sections = 28, 48
-    y = np.linspace(0.0, height, rings)
-    r = PchipInterpolator(ys, rs)(y)
-    theta = np.arange(sections) * 2.0 * np.pi / sections
-    ring_xyz = np.stack([r[:, None] * np.sin(theta), np.broadcast_to(y[:, None], (rings, sections)),
-                         r[:, None] * np.cos(theta)], axis=-1).reshape(-1, 3)
-    verts = [ring_xyz, np.array([[0.0, 0.0, 0.0], [0.0, height, 0.0]])]
-    k, j = np.meshgrid(np.arange(rings - 1), np.arange(sections), indexing="ij")
-    a = k * sections + j
-    b = k * sections + (j + 1) % sections
-    c = a + sections
-    d = b + sections
-    bottom, top = rings * sections, rings * sections + 1
-    jj = np.arange(sections)
-    faces = [np.stack([a, b, c], -1).reshape(-1, 3), np.stack([b, d, c], -1).reshape(-1, 3),
-             np.stack([np.full(sections, bottom), (jj + 1) % sections, jj], -1),
-             np.stack([np.full(sections, top), (rings - 1) * sections + jj,
-                       (rings - 1) * sections + (jj + 1) % sections], -1)]
-
     hue = rng.uniform(0.0, 1.0)
     body = np.array(_hsv(hue, 0.55, 0.8))
     band = np.array(_hsv(hue + 0.5, 0.6, 0.6))
     emblem = np.array(_hsv(hue + 0.25, 0.8, 0.95))
-    ang = np.arctan2(ring_xyz[:, 0], ring_xyz[:, 2])
-    cols = np.tile(body, (len(ring_xyz), 1))
-    cols[(np.abs(ring_xyz[:, 1] - 0.35) < 0.08) | (np.abs(ring_xyz[:, 1] - 1.62) < 0.06)] = band
-    cols[(np.abs(ang) < 0.55) & (ring_xyz[:, 1] > 0.6) & (ring_xyz[:, 1] < 1.2)] = emblem
-    colors = [cols, np.stack([body, band])]
+    parts = _MeshParts()
+    if shape == "vase":
+        _add_vase(parts, rng, body, band, emblem)
+    else:
+        _add_lidded_box(parts, rng, body, band, emblem)
+    return parts.mesh()
 
+
+def _add_vase(parts: _MeshParts, rng: np.random.Generator, body, band, emblem) -> None:
+    from scipy.interpolate import PchipInterpolator
+
+    height = 2.0
+    profile = PchipInterpolator(np.array([0.0, 0.12, 0.7, 1.35, 1.78, 2.0]),
+                                np.array([0.42, 0.52, 0.62, 0.33, 0.27, 0.36]) * rng.uniform(0.85, 1.15, size=6))
+    rings, sections = 28, 48
+    y = np.linspace(0.0, height, rings)
+    r = profile(y)
+    theta = np.arange(sections) * 2.0 * np.pi / sections
+    ring = np.stack([r[:, None] * np.sin(theta), np.broadcast_to(y[:, None], (rings, sections)),
+                     r[:, None] * np.cos(theta)], axis=-1).reshape(-1, 3)
+    k, j = np.meshgrid(np.arange(rings - 1), np.arange(sections), indexing="ij")
+    a = k * sections + j
+    b = k * sections + (j + 1) % sections
+    c, d = a + sections, b + sections
+    bottom, top = rings * sections, rings * sections + 1
+    jj = np.arange(sections)
+    faces = np.concatenate([np.stack([a, b, c], -1).reshape(-1, 3), np.stack([b, d, c], -1).reshape(-1, 3),
+                            np.stack([np.full(sections, bottom), (jj + 1) % sections, jj], -1),
+                            np.stack([np.full(sections, top), (rings - 1) * sections + jj,
+                                      (rings - 1) * sections + (jj + 1) % sections], -1)])
+    cols = np.tile(body, (len(ring), 1))
+    cols[(np.abs(ring[:, 1] - 0.35) < 0.08) | (np.abs(ring[:, 1] - 1.62) < 0.06)] = band
+    ang = np.arctan2(ring[:, 0], ring[:, 2])
+    cols[(np.abs(ang) < 0.55) & (ring[:, 1] > 0.6) & (ring[:, 1] < 1.2)] = emblem
+    parts.add(np.concatenate([ring, [[0.0, 0.0, 0.0], [0.0, height, 0.0]]]), faces,
+              np.concatenate([cols, [body, band]]))
     # Handle: two bars out of the body and an upright, on the +X side (the asset's left).
-    r_mid = float(PchipInterpolator(ys, rs)(0.95))
-    for extents, center in (((0.5, 0.1, 0.14), (r_mid + 0.15, 1.3, 0.0)),
-                            ((0.5, 0.1, 0.14), (r_mid + 0.15, 0.6, 0.0)),
-                            ((0.1, 0.8, 0.14), (r_mid + 0.35, 0.95, 0.0))):
-        bx = trimesh.creation.box(extents=extents)
-        offset = sum(len(v) for v in verts)
-        verts.append(np.asarray(bx.vertices) + np.asarray(center))
-        faces.append(np.asarray(bx.faces) + offset)
-        colors.append(np.tile(band * 0.8, (len(bx.vertices), 1)))
+    r_mid = float(profile(0.95))
+    handle = _solid(band * 0.8)
+    parts.grid_box((0.5, 0.1, 0.14), (r_mid + 0.15, 1.3, 0.0), handle)
+    parts.grid_box((0.5, 0.1, 0.14), (r_mid + 0.15, 0.6, 0.0), handle)
+    parts.grid_box((0.1, 0.8, 0.14), (r_mid + 0.35, 0.95, 0.0), handle)
 
-    V = np.concatenate(verts)
-    lo, hi = V.min(axis=0), V.max(axis=0)
-    V[:, 0] -= 0.5 * (lo[0] + hi[0])
-    V[:, 2] -= 0.5 * (lo[2] + hi[2])
-    rgba = np.concatenate([np.clip(np.concatenate(colors), 0, 1) * 255, ], axis=0).astype(np.uint8)
-    rgba = np.concatenate([rgba, np.full((len(rgba), 1), 255, np.uint8)], axis=1)
-    return trimesh.Trimesh(vertices=V, faces=np.concatenate(faces), vertex_colors=rgba, process=False)
+
+def _add_lidded_box(parts: _MeshParts, rng: np.random.Generator, body, band, emblem) -> None:
+    w, h, d = rng.uniform(1.2, 1.6), rng.uniform(0.9, 1.2), rng.uniform(0.8, 1.1)
+
+    def body_colors(pts, n):
+        cols = np.tile(body, (len(pts), 1))
+        if n[2] > 0.5:  # a label on the front
+            cols[(np.abs(pts[:, 0]) < 0.3 * w) & (pts[:, 1] > 0.3 * h) & (pts[:, 1] < 0.75 * h)] = emblem
+        if n[0] > 0.5:  # a stripe on the left (+X) side
+            cols[np.abs(pts[:, 1] - 0.5 * h) < 0.12 * h] = band
+        return cols
+
+    parts.grid_box((w, h, d), (0.0, 0.5 * h, 0.0), body_colors, cells=8)
+    parts.grid_box((w + 0.12, 0.22, d + 0.12), (0.0, h + 0.11, 0.0), _solid(band), cells=2)
+    parts.grid_box((0.28, 0.18, 0.28), (0.0, h + 0.31, 0.0), _solid(emblem))
+
+
+def _solid(color):
+    """Colour function for `_MeshParts.grid_box`: one colour everywhere."""
+    def colors(pts, normal):
+        return np.tile(color, (len(pts), 1))
+    return colors
 
 
 def _hsv(h: float, s: float, v: float) -> tuple:
@@ -543,14 +608,14 @@ def _build_layout(kind: str, F: int, rng: np.random.Generator, obj_height: float
 
     floor_hue = rng.choice([0.07, 0.09, 0.55, 0.0])
     tile = rng.uniform(0.3, 0.6)
-    floor = wb.plane("floor", _Material(*_palette(rng, floor_hue, 0.45, 0.7), freq=(10, 10, 10), tile=(tile, tile, 99),
-                                        contrast=0.3, grout=0.02))
+    floor = wb.plane("floor", _Material(*_palette(rng, floor_hue, 0.45, 0.7), freq=(16, 16, 16), tile=(tile, tile, 99),
+                                        contrast=0.45, grout=0.02))
     ceil = wb.plane("ceiling", _Material((0.92, 0.92, 0.9), (0.88, 0.88, 0.86), freq=(2, 2, 2), contrast=0.08))
     wall_hue = rng.uniform(0, 1)
     stripe = rng.uniform(0.12, 0.25)
-    walls = [wb.plane(f"wall{i}", _Material(*_palette(rng, wall_hue + 0.1 * i, 0.25, 0.85), freq=(8, 8, 8),
+    walls = [wb.plane(f"wall{i}", _Material(*_palette(rng, wall_hue + 0.1 * i, 0.25, 0.85), freq=(12, 12, 12),
                                              tile=(stripe, stripe, 99) if i % 2 else (99, 99, 0.5),
-                                             contrast=0.2, grout=0.0)) for i in range(4)]
+                                             contrast=0.3, grout=0.0)) for i in range(4)]
     # face order: axis * 2 + (ray dir > 0) -> x-, x+, y-, y+, floor (z-), ceiling (z+)
     face_ids = np.array([walls[0], walls[1], walls[2], walls[3], floor, ceil])
 
@@ -674,8 +739,8 @@ def _add_walker(world: _World, cams: np.ndarray, p0: np.ndarray, obj_radius: flo
     dist = float(np.linalg.norm((eyes[0] - p0)[:2]))
     # Cross the view line `clearance` metres in front of the object (clear of its support).
     lam = min(0.6, (clearance + rng.uniform(0.0, 0.1)) / dist)  # fraction of the way to the camera
-    half_w = rng.uniform(0.18, 0.22)
     cone = (1.0 - lam) * obj_radius  # half-width of the object's view cone where the walker crosses it
+    half_w = max(rng.uniform(0.18, 0.22), 1.6 * cone)
     # Free at both ends; fully hiding the object for at most ~35% of the frames.
     reach = max(half_w + cone + _WALKER_DEPTH + 0.05, (half_w - cone) / 0.35)
     sweep = rng.choice([-1.0, 1.0]) * reach * (2.0 * tau - 1.0)
@@ -892,22 +957,30 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float) -> None:
     writer.release()
 
 
-def _describe(kind: str, support: str) -> str:
+def _describe(kind: str, support: str, shape: str) -> str:
     text = {
-        "static": "Procedural room; the camera orbits; the vase stands on the {s} and stays put.",
+        "static": "Procedural room; the camera orbits; the {o} stands on the {s} and stays put.",
         "moving_support": "Procedural room; a tray slides and turns on the table while the camera dollies; "
-                          "the vase stands on the tray and moves with it.",
-        "occluder": "Procedural room; the camera pans; a box-shaped walker crosses in front of the vase "
+                          "the {o} stands on the tray and moves with it.",
+        "occluder": "Procedural room; the camera pans; a box-shaped walker crosses in front of the {o} "
                     "standing on the {s} (partial, then full occlusion).",
     }[kind]
-    return text.format(s=support)
+    return text.format(s=support, o=shape)
 
 
 def make_scene(kind: str = "static", num_frames: int = 17, width: int = 160, height: int = 96, seed: int = 0,
-               fps: float = 16.0, progress: Optional[Progress] = None) -> SampleScene:
-    """Render a sample scene with exact ground truth (deterministic for kind and seed)."""
+               fps: float = 16.0, object_shape: Optional[str] = None,
+               progress: Optional[Progress] = None) -> SampleScene:
+    """Render a sample scene with exact ground truth (deterministic for its arguments).
+
+    kind: one of KINDS; object_shape: one of OBJECT_SHAPES, or None to let the seed choose.
+    progress(done, total) is called after each frame.
+    """
     if kind not in KINDS:
         raise InsertAnywhereError(f"Unknown sample scene kind '{kind}'; use one of {', '.join(KINDS)}.")
+    if object_shape is not None and object_shape not in OBJECT_SHAPES:
+        raise InsertAnywhereError(
+            f"Unknown sample object shape '{object_shape}'; use one of {', '.join(OBJECT_SHAPES)} or leave it empty.")
     if num_frames < 2:
         raise InsertAnywhereError(f"num_frames={num_frames} is too small; a sample scene needs at least 2 frames.")
     if width < 32 or height < 32 or width % 2 or height % 2 or width > 4096 or height > 4096:
@@ -917,7 +990,8 @@ def make_scene(kind: str = "static", num_frames: int = 17, width: int = 160, hei
     F, H, W = int(num_frames), int(height), int(width)
     rng = np.random.default_rng([int(seed), KINDS.index(kind)])
 
-    mesh = _make_object_mesh(rng)
+    shape = object_shape or str(rng.choice(OBJECT_SHAPES))
+    mesh = _make_object_mesh(rng, shape)
     mesh_height = float(np.asarray(mesh.vertices)[:, 1].max())
     obj_height = rng.uniform(0.22, 0.34)
     scale = obj_height / mesh_height
@@ -973,7 +1047,7 @@ def make_scene(kind: str = "static", num_frames: int = 17, width: int = 160, hei
     ref, ref_mask = _render_reference(mesh)
     support_name = world.names[support_pid].replace("_top", "")
     return SampleScene(
-        kind=kind, seed=int(seed), name=f"sample_{kind}_{seed}", description=_describe(kind, support_name),
+        kind=kind, seed=int(seed), name=f"sample_{kind}_{seed}", description=_describe(kind, support_name, shape),
         fps=float(fps), frames=frames, depth=depth, K=K, world_to_camera=cams,
         dynamic=world.dynamic[prim_img], object_mesh=mesh, object_ref=ref, object_ref_mask=ref_mask,
         placement=placement, object_world_from_mesh=object_poses, gt_visible=visible, gt_amodal=amodal,
