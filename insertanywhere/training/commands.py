@@ -89,10 +89,13 @@ def run_build_triplets(args: argparse.Namespace) -> int:
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     from .trainer import PRECISIONS, TrainConfig
 
-    d = TrainConfig(dataset="", model="", output="")
+    d = TrainConfig(dataset="", model="-", output="")
     p.add_argument("--dataset", required=True, type=Path, help="folder written by build-triplets")
-    p.add_argument("--model", required=True, type=Path,
-                   help="diffusers Wan VACE folder (e.g. Wan2.1-VACE-1.3B-diffusers)")
+    p.add_argument("--model", type=Path, help="diffusers Wan VACE folder (e.g. Wan2.1-VACE-1.3B-diffusers)")
+    p.add_argument("--transformer-file", type=Path,
+                   help="Wan VACE transformer single file (ComfyUI diffusion_models/), instead of the folder's")
+    p.add_argument("--vae-file", type=Path, help="Wan 2.1 VAE single file (ComfyUI vae/)")
+    p.add_argument("--text-encoder-file", type=Path, help="umt5-xxl single file (ComfyUI text_encoders/)")
     p.add_argument("--out", required=True, type=Path, help="output folder (checkpoints, log, exported LoRA)")
     p.add_argument("--name", default=d.name, help="file name stem of the exported LoRA")
     p.add_argument("--rank", type=int, default=d.rank)
@@ -109,6 +112,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-gradient-checkpointing", action="store_true")
     p.add_argument("--precision", default=d.precision, choices=sorted(PRECISIONS))
     p.add_argument("--shift", type=float, default=d.timestep_shift, help="flow-matching timestep shift")
+    p.add_argument("--mask-fill", default=d.mask_fill, choices=["gray", "keep"],
+                   help="pixels under the mask as the sampler will fill them (its mask_fill setting)")
     p.add_argument("--save-every", type=int, default=d.save_every)
     p.add_argument("--keep", type=int, default=d.keep_checkpoints, help="checkpoints kept")
     p.add_argument("--log-every", type=int, default=d.log_every)
@@ -135,7 +140,9 @@ def run_train(args: argparse.Namespace) -> int:
     from .trainer import LoraTrainer, TrainConfig
 
     cfg = TrainConfig(
-        dataset=str(args.dataset), model=str(args.model), output=str(args.out), name=args.name, rank=args.rank,
+        dataset=str(args.dataset), output=str(args.out), model=str(args.model or ""),
+        transformer_file=str(args.transformer_file or ""), vae_file=str(args.vae_file or ""),
+        text_encoder_file=str(args.text_encoder_file or ""), mask_fill=args.mask_fill, name=args.name, rank=args.rank,
         alpha=args.alpha, learning_rate=args.lr, steps=args.steps, warmup_steps=args.warmup,
         grad_accum=args.grad_accum, mask_weight=args.mask_weight, surround_cells=args.surround,
         include_vace_blocks=args.include_vace, gradient_checkpointing=not args.no_gradient_checkpointing,

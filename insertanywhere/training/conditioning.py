@@ -1,7 +1,10 @@
-"""VACE conditioning for training, built by the same diffusers `WanVACEPipeline` code
-that conditions the model at inference.
+"""VACE conditioning for training, built by the same code that conditions the model at inference.
 
-At inference the pipeline feeds the transformer `control_hidden_states` [B, 96, R + T, h, w]:
+At inference `insertion.conditioning.prepare` turns (video, masks, first frame, reference) into
+the control video (frame 0 = the known first frame, pixels under the masks grey unless
+mask_fill="keep"), masks (frame 0 all zero) and a reference on a white canvas, and
+`insertion.vace.sample_window` hands them to diffusers' `WanVACEPipeline`, which feeds the
+transformer `control_hidden_states` [B, 96, R + T, h, w]:
   channels  0..15  inactive latents  = VAE(video * (1 - mask))      (the kept pixels)
   channels 16..31  reactive latents  = VAE(video * mask)            (the pixels to change)
   channels 32..95  the mask, each 8 x 8 pixel block unfolded into 64 channels
@@ -9,9 +12,10 @@ and R reference slots in front in time: the reference image's latent in channels
 zeros in 16..31 and a zero mask. The noise latents have R + T frames too; the first R
 are dropped after sampling. (T = (F - 1) / 4 + 1 latent frames, h = H / 8, w = W / 8.)
 
-Here the video part and the reference latents are encoded once (they are what the
-latent cache stores) and `assemble_control` joins them in the pipeline's layout; a
-test checks the result equals `WanVACEPipeline.prepare_video_latents` + `prepare_masks`.
+Here a sample goes through the same `prepare` and pipeline methods; the video part and the
+reference latents are encoded once (they are what the latent cache stores) and
+`assemble_control` joins them in the pipeline's layout. A test captures what the sampler
+really gives the transformer and checks the trainer builds the same tensor.
 """
 
 from __future__ import annotations
@@ -22,18 +26,15 @@ import numpy as np
 import torch
 
 from ..errors import InsertAnywhereError
+from ..insertion.conditioning import VACEInputs
+from ..insertion.conditioning import prepare as vace_prepare
 
-MAX_SEQUENCE_LENGTH = 512  # the pipeline's default prompt length
 
-
-def _pil(frames: np.ndarray) -> list:
+def _pil(frames: np.ndarray, mode: str) -> list:
     from PIL import Image
 
-    return [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
-
-
-def _mask_frames(region: np.ndarray) -> np.ndarray:
-    return np.repeat((region.astype(np.uint8) * 255)[..., None], 3, axis=-1)
+    return [Image.fromarray(np.ascontiguousarray(f), mode=mode) if mode == "RGB" else
+            Image.fromarray(np.ascontiguousarray(f)) for f in frames]
 
 
 def check_sizes(pipe, frames: np.ndarray) -> None:
@@ -46,15 +47,23 @@ def check_sizes(pipe, frames: np.ndarray) -> None:
         raise InsertAnywhereError(f"Sample has {F} frames; Wan needs 4k+1 (5, 9, ..., 81). Rebuild the dataset.")
 
 
-def preprocess(pipe, frames: np.ndarray, region: np.ndarray, reference: Optional[np.ndarray],
-               device: torch.device) -> tuple[torch.Tensor, torch.Tensor, list]:
-    """The pipeline's own input preprocessing: (video [1, 3, F, H, W] in -1..1, mask [1, 3, F, H, W]
-    in 0..1, reference canvases [[ [3, H, W] ]])."""
-    check_sizes(pipe, frames)
-    F, H, W = frames.shape[:3]
-    ref = None if reference is None else _pil(reference[None])[0]
-    return pipe.preprocess_conditions(_pil(frames), _pil(_mask_frames(region)), ref, 1, H, W, F,
-                                      torch.float32, device)
+def inference_inputs(inputs: np.ndarray, region: np.ndarray, reference: Optional[np.ndarray],
+                     mask_fill: str) -> VACEInputs:
+    """The sample put through the sampler's own `insertion.conditioning.prepare`: frame 0 of `inputs`
+    is the known first frame, `region` [F, H, W] the masks, the pixels under them filled as
+    `mask_fill` says, the reference fitted on a white canvas."""
+    return vace_prepare(inputs, region, inputs[0], reference, mask_fill=mask_fill, grow=0)
+
+
+def preprocess(pipe, prepared: VACEInputs, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, list]:
+    """The pipeline's own input preprocessing, fed as `insertion.vace.sample_window` feeds it:
+    (video [1, 3, F, H, W] in -1..1, mask [1, 1, F, H, W] in 0..1, reference canvases [[ [3, H, W] ]])."""
+    video = prepared.video
+    check_sizes(pipe, video)
+    F, H, W = video.shape[:3]
+    masks = (prepared.masks > 0.5).astype(np.uint8) * 255
+    ref = None if prepared.reference is None else _pil(prepared.reference[None], "RGB")[0]
+    return pipe.preprocess_conditions(_pil(video, "RGB"), _pil(masks, "L"), ref, 1, H, W, F, torch.float32, device)
 
 
 def normalize_latents(pipe, latents: torch.Tensor) -> torch.Tensor:
@@ -77,23 +86,26 @@ def encode_frames(pipe, frames: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def encode_sample(pipe, target: np.ndarray, inputs: np.ndarray, region: np.ndarray,
-                  references: list[np.ndarray]) -> dict[str, torch.Tensor]:
+                  references: list[np.ndarray], mask_fill: str = "gray") -> dict[str, torch.Tensor]:
     """Everything the trainer needs from the VAE for one sample (all float32, on the CPU):
 
-    target      [16, T, h, w]   the present video
-    video_cond  [32, T, h, w]   inactive + reactive latents of the input video under the mask
+    target      [16, T, h, w]    the present video
+    video_cond  [32, T, h, w]    inactive + reactive latents of the conditioning video under the mask
     references  [V, 16, 1, h, w] one latent per reference variant
     """
     device = pipe.vae.device
-    video, mask, _ = preprocess(pipe, inputs, region, None, device)
-    cond = pipe.prepare_video_latents(video, mask, [[]], None, device)  # no reference: video part only
-    tgt, _, _ = preprocess(pipe, target, region, None, device)
+    prepared = inference_inputs(inputs, region, None, mask_fill)
+    video, mask, _ = preprocess(pipe, prepared, device)
+    cond = pipe.prepare_video_latents(video, mask, [[]], None, device)  # no reference: the video part only
+    clean, _, _ = pipe.preprocess_conditions(_pil(target, "RGB"), None, None, 1, *target.shape[1:3],
+                                             len(target), torch.float32, device)
     refs = []
     for reference in references:
-        _, _, canvases = preprocess(pipe, inputs[:1], region[:1], reference, device)
+        with_ref = inference_inputs(inputs[:1], region[:1], reference, mask_fill)
+        _, _, canvases = preprocess(pipe, with_ref, device)
         refs.append(encode_frames(pipe, canvases[0][0][None, :, None]))
     return {
-        "target": encode_frames(pipe, tgt)[0].cpu(),
+        "target": encode_frames(pipe, clean)[0].cpu(),
         "video_cond": cond[0].float().cpu(),
         "references": torch.cat(refs).cpu() if refs else torch.zeros(0),
     }
@@ -138,16 +150,9 @@ def dilate_cells(mask: torch.Tensor, cells: int) -> torch.Tensor:
     return grown[:, 0] > 0
 
 
-@torch.no_grad()
-def encode_prompts(pipe, prompts: list[str], device: torch.device) -> dict[str, torch.Tensor]:
-    """Text embeddings [L, D] per distinct prompt, by the pipeline's own T5 encoding."""
-    if pipe.text_encoder is None or pipe.tokenizer is None:
-        raise InsertAnywhereError(
-            "The model folder has no text_encoder/tokenizer, and the prompts are not in the latent cache; "
-            "use a complete diffusers Wan VACE folder.")
-    out = {}
-    for prompt in sorted(set(prompts)):
-        embeds, _ = pipe.encode_prompt(prompt, do_classifier_free_guidance=False,
-                                       max_sequence_length=MAX_SEQUENCE_LENGTH, device=device)
-        out[prompt] = embeds[0].float().cpu()
-    return out
+def encode_prompts(prompts_encoder, prompts: list[str], device: torch.device) -> dict[str, torch.Tensor]:
+    """Text embeddings [L, D] per distinct prompt, by the sampler's own prompt encoder."""
+    if prompts_encoder is None:
+        raise InsertAnywhereError("The text encoder was released before every prompt was encoded; "
+                                  "delete the dataset's cache/ folder and train again.")
+    return {p: prompts_encoder.encode([p], device=device)[0].float().cpu() for p in sorted(set(prompts))}

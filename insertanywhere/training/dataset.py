@@ -3,7 +3,8 @@
 The cache holds, per sample, what the VAE makes of it (`conditioning.encode_sample`)
 in `<dataset>/cache/<fingerprint>/<id>.safetensors`, and the text embeddings of
 every prompt in `prompts.safetensors` next to them. The fingerprint hashes the VAE
-config, so a cache made with another VAE is never reused.
+(config and a probe of its weights) and the mask fill, so a cache made with another
+VAE or conditioning is never reused; prompt files are named by a hash of the text encoder.
 """
 
 from __future__ import annotations
@@ -93,12 +94,14 @@ class TripletDataset:
         return Sample(e["id"], target[:n], inputs[:n], region, obj, refs, e["prompt"])
 
 
-def cache_fingerprint(pipe) -> str:
-    """Short hash of the VAE config and the latent layout the cache depends on."""
+def cache_fingerprint(pipe, mask_fill: str) -> str:
+    """Short hash of what the cached latents depend on: the VAE config, its weights (a probe
+    of one tensor), the latent layout and how masked pixels are filled."""
     cfg = dict(pipe.vae.config)
-    key = json.dumps({"vae": {k: v for k, v in cfg.items() if not k.startswith("_")},
-                      "spatial": pipe.vae_scale_factor_spatial, "temporal": pipe.vae_scale_factor_temporal},
-                     sort_keys=True, default=str)
+    probe = next(pipe.vae.parameters()).detach().flatten()[:64].float().cpu().tolist()
+    key = json.dumps({"vae": {k: v for k, v in cfg.items() if not k.startswith("_")}, "probe": probe,
+                      "spatial": pipe.vae_scale_factor_spatial, "temporal": pipe.vae_scale_factor_temporal,
+                      "mask_fill": mask_fill}, sort_keys=True, default=str)
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
@@ -109,9 +112,10 @@ def _prompt_key(prompt: str) -> str:
 class LatentCache:
     """Per-sample VAE latents and per-prompt text embeddings of a dataset, on disk."""
 
-    def __init__(self, dataset: TripletDataset, pipe, folder: Optional[Path] = None):
+    def __init__(self, dataset: TripletDataset, pipe, mask_fill: str = "gray", folder: Optional[Path] = None):
         self.dataset = dataset
-        self.folder = Path(folder) if folder else dataset.root / "cache" / cache_fingerprint(pipe)
+        self.mask_fill = mask_fill
+        self.folder = Path(folder) if folder else dataset.root / "cache" / cache_fingerprint(pipe, mask_fill)
 
     def sample_path(self, sample_id: str) -> Path:
         return self.folder / f"{sample_id}.safetensors"
@@ -129,7 +133,7 @@ class LatentCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         for done, index in enumerate(todo, 1):
             s = self.dataset.load(index)
-            latents = encode_sample(pipe, s.target, s.inputs, s.region, s.references)
+            latents = encode_sample(pipe, s.target, s.inputs, s.region, s.references, self.mask_fill)
             tmp = self.sample_path(s.id).with_suffix(".tmp")
             save_file({k: v.contiguous() for k, v in latents.items()}, str(tmp))
             tmp.replace(self.sample_path(s.id))
@@ -146,14 +150,14 @@ class LatentCache:
 
     # -- prompts
 
-    def prompts_path(self) -> Path:
-        return self.folder / "prompts.safetensors"
+    def prompts_path(self, encoder_key: str) -> Path:
+        return self.folder / f"prompts-{encoder_key}.safetensors"
 
-    def load_prompts(self) -> dict[str, torch.Tensor]:
-        """Cached embeddings [L, D] by prompt (only prompts of this dataset)."""
+    def load_prompts(self, encoder_key: str) -> dict[str, torch.Tensor]:
+        """Cached embeddings [L, D] by prompt, made by the text encoder `encoder_key` names."""
         from safetensors import safe_open
 
-        path = self.prompts_path()
+        path = self.prompts_path(encoder_key)
         if not path.is_file():
             return {}
         out = {}
@@ -163,10 +167,16 @@ class LatentCache:
                 out[prompt] = f.get_tensor(key)
         return out
 
-    def save_prompts(self, embeds: dict[str, torch.Tensor]) -> None:
+    def save_prompts(self, encoder_key: str, embeds: dict[str, torch.Tensor]) -> None:
         from safetensors.torch import save_file
 
         self.folder.mkdir(parents=True, exist_ok=True)
         tensors = {_prompt_key(p): e.contiguous() for p, e in embeds.items()}
         names = {_prompt_key(p): p for p in embeds}
-        save_file(tensors, str(self.prompts_path()), metadata={"prompts": json.dumps(names)})
+        save_file(tensors, str(self.prompts_path(encoder_key)), metadata={"prompts": json.dumps(names)})
+
+
+def encoder_key(prompt_encoder) -> str:
+    """Short hash of a text encoder's weights (a probe of its first tensor), naming its embeddings."""
+    probe = next(prompt_encoder.model.parameters()).detach().flatten()[:256].float().cpu().tolist()
+    return hashlib.sha256(json.dumps(probe).encode()).hexdigest()[:12]

@@ -63,20 +63,24 @@ def to_comfy(state: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Te
 
 
 def save_comfy_lora(state: dict[str, torch.Tensor], path: str | Path, alpha: float, rank: int,
-                    dtype: torch.dtype = torch.bfloat16) -> Path:
-    """Write the ComfyUI-format file; returns its path."""
+                    dtype: torch.dtype = torch.bfloat16, info: Optional[dict] = None) -> Path:
+    """Write the ComfyUI-format file (`info`: training settings kept in its metadata); returns its path."""
     from safetensors.torch import save_file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: (v if k.endswith(".alpha") else v.to(dtype)).contiguous() for k, v in to_comfy(state, alpha).items()}
-    save_file(tensors, str(path), metadata={"format": "insertanywhere-lora", "rank": str(rank), "alpha": str(alpha)})
+    metadata = {"format": "insertanywhere-lora", "rank": str(rank), "alpha": str(alpha)}
+    if info:
+        metadata["insertanywhere"] = json.dumps(info, default=json_default)
+    save_file(tensors, str(path), metadata=metadata)
     return path
 
 
 def save_diffusers_lora(state: dict[str, torch.Tensor], folder: str | Path, peft_config: dict,
-                        dtype: torch.dtype = torch.float32) -> Path:
-    """Write the diffusers/PEFT folder (weights + adapter_config.json); returns the weights path."""
+                        dtype: torch.dtype = torch.float32, info: Optional[dict] = None) -> Path:
+    """Write the diffusers/PEFT folder (weights + adapter_config.json, and `info` as
+    insertanywhere.json); returns the weights path."""
     from diffusers import WanVACEPipeline
 
     folder = Path(folder)
@@ -86,6 +90,8 @@ def save_diffusers_lora(state: dict[str, torch.Tensor], folder: str | Path, peft
         folder, transformer_lora_layers={k: v.to(dtype) for k, v in state.items()},
         weight_name=DIFFUSERS_WEIGHT_NAME, transformer_lora_adapter_metadata=config)
     (folder / "adapter_config.json").write_text(json.dumps(config, indent=2))
+    if info:
+        (folder / "insertanywhere.json").write_text(json.dumps(info, indent=2, default=json_default))
     return folder / DIFFUSERS_WEIGHT_NAME
 
 
@@ -98,15 +104,16 @@ def json_default(value):
 
 
 def export_lora(transformer, out_dir: str | Path, name: str = "insertion_lora",
-                comfy_dtype: Optional[torch.dtype] = torch.bfloat16) -> tuple[Path, Path]:
+                comfy_dtype: Optional[torch.dtype] = torch.bfloat16, info: Optional[dict] = None) -> tuple[Path, Path]:
     """Save the transformer's LoRA in both formats under `out_dir`:
-    `<name>_diffusers/pytorch_lora_weights.safetensors` and `<name>_comfyui.safetensors`."""
+    `<name>_diffusers/pytorch_lora_weights.safetensors` and `<name>_comfyui.safetensors`.
+    `info` (e.g. the sampler settings it was trained for) goes into both."""
     config = transformer.peft_config["default"]
     state = peft_state_dict(transformer)
     out_dir = Path(out_dir)
-    diffusers_path = save_diffusers_lora(state, out_dir / f"{name}_diffusers", config.to_dict())
+    diffusers_path = save_diffusers_lora(state, out_dir / f"{name}_diffusers", config.to_dict(), info=info)
     comfy_path = save_comfy_lora(state, out_dir / f"{name}_comfyui.safetensors", config.lora_alpha, config.r,
-                                 comfy_dtype or torch.float32)
+                                 comfy_dtype or torch.float32, info)
     return diffusers_path, comfy_path
 
 
@@ -120,9 +127,10 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, name: str = "
         raise InsertAnywhereError(
             f"'{checkpoint}' is not a training checkpoint (needs adapter.safetensors and state.json).")
     state = load_file(str(weights))
-    peft_config = json.loads(info.read_text())["peft_config"]
+    saved = json.loads(info.read_text())
+    peft_config, settings = saved["peft_config"], saved.get("lora_info")
     out_dir = Path(out_dir)
-    diffusers_path = save_diffusers_lora(state, out_dir / f"{name}_diffusers", peft_config)
+    diffusers_path = save_diffusers_lora(state, out_dir / f"{name}_diffusers", peft_config, info=settings)
     comfy_path = save_comfy_lora(state, out_dir / f"{name}_comfyui.safetensors", peft_config["lora_alpha"],
-                                 peft_config["r"])
+                                 peft_config["r"], info=settings)
     return diffusers_path, comfy_path

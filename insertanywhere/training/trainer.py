@@ -33,8 +33,10 @@ import torch
 
 from ..errors import InsertAnywhereError
 from ..progress import Progress, report
-from .conditioning import assemble_control, dilate_cells, encode_prompts, latent_region, mask_channels
-from .dataset import LatentCache, TripletDataset
+from ..insertion.conditioning import MASK_FILLS
+from .conditioning import (assemble_control, dilate_cells, encode_prompts, encode_sample, inference_inputs,
+                           latent_region, mask_channels)
+from .dataset import LatentCache, TripletDataset, encoder_key
 
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 _ATTN = r"(attn1|attn2)\.(to_q|to_k|to_v|to_out\.0)"
@@ -52,8 +54,11 @@ def target_modules(include_vace_blocks: bool) -> str:
 @dataclass
 class TrainConfig:
     dataset: str
-    model: str                       # diffusers Wan VACE folder (transformer/, vae/, text_encoder/, tokenizer/)
     output: str
+    model: str = ""                  # diffusers Wan VACE folder (transformer/, vae/, text_encoder/, tokenizer/)
+    transformer_file: str = ""       # ... or / and ComfyUI single files (a file wins over the folder's part)
+    vae_file: str = ""
+    text_encoder_file: str = ""
     rank: int = 32
     alpha: float = 32.0
     learning_rate: float = 1e-4
@@ -68,6 +73,7 @@ class TrainConfig:
     gradient_checkpointing: bool = True
     precision: str = "bf16"
     timestep_shift: float = 3.0
+    mask_fill: str = "gray"          # as the sampler's mask_fill: pixels under the mask grey, or kept
     save_every: int = 250
     keep_checkpoints: int = 3
     log_every: int = 10
@@ -85,10 +91,21 @@ class TrainConfig:
             raise InsertAnywhereError(f"mask_weight={self.mask_weight} must be in [0, 1].")
         if self.timestep_shift <= 0:
             raise InsertAnywhereError("timestep_shift must be positive.")
+        if self.mask_fill not in MASK_FILLS:
+            raise InsertAnywhereError(f"Unknown mask_fill '{self.mask_fill}'; use one of {MASK_FILLS}.")
+        if not self.model and not (self.transformer_file and self.vae_file and self.text_encoder_file):
+            raise InsertAnywhereError("Give the Wan VACE model: a diffusers folder, or the transformer, VAE and "
+                                      "text encoder files.")
+
+    def lora_info(self) -> dict:
+        """What users of the exported LoRA need to know: the sampler settings it was trained for."""
+        return {"trained_by": "insertanywhere train", "mask_fill": self.mask_fill,
+                "timestep_shift": self.timestep_shift, "include_vace_blocks": self.include_vace_blocks,
+                "rank": self.rank, "alpha": self.alpha, "steps": self.steps}
 
     def resume_key(self) -> dict:
         """Settings a checkpoint must share with the run that resumes it."""
-        return {k: getattr(self, k) for k in ("rank", "alpha", "include_vace_blocks", "seed")}
+        return {k: getattr(self, k) for k in ("rank", "alpha", "include_vace_blocks", "seed", "mask_fill")}
 
 
 def pick_device(name: str) -> torch.device:
@@ -97,30 +114,15 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_pipeline(model: str | Path, dtype: torch.dtype, device: torch.device, text_encoder: bool = True):
-    """A `WanVACEPipeline` from a local diffusers folder: transformer in `dtype`, VAE in float32
-    (bfloat16 on GPU), text encoder only when `text_encoder` is true."""
-    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanVACEPipeline, \
-        WanVACETransformer3DModel
+def load_model(cfg: TrainConfig, device: torch.device):
+    """The sampler's own Wan VACE loader (`insertion.wan.load_wan_vace`): diffusers folder and/or
+    ComfyUI single files; transformer and text encoder in the training precision, VAE in float32."""
+    from ..insertion.wan import load_wan_vace
 
-    from ..insertion.checkpoints import check_folder
-
-    root = check_folder(model, "Wan VACE diffusers", ["transformer", "vae"])
-    transformer = WanVACETransformer3DModel.from_pretrained(root / "transformer", torch_dtype=dtype,
-                                                            local_files_only=True)
-    vae_dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
-    vae = AutoencoderKLWan.from_pretrained(root / "vae", torch_dtype=vae_dtype, local_files_only=True)
-    tokenizer = encoder = None
-    if text_encoder:
-        from transformers import AutoTokenizer, UMT5EncoderModel
-
-        check_folder(root, "Wan VACE diffusers", ["text_encoder", "tokenizer"])
-        tokenizer = AutoTokenizer.from_pretrained(root / "tokenizer", local_files_only=True)
-        encoder = UMT5EncoderModel.from_pretrained(root / "text_encoder", torch_dtype=dtype, local_files_only=True)
-    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
-    pipe = WanVACEPipeline(tokenizer=tokenizer, text_encoder=encoder, transformer=transformer, vae=vae,
-                           scheduler=scheduler)
-    return pipe.to(device)
+    names = {torch.bfloat16: "bfloat16", torch.float16: "float16", torch.float32: "float32"}
+    return load_wan_vace(folder=cfg.model or None, transformer_file=cfg.transformer_file or None,
+                         vae_file=cfg.vae_file or None, text_encoder_file=cfg.text_encoder_file or None,
+                         device=device, dtype=names[PRECISIONS[cfg.precision]])
 
 
 def add_lora(transformer, cfg: TrainConfig) -> list[torch.nn.Parameter]:
@@ -184,17 +186,17 @@ class TrainState:
 class LoraTrainer:
     """Trains an insertion LoRA; `run()` does everything, the parts are public for tests."""
 
-    def __init__(self, cfg: TrainConfig, pipe=None, log: Optional[Log] = None):
+    def __init__(self, cfg: TrainConfig, model=None, log: Optional[Log] = None):
+        """`model`: a loaded `insertion.wan.WanVACEModel` (loaded from `cfg` when None)."""
         self.cfg = cfg
         self.device = pick_device(cfg.device)
         self.dtype = PRECISIONS[cfg.precision]
         self.output = Path(cfg.output)
         self.log = log or (lambda _: None)
         self.dataset = TripletDataset(cfg.dataset)
-        if pipe is None:
-            pipe = load_pipeline(cfg.model, self.dtype, self.device, text_encoder=False)
-        self.pipe = pipe
-        self.transformer = pipe.transformer.to(self.device)
+        self.model = model if model is not None else load_model(cfg, self.device)
+        self.pipe = self.model.pipe
+        self.transformer = self.pipe.transformer.to(self.device)
         if self.transformer.dtype != self.dtype:
             self.transformer.to(self.dtype)
         self.params = add_lora(self.transformer, cfg)
@@ -209,47 +211,36 @@ class LoraTrainer:
 
     def prepare(self, progress: Optional[Progress] = None) -> None:
         """Encode (or read from the cache) every sample's latents and every prompt's embedding."""
-        cache = LatentCache(self.dataset, self.pipe)
+        cache = LatentCache(self.dataset, self.pipe, self.cfg.mask_fill)
         if self.cfg.cache_latents:
             cache.fill(self.pipe, progress)
         self.samples = [self._prepare_sample(i, cache) for i in range(len(self.dataset))]
         self.prompts = self._prompt_embeddings(cache)
 
     def _prepare_sample(self, index: int, cache: LatentCache) -> _Prepared:
-        from .conditioning import encode_sample
-
         sample = self.dataset.load(index)
         if self.cfg.cache_latents:
             latents = cache.load(index)
         else:
-            latents = encode_sample(self.pipe, sample.target, sample.inputs, sample.region, sample.references)
-        region = dilate_cells(latent_region(sample.region, 1), self.cfg.surround_cells)
+            latents = encode_sample(self.pipe, sample.target, sample.inputs, sample.region, sample.references,
+                                    self.cfg.mask_fill)
+        masks = inference_inputs(sample.inputs, sample.region, None, self.cfg.mask_fill).masks > 0.5
+        region = dilate_cells(latent_region(masks, 1), self.cfg.surround_cells)
         return _Prepared(latents["target"], latents["video_cond"], latents["references"],
-                         mask_channels(self.pipe, sample.region, 1).cpu(), region, sample.prompt)
+                         mask_channels(self.pipe, masks, 1).cpu(), region, sample.prompt)
 
     def _prompt_embeddings(self, cache: LatentCache) -> dict[str, torch.Tensor]:
+        """Embeddings of every prompt (cached on disk); the text encoder is released afterwards."""
         wanted = {s.prompt for s in self.samples}
-        cached = cache.load_prompts()
-        if wanted <= cached.keys():
-            return {p: cached[p] for p in wanted}
-        if self.pipe.text_encoder is None:
-            self._load_text_encoder()
-        embeds = encode_prompts(self.pipe, sorted(wanted), self.device)
-        cache.save_prompts({**cached, **embeds})
-        self.pipe.text_encoder = self.pipe.tokenizer = None  # free the (large) encoder
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
-        return embeds
-
-    def _load_text_encoder(self) -> None:
-        from transformers import AutoTokenizer, UMT5EncoderModel
-
-        from ..insertion.checkpoints import check_folder
-
-        root = check_folder(self.cfg.model, "Wan VACE diffusers", ["text_encoder", "tokenizer"])
-        self.pipe.tokenizer = AutoTokenizer.from_pretrained(root / "tokenizer", local_files_only=True)
-        self.pipe.text_encoder = UMT5EncoderModel.from_pretrained(
-            root / "text_encoder", torch_dtype=self.dtype, local_files_only=True).to(self.device)
+        if self.model.prompts is None:
+            raise InsertAnywhereError("The text encoder was already released; build a new trainer.")
+        key = encoder_key(self.model.prompts)
+        cached = cache.load_prompts(key)
+        if not wanted <= cached.keys():
+            cached = {**cached, **encode_prompts(self.model.prompts, sorted(wanted - cached.keys()), self.device)}
+            cache.save_prompts(key, cached)
+        self.model.prompts = None  # free the (11 GB) encoder for training
+        return {p: cached[p] for p in wanted}
 
     def batch(self, index: int, variant: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(x0 [1, 16, 1 + T, h, w], control [1, 96, 1 + T, h, w], loss region [1 + T, h, w], text [1, L, D])."""
@@ -299,7 +290,7 @@ class LoraTrainer:
             variant = int(torch.randint(1 << 16, (1,), generator=g))
             loss, l_mask, l_rest, sigma = self.loss(index, variant, g)
             (loss / self.cfg.grad_accum).backward()
-            totals += [float(loss), l_mask, l_rest]
+            totals += [float(loss.detach()), l_mask, l_rest]
             sigmas.append(sigma)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.cfg.max_grad_norm))
         self.optimizer.step()
@@ -339,6 +330,7 @@ class LoraTrainer:
         save_file(peft_state_dict(self.transformer), str(tmp / "adapter.safetensors"))
         torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
         info = {"step": step, "resume_key": self.cfg.resume_key(), "config": asdict(self.cfg),
+                "lora_info": {**self.cfg.lora_info(), "steps": step},
                 "peft_config": json.loads(json.dumps(self.transformer.peft_config["default"].to_dict(),
                                                      default=json_default)),
                 "history": self.state.history}
@@ -419,12 +411,13 @@ class LoraTrainer:
             self.save_checkpoint()
         after = self.evaluate()
         self.log({"event": "eval", "step": self.state.step, **after})
-        diffusers_path, comfy_path = export_lora(self.transformer, self.output, self.cfg.name)
+        diffusers_path, comfy_path = export_lora(self.transformer, self.output, self.cfg.name,
+                                                 info={**self.cfg.lora_info(), "steps": self.state.step})
         self.log({"event": "exported", "diffusers": str(diffusers_path), "comfyui": str(comfy_path)})
         return {"diffusers": diffusers_path, "comfyui": comfy_path, "history": self.state.history,
                 "eval_before": before, "eval_after": after}
 
 
-def train(cfg: TrainConfig, progress: Optional[Progress] = None, log: Optional[Log] = None, pipe=None) -> dict:
+def train(cfg: TrainConfig, progress: Optional[Progress] = None, log: Optional[Log] = None, model=None) -> dict:
     """Train an insertion LoRA as configured (see `LoraTrainer.run`)."""
-    return LoraTrainer(cfg, pipe=pipe, log=log).run(progress)
+    return LoraTrainer(cfg, model=model, log=log).run(progress)

@@ -361,10 +361,9 @@ class BuildConfig:
     dilate: float = 0.08              # mask dilation, fraction of the object's box side
     dilate_px: int = 4                # ... and at least this many pixels
     cover_effects: bool = True        # add the present/removed difference near the object
-    effect_threshold: float = 24.0    # 0..255 difference counted as a side effect
+    effect_threshold: float = 16.0    # 0..255 difference counted as a side effect
     effect_reach: float = 1.0         # side effects kept within this many object sizes
     min_object_area: float = 0.001    # frame 0's object must cover this fraction of the frame
-    first_frame_known: bool = True    # input frame 0 = present frame 0, not generated
     reference_candidates: int = 6     # frames considered for the reference cut-out
     reference_variants: int = 4       # augmented references saved per sample (0: train on the clean one)
     augment: ReferenceAugment = ReferenceAugment()
@@ -438,9 +437,8 @@ def _one_sample(source, present, removed, obj, clip: range, cfg: BuildConfig, em
         effects = effect_masks(target, removed_clip, obj_clip, cfg.effect_threshold, cfg.effect_reach)
         region |= dilate_masks(effects, 0.0, max(1, cfg.dilate_px // 2)) | effects
     inputs = removed_clip.copy()
-    if cfg.first_frame_known:
-        inputs[0] = target[0]
-        region[0] = False
+    inputs[0] = target[0]   # frame 0 is known at inference (the inpainted first frame)
+    region[0] = False
     inputs, degradation = degrade_video(inputs, rng, cfg.degrade)
 
     size = target.shape[1:3]
@@ -506,7 +504,7 @@ def write_sample(out: Path, sample: dict, cfg: BuildConfig, source: TripletSourc
         "target": str(rel / "target.mp4"), "input": str(rel / "input.mp4"), "masks": str(rel / "masks.npz"),
         "references": refs or [str(rel / "reference.png")], "reference_clean": str(rel / "reference.png"),
         "num_frames": int(F), "height": int(H), "width": int(W), "fps": float(sample["fps"]),
-        "prompt": cfg.prompt, "first_frame_known": cfg.first_frame_known,
+        "prompt": cfg.prompt, "first_frame_known": True,
         "source": {"id": source.id, "present": str(source.present), "removed": str(source.removed), "mask": str(source.mask),
                    "start": int(sample["start"]), "stride": cfg.stride},
         "reference": {"source": sample["reference_source"], "score": sample["reference_score"],

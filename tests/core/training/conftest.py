@@ -69,10 +69,11 @@ def wan_folder(tmp_path_factory):
     return build_wan_vace_folder(tmp_path_factory.mktemp("wan") / "tiny-wan-vace")
 
 
-def fresh_pipe(folder):
-    from insertanywhere.training.trainer import load_pipeline
+def fresh_model(folder):
+    """The tiny Wan VACE loaded by the sampler's own loader (diffusers folder, float32, CPU)."""
+    from insertanywhere.insertion.wan import load_wan_vace
 
-    return load_pipeline(folder, torch.float32, torch.device("cpu"), text_encoder=True)
+    return load_wan_vace(folder=folder, device="cpu", dtype="float32")
 
 
 def train_config(dataset, folder, output, **overrides):
@@ -91,5 +92,5 @@ def trained(dataset_dir, wan_folder, tmp_path_factory):
     from insertanywhere.training.trainer import LoraTrainer
 
     cfg = train_config(dataset_dir, wan_folder, tmp_path_factory.mktemp("run"))
-    trainer = LoraTrainer(cfg, pipe=fresh_pipe(wan_folder))
+    trainer = LoraTrainer(cfg, model=fresh_model(wan_folder))
     return trainer, trainer.run()

@@ -72,11 +72,24 @@ def test_effect_masks_cover_the_shadow_that_plain_dilation_misses():
     shadow = shadow_pixels(scene)
     assert shadow.sum() > 100
     plain = dilate_masks(scene.gt_visible, 0.0, 1)
-    effects = effect_masks(scene.composite, scene.frames, scene.gt_visible, threshold=24, reach=1.0)
+    effects = effect_masks(scene.composite, scene.frames, scene.gt_visible, threshold=16, reach=1.0)
     covered = plain | dilate_masks(effects, 0.0, 2) | effects
     assert (plain & shadow).sum() / shadow.sum() < 0.4
     assert (covered & shadow).sum() / shadow.sum() > 0.9
-    assert covered.mean() < 0.1  # grown near the object only, not over the frame
+    truth = (scene.gt_visible | shadow).sum()
+    assert covered.sum() < 1.5 * truth  # grown over the effect only, not over the frame
+
+
+def test_effect_masks_ignore_compression_noise():
+    from insertanywhere.training.degrade import jpeg
+
+    scene = make_scene("moving_support", num_frames=5, width=96, height=64, seed=1)
+    shadow = shadow_pixels(scene)
+    present, removed = jpeg(scene.composite, 75), jpeg(scene.frames, 75)  # independent artefacts
+    effects = effect_masks(present, removed, scene.gt_visible, threshold=BuildConfig().effect_threshold, reach=1.0)
+    truth = scene.gt_visible | shadow
+    assert (effects & ~truth).sum() < 0.25 * truth.sum()
+    assert ((effects | scene.gt_visible) & shadow).sum() > 0.8 * shadow.sum()
 
 
 def test_dilation_scales_with_the_object():
