@@ -28,7 +28,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import InsertAnywhereError
-from .masks.geometry import invert_rigid, make_pose, rot_y
+from .masks.geometry import invert_rigid, make_pose, rot_y, rot_z
 from .masks.scene import SceneRecord
 from .progress import Progress, report
 
@@ -39,7 +39,7 @@ REF_SIZE = 256
 _UP = np.array([0.0, 0.0, 1.0])
 _LIGHT = np.array([0.35, -0.55, 0.76]) / np.linalg.norm([0.35, -0.55, 0.76])
 _WALKER_HEIGHT = 2.1
-_WALKER_DEPTH = 0.12  # half depth
+_WALKER_DEPTH = 0.08  # half depth
 _NEAR = 1e-3
 
 
@@ -105,6 +105,11 @@ class _WorldBuilder:
     def plane(self, name: str, material: _Material) -> int:
         return self._add(name, np.broadcast_to(np.eye(4), (self.F, 4, 4)).copy(), material, False)
 
+    def build(self, room_lo: np.ndarray, room_hi: np.ndarray, face_ids: np.ndarray) -> "_World":
+        return _World(room_center=0.5 * (room_lo + room_hi), room_half=0.5 * (room_hi - room_lo),
+                      room_face_ids=face_ids, boxes=self.boxes, poses=np.stack(self.poses),
+                      dynamic=np.array(self.dynamic), materials=self.materials, names=self.names)
+
     def box(self, name: str, half, material: _Material, center=None, yaw_deg: float = 0.0,
             poses: Optional[np.ndarray] = None, dynamic: bool = False) -> int:
         if poses is None:
@@ -116,9 +121,7 @@ class _WorldBuilder:
 
 def _pose_z(yaw_deg: float, center) -> np.ndarray:
     """Rigid pose: rotation about world +Z by yaw, then translation to center."""
-    a = math.radians(yaw_deg)
-    R = np.array([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]])
-    return make_pose(R, np.asarray(center, dtype=np.float64))
+    return make_pose(rot_z(yaw_deg), np.asarray(center, dtype=np.float64))
 
 
 def _smoothstep(x):
@@ -600,114 +603,119 @@ def _build_layout(kind: str, F: int, rng: np.random.Generator, obj_height: float
     """
     wb = _WorldBuilder(F)
     tau = np.linspace(0.0, 1.0, F)
-    rx0, rx1 = rng.uniform(2.2, 3.0), rng.uniform(2.2, 3.0)
-    y_back = rng.uniform(2.0, 3.0)
-    ceiling = rng.uniform(2.6, 3.0)
-    room_lo = np.array([-rx0, -4.5, 0.0])
-    room_hi = np.array([rx1, y_back, ceiling])
+    room_lo, room_hi, face_ids = _add_room(wb, rng)
+    side = rng.choice([-1.0, 1.0])  # the side of the object where the spare furniture stands
+    _add_decor(wb, rng, room_lo, room_hi, side)
+    support_pid, p0, support_motion = _add_support(kind, wb, rng, tau, side, int(face_ids[4]), obj_radius)
+    cams = _camera_path(kind, rng, tau, p0, obj_height)
+    if kind == "occluder":
+        clearance = 0.55 if wb.names[support_pid] == "crate" else 0.3
+        _add_walker(wb, cams, p0, obj_radius, clearance, rng)
+    return wb.build(room_lo, room_hi, face_ids), support_pid, p0, cams, support_motion
 
-    floor_hue = rng.choice([0.07, 0.09, 0.55, 0.0])
+
+def _add_room(wb: _WorldBuilder, rng: np.random.Generator):
+    """Floor, ceiling and four walls; returns (room_lo [3], room_hi [3], face_ids [6])."""
+    room_lo = np.array([-rng.uniform(2.2, 3.0), -4.5, 0.0])
+    room_hi = np.array([rng.uniform(2.2, 3.0), rng.uniform(2.0, 3.0), rng.uniform(2.6, 3.0)])
     tile = rng.uniform(0.3, 0.6)
-    floor = wb.plane("floor", _Material(*_palette(rng, floor_hue, 0.45, 0.7), freq=(16, 16, 16), tile=(tile, tile, 99),
-                                        contrast=0.45, grout=0.02))
-    ceil = wb.plane("ceiling", _Material((0.92, 0.92, 0.9), (0.88, 0.88, 0.86), freq=(2, 2, 2), contrast=0.08))
+    floor = wb.plane("floor", _Material(*_palette(rng, rng.choice([0.07, 0.09, 0.55, 0.0]), 0.45, 0.7),
+                                        freq=(16, 16, 16), tile=(tile, tile, 99), contrast=0.45, grout=0.02))
+    ceiling = wb.plane("ceiling", _Material((0.92, 0.92, 0.9), (0.88, 0.88, 0.86), freq=(2, 2, 2), contrast=0.08))
     wall_hue = rng.uniform(0, 1)
     stripe = rng.uniform(0.12, 0.25)
     walls = [wb.plane(f"wall{i}", _Material(*_palette(rng, wall_hue + 0.1 * i, 0.25, 0.85), freq=(12, 12, 12),
-                                             tile=(stripe, stripe, 99) if i % 2 else (99, 99, 0.5),
-                                             contrast=0.3, grout=0.0)) for i in range(4)]
+                                             tile=(stripe, stripe, 99) if i % 2 else (99, 99, 0.5), contrast=0.3))
+             for i in range(4)]
     # face order: axis * 2 + (ray dir > 0) -> x-, x+, y-, y+, floor (z-), ceiling (z+)
-    face_ids = np.array([walls[0], walls[1], walls[2], walls[3], floor, ceil])
+    return room_lo, room_hi, np.array(walls + [floor, ceiling])
 
-    wood = _Material(*_palette(rng, 0.08, 0.6, 0.55), freq=(1.5, 24, 24), tile=(99, 0.12, 99), contrast=0.35, grout=0.006)
-    crate_mat = _Material(*_palette(rng, 0.1, 0.5, 0.65), freq=(8, 8, 8), tile=(0.1, 0.1, 0.1), contrast=0.3, grout=0.01)
-    side = rng.choice([-1.0, 1.0])
 
-    # Back furniture (never between the camera and the object).
+def _add_decor(wb: _WorldBuilder, rng: np.random.Generator, room_lo, room_hi, side: float) -> None:
+    """A cabinet by the back wall, posters, and a rug: behind the object, never between it and the camera."""
+    y_back = room_hi[1]
     wb.box("cabinet", (0.7, 0.22, 0.45), _Material(*_palette(rng, rng.uniform(0, 1), 0.35, 0.6), freq=(9, 9, 9),
                                                      tile=(0.35, 99, 0.3), contrast=0.25, grout=0.015),
            center=(rng.uniform(-1.0, 1.0), y_back - 0.22, 0.45))
     for i, (half, center) in enumerate((((0.32, 0.01, 0.22), (rng.uniform(-1.5, 1.5), y_back - 0.01, 1.55)),
-                                        ((0.01, 0.28, 0.2), (rx1 - 0.01, rng.uniform(0.0, 1.5), 1.4)),
-                                        ((0.01, 0.28, 0.2), (-rx0 + 0.01, rng.uniform(0.0, 1.5), 1.3)))):
+                                        ((0.01, 0.28, 0.2), (room_hi[0] - 0.01, rng.uniform(0.0, 1.5), 1.4)),
+                                        ((0.01, 0.28, 0.2), (room_lo[0] + 0.01, rng.uniform(0.0, 1.5), 1.3)))):
         wb.box(f"poster{i}", half, _Material(*_palette(rng, rng.uniform(0, 1), 0.7, 0.8, 0.3), freq=(9, 9, 9),
                                              tile=(0.08, 0.08, 0.08), contrast=0.3), center=center)
     wb.box("rug", (0.6, 0.4, 0.004), _Material(*_palette(rng, rng.uniform(0, 1), 0.6, 0.6, 0.2), freq=(10, 10, 10),
                                                tile=(0.2, 0.2, 99), contrast=0.35, grout=0.01),
            center=(-side * 1.2, 1.3, 0.004), yaw_deg=rng.uniform(-20, 20))
 
-    support_motion = np.broadcast_to(np.eye(4), (F, 4, 4)).copy()
-    if kind == "static":
-        support = rng.choice(["floor", "table"])
-    elif kind == "moving_support":
-        support = "tray"
-    else:
-        support = rng.choice(["crate", "floor"])
 
-    def table(center_xy, yaw):
-        top = wb.box("table_top", (0.6, 0.4, 0.025), wood, center=(*center_xy, 0.725), yaw_deg=yaw)
-        R = _pose_z(yaw, (0, 0, 0))[:3, :3]
-        for sx in (-1, 1):
-            for sy in (-1, 1):
-                leg = np.asarray(center_xy + (0,)) + R @ np.array([sx * 0.54, sy * 0.34, 0.0])
-                wb.box("table_leg", (0.03, 0.03, 0.35), wood, center=(leg[0], leg[1], 0.35), yaw_deg=yaw)
-        return top
+def _add_table(wb: _WorldBuilder, material: _Material, center_xy, yaw: float) -> int:
+    """A table (top at 0.75 m) on four legs; returns the top's prim id."""
+    top = wb.box("table_top", (0.6, 0.4, 0.025), material, center=(center_xy[0], center_xy[1], 0.725), yaw_deg=yaw)
+    R = rot_z(yaw)
+    for sx in (-1, 1):
+        for sy in (-1, 1):
+            leg = R @ np.array([sx * 0.54, sy * 0.34, 0.0])
+            wb.box("table_leg", (0.03, 0.03, 0.35), material,
+                   center=(center_xy[0] + leg[0], center_xy[1] + leg[1], 0.35), yaw_deg=yaw)
+    return top
 
+
+def _add_support(kind: str, wb: _WorldBuilder, rng: np.random.Generator, tau: np.ndarray, side: float,
+                 floor_pid: int, obj_radius: float):
+    """The table and crate, one of which (or the floor, or a tray) carries the object.
+
+    Returns (support_pid, p0 [3] the object's base point in frame 0, support_motion [F, 4, 4]).
+    """
+    support = {"static": rng.choice(["floor", "table"]), "moving_support": "tray",
+               "occluder": rng.choice(["crate", "floor"])}[kind]
+    wood = _Material(*_palette(rng, 0.08, 0.6, 0.55), freq=(1.5, 24, 24), tile=(99, 0.12, 99), contrast=0.35,
+                     grout=0.006)
+    crate = _Material(*_palette(rng, 0.1, 0.5, 0.65), freq=(8, 8, 8), tile=(0.1, 0.1, 0.1), contrast=0.3, grout=0.01)
+    still = np.broadcast_to(np.eye(4), (len(tau), 4, 4)).copy()
     p0 = np.array([rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3), 0.0])
-    if support == "table" or support == "tray":
-        yaw_t = rng.uniform(-15, 15)
-        support_pid = table((float(p0[0]), float(p0[1])), yaw_t)
-        p0[2] = 0.75
+    if support in ("table", "tray"):
+        top = _add_table(wb, wood, p0[:2], rng.uniform(-15, 15))
     else:
-        table((float(side * 1.3), 1.0), rng.uniform(-30, 30))
+        _add_table(wb, wood, (side * 1.3, 1.0), rng.uniform(-30, 30))
     if support == "crate":
-        support_pid = wb.box("crate", (0.3, 0.25, 0.225), crate_mat, center=(p0[0], p0[1], 0.225),
-                             yaw_deg=rng.uniform(-30, 30))
-        p0 = p0 + np.array([rng.uniform(-0.06, 0.06), rng.uniform(-0.05, 0.05), 0.45])
-    else:
-        wb.box("crate", (0.3, 0.25, 0.225), crate_mat, center=(-side * 1.1, 0.9, 0.225), yaw_deg=rng.uniform(-30, 30))
+        pid = wb.box("crate", (0.3, 0.25, 0.225), crate, center=(p0[0], p0[1], 0.225), yaw_deg=rng.uniform(-30, 30))
+        return pid, p0 + np.array([rng.uniform(-0.06, 0.06), rng.uniform(-0.05, 0.05), 0.45]), still
+    wb.box("crate", (0.3, 0.25, 0.225), crate, center=(-side * 1.1, 0.9, 0.225), yaw_deg=rng.uniform(-30, 30))
     if support == "floor":
-        support_pid = int(floor)
-    if support == "tray":
-        support_pid, support_motion, p0 = _add_tray(wb, rng, tau, p0, obj_radius)
+        return floor_pid, p0, still
+    if support == "table":
+        return top, p0 + np.array([0.0, 0.0, 0.75]), still
+    return _add_tray(wb, rng, tau, p0, obj_radius)
 
-    # Camera path: looks near the object's middle from the -y side.
-    frac = rng.uniform(0.22, 0.3)  # object height / image height in frame 0
+
+def _camera_path(kind: str, rng: np.random.Generator, tau: np.ndarray, p0: np.ndarray, obj_height: float):
+    """world_to_camera [F, 4, 4]: orbit (static), dolly (moving_support) or pan (occluder), from the -y side."""
+    F = len(tau)
+    frac = rng.uniform(0.22, 0.3)  # object height / image height in frame 0 (focal = 0.89 W, W / H = 5 / 3)
     dist = obj_height * 1.48 / frac
     elev = math.radians(rng.uniform(22, 34))
     az0 = math.radians(-90 + rng.uniform(-20, 20))
     lateral = np.array([-math.sin(az0), math.cos(az0), 0.0])
     target = p0 + _UP * (0.5 * obj_height) + lateral * dist * rng.uniform(-0.15, 0.15)
     sgn = rng.choice([-1.0, 1.0])
+    az, dists, shift = np.full(F, az0), np.full(F, dist), np.zeros(F)
     if kind == "static":
         az = az0 + sgn * math.radians(rng.uniform(25, 40)) * (tau - 0.5)
-        dists = np.full(F, dist)
-        shift = np.zeros(F)
     elif kind == "moving_support":
         az = az0 + sgn * math.radians(rng.uniform(6, 12)) * (tau - 0.5)
         dists = dist * (1.05 - rng.uniform(0.1, 0.2) * tau)
-        shift = np.zeros(F)
     else:
-        az = np.full(F, az0)
-        dists = np.full(F, dist)
         shift = sgn * rng.uniform(0.35, 0.55) * (tau - 0.5)
     cams = np.empty((F, 4, 4))
     for t in range(F):
         offset = dists[t] * np.array([math.cos(elev) * math.cos(az[t]), math.cos(elev) * math.sin(az[t]),
                                       math.sin(elev)])
-        eye = target + offset + shift[t] * lateral
-        cams[t] = _look_at(eye, target + 0.25 * shift[t] * lateral, _UP)
-
-    world = _World(
-        room_center=0.5 * (room_lo + room_hi), room_half=0.5 * (room_hi - room_lo), room_face_ids=face_ids,
-        boxes=wb.boxes, poses=np.stack(wb.poses), dynamic=np.array(wb.dynamic),
-        materials=wb.materials, names=wb.names)
-    return world, int(support_pid), p0, cams, support_motion
+        cams[t] = _look_at(target + offset + shift[t] * lateral, target + 0.25 * shift[t] * lateral, _UP)
+    return cams
 
 
 def _add_tray(wb: _WorldBuilder, rng: np.random.Generator, tau: np.ndarray, table_point: np.ndarray,
               obj_radius: float):
-    """A tray on the table that slides 20-30 cm and turns 15-25 degrees; the object on it."""
+    """A tray on the table that slides 20-30 cm and turns 15-25 degrees; returns (pid, p0, motion [F, 4, 4])."""
     slide = rng.uniform(0.2, 0.3)
     turn = rng.choice([-1.0, 1.0]) * rng.uniform(15, 25)
     direction = rng.uniform(0, 2 * math.pi)
@@ -722,27 +730,26 @@ def _add_tray(wb: _WorldBuilder, rng: np.random.Generator, tau: np.ndarray, tabl
     pid = wb.box("tray", half, mat, poses=poses, dynamic=True)
     local_p = np.array([rng.uniform(-0.05, 0.05), rng.uniform(-0.03, 0.03), 0.015])
     p0 = poses[0, :3, :3] @ local_p + poses[0, :3, 3]
-    motion = poses @ invert_rigid(poses[0])
-    return pid, motion, p0
+    return pid, p0, poses @ invert_rigid(poses[0])
 
 
-def _add_walker(world: _World, cams: np.ndarray, p0: np.ndarray, obj_radius: float, clearance: float,
-                rng: np.random.Generator) -> _World:
+def _add_walker(wb: _WorldBuilder, cams: np.ndarray, p0: np.ndarray, obj_radius: float, clearance: float,
+                rng: np.random.Generator) -> None:
     """A box-shaped walker that crosses the camera-object line: free, partial, full, partial, free."""
     F = cams.shape[0]
     tau = np.linspace(0.0, 1.0, F)
     eyes = np.stack([-c[:3, :3].T @ c[:3, 3] for c in cams])
     to_cam0 = eyes[0] - p0
     to_cam0[2] = 0.0
-    to_cam0 /= np.linalg.norm(to_cam0)
-    lateral = np.cross(_UP, to_cam0)
-    dist = float(np.linalg.norm((eyes[0] - p0)[:2]))
+    dist = float(np.linalg.norm(to_cam0))
+    lateral = np.cross(_UP, to_cam0 / dist)
     # Cross the view line `clearance` metres in front of the object (clear of its support).
     lam = min(0.6, (clearance + rng.uniform(0.0, 0.1)) / dist)  # fraction of the way to the camera
     cone = (1.0 - lam) * obj_radius  # half-width of the object's view cone where the walker crosses it
     half_w = max(rng.uniform(0.18, 0.22), 1.6 * cone)
-    # Free at both ends; fully hiding the object for at most ~35% of the frames.
-    reach = max(half_w + cone + _WALKER_DEPTH + 0.05, (half_w - cone) / 0.35)
+    # Free at both ends; fully hiding the object for about 35% of the frames, but slow enough that
+    # each of its edges takes about 2.5 frames to cross the object (partial occlusion).
+    reach = max(half_w + cone + _WALKER_DEPTH + 0.03, min((half_w - cone) / 0.35, cone * (F - 1) / 2.5))
     sweep = rng.choice([-1.0, 1.0]) * reach * (2.0 * tau - 1.0)
     yaw = math.degrees(math.atan2(lateral[1], lateral[0]))
     poses = np.empty((F, 4, 4))
@@ -752,12 +759,7 @@ def _add_walker(world: _World, cams: np.ndarray, p0: np.ndarray, obj_radius: flo
         poses[t] = _pose_z(yaw, center)
     mat = _Material(*_palette(rng, rng.uniform(0, 1), 0.65, 0.55, 0.1), freq=(7, 7, 7), tile=(99, 99, 0.18),
                     contrast=0.3, grout=0.02)
-    pid = len(world.materials)
-    return _World(room_center=world.room_center, room_half=world.room_half, room_face_ids=world.room_face_ids,
-                  boxes=world.boxes + [(pid, np.array([half_w, _WALKER_DEPTH, 0.5 * _WALKER_HEIGHT]))],
-                  poses=np.concatenate([world.poses, poses[None]]),
-                  dynamic=np.append(world.dynamic, True), materials=world.materials + [mat],
-                  names=world.names + ["walker"])
+    wb.box("walker", (half_w, _WALKER_DEPTH, 0.5 * _WALKER_HEIGHT), mat, poses=poses, dynamic=True)
 
 
 # ----------------------------------------------------------------------------- the scene
@@ -998,9 +1000,6 @@ def make_scene(kind: str = "static", num_frames: int = 17, width: int = 160, hei
     obj_radius = scale * float(np.linalg.norm(np.asarray(mesh.vertices)[:, [0, 2]], axis=1).max())
 
     world, support_pid, p0, cams, support_motion = _build_layout(kind, F, rng, obj_height, obj_radius)
-    if kind == "occluder":
-        clearance = 0.55 if world.names[support_pid] == "crate" else 0.3
-        world = _add_walker(world, cams, p0, obj_radius, clearance, rng)
 
     # The object's true pose: upright on the support, facing roughly (not exactly) the first camera.
     eye0 = -cams[0, :3, :3].T @ cams[0, :3, 3]

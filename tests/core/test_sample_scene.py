@@ -77,7 +77,7 @@ def test_depth_reprojects_through_poses_on_static_pixels(kind):
                 & (prim[v0, u0] == prim[v0 + 1, u0 + 1]) & (prim[v0, u0] == s.hit_prim[ta]))
         sel = ok & same & np.isin(s.hit_prim[ta], s.world.room_face_ids)
         zb = 1.0 / bilinear(1.0 / s.depth[tb].astype(np.float64), ub[sel], vb[sel])
-        assert sel.sum() > 500
+        assert sel.sum() > 200
         assert np.abs(pc[..., 2][sel] - zb).max() < 1e-4 * zb.max()
 
 
