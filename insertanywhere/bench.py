@@ -72,6 +72,19 @@ def scene_dirs(scenes: Path) -> list[Path]:
     return found
 
 
+def read_meta(folder: Path) -> dict:
+    """scene.json with the keys the bench needs (placement, intrinsics)."""
+    path = folder / "scene.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InsertAnywhereError(f"Cannot read '{path}': {exc}.") from exc
+    missing = [k for k in ("placement", "intrinsics") if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        raise InsertAnywhereError(f"'{path}' lacks {missing}; the bundle does not follow the bench FORMAT.")
+    return meta
+
+
 def _mode_inputs(folder: Path, meta: dict, mode: str) -> dict:
     if mode == "oracle":
         return {"depth": folder / "depth.npz", "intrinsics": np.asarray(meta["intrinsics"], np.float64)}
@@ -84,9 +97,9 @@ def _mode_inputs(folder: Path, meta: dict, mode: str) -> dict:
 
 def run_scene(folder: Path, mode: str, out: Optional[Path] = None, ablation: bool = True) -> dict:
     """One scene in one mode: a result row (scores, camera-only scores, timings, warnings or error)."""
-    meta = json.loads((folder / "scene.json").read_text())
     row = {"scene": folder.name, "mode": mode}
     try:
+        meta = read_meta(folder)
         result = run_masks(folder / "scene.mp4", meta["placement"], out / folder.name / mode if out else None,
                            object_mesh=folder / "object.ply", **_mode_inputs(folder, meta, mode))
     except InsertAnywhereError as exc:

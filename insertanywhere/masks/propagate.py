@@ -34,6 +34,9 @@ MIN_TEXTURE = 2.0         # grey-level std below which the support is too plain 
 LMEDS_TRIALS = 64
 BLUR_SIGMA = 1.0          # px, smooths the grey frames for the photometric alignment
 ALIGN_ITERATIONS = 8
+ALIGN_SLACK_PX = 2.0      # the photometric alignment may move the flowed pose this far (or half the motion)
+SIGNIFICANCE = 2.0        # support motion must exceed this many times the rigid fit's median residual
+MIN_FLOW_PX = 0.1         # ... plus this much (pixels at the support's depth)
 HUBER_K = 1.0             # robust cut-off of the standardised grey residual
 MIN_PHOTO_POINTS = 20     # photometric evidence needs this many patch points in view
 MIN_PHOTO_SHARE = 0.25    # ... and this share of the patch
@@ -240,18 +243,37 @@ def propagate(scene: SceneRecord, world_from_object0: np.ndarray, anchor_world: 
 def _step(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray, patch: _Patch,
           rng: np.random.Generator) -> tuple[np.ndarray, int, bool]:
     """One step t -> t+1: (new pose, number of support points used, whether it moved)."""
-    motion, used, flagged = _flow_motion(scene, t, pose, local, rng)
-    if motion is None or flagged < MOVING_FRACTION:
-        return pose, used, False
+    fit = _flow_motion(scene, t, pose, local, rng)
+    if fit is None or fit.flagged < MOVING_FRACTION or not fit.significant:
+        return pose, 0 if fit is None else fit.used, False
+    flowed = fit.motion @ pose
     look = _Look(scene, t + 1, patch)
-    moved = look.align(motion @ pose)
+    moved = look.align(flowed)
+    if not look.agrees(moved, flowed, pose):
+        moved = flowed
     if look.ncc(moved, pose) < -PHOTO_MARGIN:
-        return pose, used, False  # the support looks as in the static pose: a false motion flag
-    return moved, used, True
+        return pose, fit.used, False  # the support looks as in the static pose: a false motion flag
+    return moved, fit.used, True
 
 
-def _flow_motion(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray, rng: np.random.Generator):
-    """The support's world motion t -> t+1 from flow: (T [4, 4] or None, points used, share flagged moving)."""
+@dataclass
+class _FlowFit:
+    """The support's world motion t -> t+1 from flow.
+
+    motion [4, 4]; used = inlier points; flagged = their share marked moving; significant =
+    the points move clearly more than the fit's own residual noise (a static support's flow
+    noise is as large as its apparent motion).
+    """
+
+    motion: np.ndarray
+    used: int
+    flagged: float
+    significant: bool
+
+
+def _flow_motion(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray,
+                 rng: np.random.Generator) -> Optional[_FlowFit]:
+    """Fit the support's motion t -> t+1 from flow; None when too few support points are seen."""
     size = scene.size
     K = scene.K.astype(np.float64)
     cam = transform(scene.world_to_camera[t].astype(np.float64) @ pose, local)
@@ -273,11 +295,17 @@ def _flow_motion(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray
     dst_ok &= ~(transform(w2c1, dst)[:, 2] < transform(w2c1, src)[:, 2] * (1 - HIDDEN_TOLERANCE))
     uv, src, dst = uv[dst_ok], src[dst_ok], dst[dst_ok]
     if len(src) < MIN_POINTS:
-        return None, len(src), 0.0
+        return None
     motion, inliers = robust_rigid(src, dst, rng)
     if inliers.sum() < MIN_POINTS:
-        return None, int(inliers.sum()), 0.0
-    return motion, int(inliers.sum()), float(_nearest(scene.moving[t], uv)[inliers].mean())
+        return None
+    src, dst = src[inliers], dst[inliers]
+    moved = np.median(np.linalg.norm(dst - src, axis=1))
+    residual = np.median(np.linalg.norm(transform(motion, src) - dst, axis=1))
+    depth = float(np.median(transform(scene.world_to_camera[t].astype(np.float64), src)[:, 2]))
+    floor = MIN_FLOW_PX * depth / K[0, 0]
+    return _FlowFit(motion, int(inliers.sum()), float(_nearest(scene.moving[t], uv[inliers]).mean()),
+                    bool(moved > SIGNIFICANCE * residual + floor))
 
 
 class _Look:
@@ -306,6 +334,16 @@ class _Look:
     def enough(self, seen: np.ndarray) -> bool:
         """Photometric evidence needs a good share of the patch in view."""
         return int(seen.sum()) >= max(MIN_PHOTO_POINTS, MIN_PHOTO_SHARE * len(seen))
+
+    def agrees(self, aligned: np.ndarray, flowed: np.ndarray, start: np.ndarray) -> bool:
+        """The alignment may correct the flow's motion (DIS underestimates small movers), not replace it:
+        at the patch it stays within half the flowed motion or ALIGN_SLACK_PX pixels of the flowed pose."""
+        centre = transform(start, self.patch.points).mean(0, keepdims=True)
+        at = transform(self.w2c @ start, self.patch.points).mean(0)
+        pixel = max(float(at[2]) / self.K[0, 0], 1e-12)
+        flow_shift = np.linalg.norm(transform(flowed @ np.linalg.inv(start), centre) - centre)
+        fix = np.linalg.norm(transform(aligned @ np.linalg.inv(flowed), centre) - centre)
+        return bool(fix <= max(0.5 * flow_shift, ALIGN_SLACK_PX * pixel))
 
     def ncc(self, pose: np.ndarray, other: np.ndarray) -> float:
         """NCC(pose) - NCC(other) on the points both show; 0 when undecidable."""
