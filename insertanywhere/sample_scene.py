@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
@@ -31,6 +30,7 @@ from .errors import InsertAnywhereError
 from .masks.geometry import invert_rigid, make_pose, rot_y, rot_z
 from .masks.scene import SceneRecord
 from .progress import Progress, report
+from .video import write_video
 
 KINDS = ("static", "moving_support", "occluder")
 BACKGROUND_DEPTH = 100.0
@@ -926,37 +926,24 @@ def _mono_disparity(depth: np.ndarray, seed: int) -> np.ndarray:
 
 
 def write_mp4(path: str | Path, frames: np.ndarray, fps: float) -> None:
-    """Near-lossless H.264 (yuv420p) via PyAV; MPEG-4 Part 2 via OpenCV when no H.264 encoder exists.
+    """Near-lossless H.264 (yuv420p) via PyAV; MPEG-4 Part 2 via OpenCV when PyAV has no H.264 encoder.
 
-    frames: uint8 [F, H, W, 3] RGB with even H and W.
+    frames: uint8 [F, H, W, 3] RGB.
     """
     import av
 
-    path = Path(path)
-    rate = Fraction(fps).limit_denominator(1001)
-    for codec in ("libx264", "h264"):
-        try:
-            av.codec.Codec(codec, "w")
-        except Exception:  # encoder not built into this PyAV
-            continue
-        with av.open(str(path), mode="w") as container:
-            stream = container.add_stream(codec, rate=rate)
-            stream.width, stream.height = frames.shape[2], frames.shape[1]
-            stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": "10", "preset": "medium"}
-            for f in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        return
-    import cv2
+    try:
+        av.codec.Codec("libx264", "w")
+    except av.codec.codec.UnknownCodecError:
+        import cv2
 
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
-                             (frames.shape[2], frames.shape[1]))
-    for f in frames:
-        writer.write(f[..., ::-1])
-    writer.release()
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
+                                 (frames.shape[2], frames.shape[1]))
+        for f in frames:
+            writer.write(np.ascontiguousarray(f[..., ::-1]))
+        writer.release()
+        return
+    write_video(path, frames, fps, crf=10)
 
 
 def _describe(kind: str, support: str, shape: str) -> str:
@@ -1000,14 +987,7 @@ def make_scene(kind: str = "static", num_frames: int = 17, width: int = 160, hei
     obj_radius = scale * float(np.linalg.norm(np.asarray(mesh.vertices)[:, [0, 2]], axis=1).max())
 
     world, support_pid, p0, cams, support_motion = _build_layout(kind, F, rng, obj_height, obj_radius)
-
-    # The object's true pose: upright on the support, facing roughly (not exactly) the first camera.
-    eye0 = -cams[0, :3, :3].T @ cams[0, :3, 3]
-    to_cam = eye0 - p0
-    heading = math.atan2(to_cam[1], to_cam[0]) + math.radians(rng.choice([-1, 1]) * rng.uniform(10, 40))
-    front = np.array([math.cos(heading), math.sin(heading), 0.0])
-    R_obj = np.stack([np.cross(_UP, front), _UP, front], axis=1)
-    pose0 = make_pose(R_obj, p0, scale)
+    pose0 = _object_pose(rng, cams[0], p0, scale)
     object_poses = support_motion @ pose0
     K = np.array([[0.89 * W, 0.0, (W - 1) / 2.0], [0.0, 0.89 * W, (H - 1) / 2.0], [0.0, 0.0, 1.0]])
     placement = derive_placement(pose0, mesh_height, _UP, cams[0], K)
@@ -1021,15 +1001,9 @@ def make_scene(kind: str = "static", num_frames: int = 17, width: int = 160, hei
     amodal = np.empty((F, H, W), bool)
     mats = world.material_arrays()
     v_px, u_px = (g.reshape(-1) for g in np.mgrid[0:H, 0:W].astype(np.float64))
-    foot = scale * float(np.linalg.norm(np.asarray(mesh.vertices)[:, [0, 2]], axis=1).max())
     for t in range(F):
-        prim, z, local, n_local, eye, dirs = _raycast(world, t, cams[t], K, u_px, v_px)
-        n_world = _per_prim(world.poses[:, t], prim, n_local, rotate_only=True)
-        ray_len = np.sqrt(dirs[:, 0] ** 2 + dirs[:, 1] ** 2 + dirs[:, 2] ** 2)
-        facing = np.abs(n_world[:, 0] * dirs[:, 0] + n_world[:, 1] * dirs[:, 1] + n_world[:, 2] * dirs[:, 2]) / ray_len
-        footprint = z * ray_len / K[0, 0] / np.maximum(facing, 0.2)
-        color = _shade(prim, local, n_local, n_world, footprint, mats, int(seed) * 13 + 5)
-        frames[t] = (color.reshape(H, W, 3) * 255 + 0.5).astype(np.uint8)
+        prim, z, local, color, points = _render_scene(world, mats, t, cams[t], K, u_px, v_px, int(seed) * 13 + 5)
+        frames[t] = _to_uint8(color.reshape(H, W, 3))
         depth[t] = np.minimum(z, BACKGROUND_DEPTH).reshape(H, W)
         prim_img[t] = prim.reshape(H, W)
         local_img[t] = local.reshape(H, W, 3)
@@ -1037,10 +1011,8 @@ def make_scene(kind: str = "static", num_frames: int = 17, width: int = 160, hei
         obj_z, obj_rgb = _render_object(mesh, object_poses[t], cams[t], K, H, W)
         amodal[t] = np.isfinite(obj_z)
         visible[t] = amodal[t] & (obj_z < z.reshape(H, W))
-        shadow = _contact_shadow(eye + z[:, None] * dirs, object_poses[t], foot).reshape(H, W)
-        comp = color.reshape(H, W, 3) * (1.0 - shadow[..., None])
-        comp = np.where(visible[t][..., None], obj_rgb, comp)
-        composite[t] = (comp * 255 + 0.5).astype(np.uint8)
+        shadow = _contact_shadow(points, object_poses[t], obj_radius).reshape(H, W, 1)
+        composite[t] = _to_uint8(np.where(visible[t][..., None], obj_rgb, color.reshape(H, W, 3) * (1.0 - shadow)))
         report(progress, t + 1, F)
 
     ref, ref_mask = _render_reference(mesh)
@@ -1052,6 +1024,35 @@ def make_scene(kind: str = "static", num_frames: int = 17, width: int = 160, hei
         placement=placement, object_world_from_mesh=object_poses, gt_visible=visible, gt_amodal=amodal,
         composite=composite, surface_normal=_UP.copy(), world=world, hit_prim=prim_img, hit_local=local_img,
     )
+
+
+def _to_uint8(color: np.ndarray) -> np.ndarray:
+    return (color * 255 + 0.5).astype(np.uint8)
+
+
+def _object_pose(rng: np.random.Generator, world_to_camera0: np.ndarray, p0: np.ndarray, scale: float):
+    """The object's true frame-0 pose [4, 4]: upright on the support at p0, facing roughly (not exactly)
+    the first camera (10-40 degrees off)."""
+    to_cam = -world_to_camera0[:3, :3].T @ world_to_camera0[:3, 3] - p0
+    heading = math.atan2(to_cam[1], to_cam[0]) + math.radians(rng.choice([-1, 1]) * rng.uniform(10, 40))
+    front = np.array([math.cos(heading), math.sin(heading), 0.0])
+    return make_pose(np.stack([np.cross(_UP, front), _UP, front], axis=1), p0, scale)
+
+
+def _render_scene(world: _World, mats: dict, t: int, world_to_camera: np.ndarray, K: np.ndarray,
+                  u: np.ndarray, v: np.ndarray, salt: int):
+    """Ray-cast and shade pixels (u, v) [N] of frame t.
+
+    Returns prim [N], depth [N], local [N, 3] (hit in the prim's frame), colour [N, 3] in 0..1,
+    world points [N, 3].
+    """
+    prim, z, local, n_local, eye, dirs = _raycast(world, t, world_to_camera, K, u, v)
+    n_world = _per_prim(world.poses[:, t], prim, n_local, rotate_only=True)
+    ray_len = np.sqrt(dirs[:, 0] ** 2 + dirs[:, 1] ** 2 + dirs[:, 2] ** 2)
+    facing = np.abs(n_world[:, 0] * dirs[:, 0] + n_world[:, 1] * dirs[:, 1] + n_world[:, 2] * dirs[:, 2]) / ray_len
+    footprint = z * ray_len / K[0, 0] / np.maximum(facing, 0.2)  # pixel size on the surface, metres
+    color = _shade(prim, local, n_local, n_world, footprint, mats, salt)
+    return prim, z, local, color, eye + z[:, None] * dirs
 
 
 def _contact_shadow(points: np.ndarray, world_from_mesh: np.ndarray, foot_radius: float) -> np.ndarray:
