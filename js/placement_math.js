@@ -84,10 +84,13 @@ const round = (v, digits) => {
   return Object.is(r, -0) ? 0 : r;
 };
 
-/** The placement as JSON text, keys in the FORMAT's order, numbers rounded for people to read. */
+/**
+ * The placement as JSON text for the node's widget: one key a line in the FORMAT's order,
+ * numbers rounded for people to read (0.01 px / degree, 1e-4 object heights).
+ */
 export function formatPlacement(placement) {
   const p = parsePlacement(placement);
-  return JSON.stringify({
+  const fields = {
     anchor: p.anchor.map((v) => round(v, 2)),
     height_px: round(p.height_px, 2),
     yaw_deg: round(p.yaw_deg, 2),
@@ -95,7 +98,9 @@ export function formatPlacement(placement) {
     roll_deg: round(p.roll_deg, 2),
     offset: p.offset.map((v) => round(v, 4)),
     top_k: p.top_k,
-  });
+  };
+  const lines = Object.entries(fields).map(([k, v]) => ` "${k}": ${JSON.stringify(v).replaceAll(",", ", ")}`);
+  return `{\n${lines.join(",\n")}\n}`;
 }
 
 /** Radius (px) of the depth window the surface plane is fitted in (placement.py). */

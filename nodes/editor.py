@@ -7,7 +7,8 @@ the browser, so moving the object never reruns the graph.
 Routes (all under /insertanywhere/editor, also reachable with the /api prefix):
   GET  /{node_id}/info      JSON: size, K, frame count, object points (canonical)
   GET  /{node_id}/frame0    JPEG of frame 0
-  GET  /{node_id}/depth0    float32 little-endian [H, W] camera z of frame 0
+  POST /{node_id}/surface   body {"anchor": [u, v], "height_px": h} -> JSON: the surface
+                            under the anchor (point, normal, basis) and scene points near it
   POST /{node_id}/preview   body {"placement": {...} | "...", "frame": t, "max_side": n}
                             -> JPEG of frame t with the propagated, occluded object
 A node that has not run yet answers 404, and the editor falls back to plain JSON.
@@ -76,7 +77,7 @@ def register_routes() -> None:
         return
     table.get(ROUTE_PREFIX + "/{node_id}/info")(_info)
     table.get(ROUTE_PREFIX + "/{node_id}/frame0")(_frame0)
-    table.get(ROUTE_PREFIX + "/{node_id}/depth0")(_depth0)
+    table.post(ROUTE_PREFIX + "/{node_id}/surface")(_surface)
     table.post(ROUTE_PREFIX + "/{node_id}/preview")(_preview)
 
 
@@ -114,47 +115,66 @@ async def _frame0(request):
     from aiohttp import web
 
     session, err = _lookup(request)
+    if err is None:
+        jpeg, err = await _run(session.frame0_jpeg)
     if err is not None:
         return err
-    return web.Response(body=session.frame0_jpeg(), content_type="image/jpeg",
-                        headers={"Cache-Control": "no-store"})
+    return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
-async def _depth0(request):
-    from aiohttp import web
-
-    session, err = _lookup(request)
-    if err is not None:
-        return err
-    h, w = session.size
-    return web.Response(body=session.depth0_bytes(), content_type="application/octet-stream",
-                        headers={"X-Height": str(h), "X-Width": str(w), "Cache-Control": "no-store"})
-
-
-async def _preview(request):
-    import asyncio
-
-    from aiohttp import web
-
-    from insertanywhere.errors import InsertAnywhereError
-
-    session, err = _lookup(request)
-    if err is not None:
-        return err
+async def _json_body(request):
+    """(dict, None) or (None, 400 response)."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        return _error(400, f"Preview request body is larger than {MAX_BODY_BYTES} bytes.")
+        return None, _error(400, f"Request body is larger than {MAX_BODY_BYTES} bytes.")
     try:
         body = json.loads(await request.text())
     except (ValueError, UnicodeDecodeError) as exc:
-        return _error(400, f"Preview request body is not JSON ({exc}).")
+        return None, _error(400, f"Request body is not JSON ({exc}).")
     if not isinstance(body, dict):
-        return _error(400, "Preview request body must be a JSON object with 'placement' and 'frame'.")
+        return None, _error(400, "Request body must be a JSON object.")
+    return body, None
+
+
+async def _run(function, *args):
+    """Run a session call in a worker thread: (result, None) or (None, error response)."""
+    import asyncio
+
+    from insertanywhere.errors import InsertAnywhereError
+
     try:
-        jpeg, meta = await asyncio.get_running_loop().run_in_executor(None, session.preview_request, body)
+        return await asyncio.get_running_loop().run_in_executor(None, function, *args), None
     except InsertAnywhereError as exc:
-        return _error(400, str(exc))
+        return None, _error(400, str(exc))
     except Exception as exc:  # a bug must not take the server down; the log has the trace
-        logging.exception("InsertAnywhere editor preview failed")
-        return _error(500, f"Preview failed: {type(exc).__name__}: {exc}")
+        logging.exception("InsertAnywhere editor: %s failed", getattr(function, "__name__", "request"))
+        return None, _error(500, f"{type(exc).__name__}: {exc}")
+
+
+async def _surface(request):
+    from aiohttp import web
+
+    session, err = _lookup(request)
+    if err is None:
+        body, err = await _json_body(request)
+    if err is None:
+        if "anchor" not in body or "height_px" not in body:
+            return _error(400, "The surface request needs 'anchor' [u, v] and 'height_px'.")
+        result, err = await _run(session.surface, body["anchor"], body["height_px"])
+    if err is not None:
+        return err
+    return web.json_response(result)
+
+
+async def _preview(request):
+    from aiohttp import web
+
+    session, err = _lookup(request)
+    if err is None:
+        body, err = await _json_body(request)
+    if err is None:
+        result, err = await _run(session.preview_request, body)
+    if err is not None:
+        return err
+    jpeg, meta = result
     headers = {"Cache-Control": "no-store", "X-Preview": json.dumps(meta)}
     return web.Response(body=jpeg, content_type="image/jpeg", headers=headers)

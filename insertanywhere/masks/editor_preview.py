@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from typing import Any, Optional
 
@@ -32,6 +33,7 @@ DEFAULT_MAX_SIDE = 512
 MIN_MAX_SIDE, MAX_MAX_SIDE = 64, 4096
 JPEG_QUALITY = 85
 TRACKS_KEPT = 4             # propagated tracks cached per session (one per recent placement)
+POSES_KEPT = 16
 HIDDEN_TINT = np.array([255, 64, 200], np.float32)  # colour mixed into the hidden part of the object
 HIDDEN_MIX = 0.45
 
@@ -79,8 +81,11 @@ class EditorSession:
         self.scene = scene
         self.object3d = object3d
         self._lock = threading.Lock()
+        self.token = uuid.uuid4().hex[:12]  # changes whenever the node runs again: the browser reloads frame 0
         self._frame0_jpeg: Optional[bytes] = None
         self._tracks: "OrderedDict[Placement, ObjectTrack]" = OrderedDict()
+        self._poses: OrderedDict = OrderedDict()
+        self._jobs: dict[Placement, _TrackJob] = {}
 
     @property
     def size(self) -> tuple[int, int]:
@@ -99,6 +104,7 @@ class EditorSession:
             vertices, colors = vertices[np.sort(pick)], colors[np.sort(pick)]
         return {
             "format": EDITOR_FORMAT,
+            "token": self.token,
             "width": width,
             "height": height,
             "num_frames": self.scene.num_frames,
@@ -164,14 +170,21 @@ class EditorSession:
     # ------------------------------------------------------------------ previews
 
     def preview_request(self, body: dict[str, Any]) -> tuple[bytes, dict]:
-        """Validate an editor request {"placement": dict|str, "frame": int, "max_side": int}
-        and answer (JPEG bytes, meta)."""
+        """Validate an editor request {"placement": dict|str, "frame": int, "max_side": int,
+        "prefetch": bool} and answer (JPEG bytes, meta). With prefetch (the default) the
+        placement's track is then propagated in the background for later frames."""
         if "placement" not in body:
             raise InsertAnywhereError("The preview request lacks 'placement' (the placement JSON).")
         placement = parse_placement(body["placement"])
         frame = _int_field(body, "frame", 0, 0, self.scene.num_frames - 1)
         max_side = _int_field(body, "max_side", DEFAULT_MAX_SIDE, MIN_MAX_SIDE, MAX_MAX_SIDE)
+        prefetch = body.get("prefetch", True)
+        if not isinstance(prefetch, bool):
+            raise InsertAnywhereError(f"'prefetch' is {prefetch!r}; it must be true or false.")
         image, meta = self.preview(placement, frame, max_side)
+        if prefetch:
+            self.prefetch(placement)
+        meta["track_ready"] = self.track_ready(placement)
         return encode_jpeg(image), meta
 
     def preview(self, placement: Placement | dict | str, frame: int = 0,
@@ -186,11 +199,14 @@ class EditorSession:
         scene = self.scene
         if not 0 <= frame < scene.num_frames:
             raise InsertAnywhereError(f"Frame {frame} is outside the scene's 0..{scene.num_frames - 1}.")
-        world_from_object, surface = placement_pose(placement, scene.depth[0], scene.K, scene.world_to_camera[0])
+        world_from_object, surface = self._pose(placement)
         check_in_front(self.object3d, np.asarray(scene.world_to_camera[0], np.float64) @ world_from_object)
         track_info: dict = {}
+        anchor_world = np.asarray(surface.point, np.float64)
         if frame > 0:
             track = self._track(placement, world_from_object, surface.point)
+            motion = track.world_from_object[frame] @ np.linalg.inv(world_from_object)  # frame 0 -> frame t
+            anchor_world = transform(motion, anchor_world[None])[0]
             world_from_object = track.world_from_object[frame]
             track_info = {"support": track.info["support"][frame], "moving": track.info["moving"][frame],
                           "warnings": track.info.get("warnings", [])}
@@ -207,7 +223,7 @@ class EditorSession:
         hidden = render.mask & ~visible
         out[hidden] = ((1 - HIDDEN_MIX) * out[hidden] + HIDDEN_MIX * HIDDEN_TINT).astype(np.uint8)
         anchor_uv = self._project(transform(np.asarray(scene.world_to_camera[frame], np.float64),
-                                            surface.point[None])[0], K)
+                                            anchor_world[None])[0], K)
         meta = {
             "frame": frame,
             "width": size[1],
@@ -228,16 +244,99 @@ class EditorSession:
         return [float(K[0, 0] * point[0] / point[2] + K[0, 2]), float(K[1, 1] * point[1] / point[2] + K[1, 2])]
 
     def _track(self, placement: Placement, world_from_object0: np.ndarray, anchor_world: np.ndarray) -> ObjectTrack:
-        """The propagated track for this placement, computed once and kept for scrubbing."""
+        """The propagated track for this placement: cached, or awaited from a running job, or computed."""
         with self._lock:
             track = self._tracks.get(placement)
             if track is not None:
                 self._tracks.move_to_end(placement)
                 return track
-        track = propagate(self.scene, world_from_object0, anchor_world, placement.top_k, placement.height_px)
-        with self._lock:
-            self._tracks[placement] = track
-            while len(self._tracks) > TRACKS_KEPT:
-                self._tracks.popitem(last=False)
-        return track
+            job = self._jobs.get(placement)
+            if job is None:
+                job = self._jobs[placement] = _TrackJob()
+                owner = True
+            else:
+                owner = False
+        if owner:
+            self._compute(placement, job, world_from_object0, anchor_world)
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.track
 
+    def prefetch(self, placement: Placement | dict | str) -> bool:
+        """Start propagating `placement` in a background thread, cancelling stale prefetches,
+        so that scrubbing to later frames finds the track ready. True when a job started."""
+        placement = parse_placement(placement)
+        if self.scene.num_frames < 2:
+            return False
+        with self._lock:
+            for other, job in self._jobs.items():
+                if other != placement and job.background:
+                    job.cancelled = True
+            if placement in self._tracks or placement in self._jobs:
+                return False
+            job = self._jobs[placement] = _TrackJob(background=True)
+        try:
+            pose, surface = self._pose(placement)
+        except InsertAnywhereError as exc:
+            job.error = exc
+            self._finish(placement, job)
+            return False
+        threading.Thread(target=self._compute, args=(placement, job, pose, surface.point),
+                         name="ia-editor-propagate", daemon=True).start()
+        return True
+
+    def _pose(self, placement: Placement):
+        """placement_pose on frame 0 (world_from_object [4, 4], SurfaceFrame), memoised."""
+        with self._lock:
+            hit = self._poses.get(placement)
+        if hit is None:
+            scene = self.scene
+            hit = placement_pose(placement, scene.depth[0], scene.K, scene.world_to_camera[0])
+            with self._lock:
+                self._poses[placement] = hit
+                while len(self._poses) > POSES_KEPT:
+                    self._poses.popitem(last=False)
+        return hit
+
+    def track_ready(self, placement: Placement) -> bool:
+        with self._lock:
+            return placement in self._tracks
+
+    def _compute(self, placement: Placement, job: "_TrackJob", world_from_object0, anchor_world) -> None:
+        def check(done: int, total: int) -> None:
+            if job.cancelled:
+                raise _Cancelled()
+
+        try:
+            job.track = propagate(self.scene, world_from_object0, anchor_world, placement.top_k,
+                                  placement.height_px, progress=check)
+        except _Cancelled as exc:
+            job.error = InsertAnywhereError("The preview was superseded by a newer placement; request it again.")
+            job.error.__cause__ = exc
+        except Exception as exc:  # handed to whoever waits for this job
+            job.error = exc
+        self._finish(placement, job)
+
+    def _finish(self, placement: Placement, job: "_TrackJob") -> None:
+        with self._lock:
+            if job.track is not None:
+                self._tracks[placement] = job.track
+                while len(self._tracks) > TRACKS_KEPT:
+                    self._tracks.popitem(last=False)
+            if self._jobs.get(placement) is job:
+                del self._jobs[placement]
+        job.done.set()
+
+
+class _Cancelled(Exception):
+    """Raised inside a prefetch's progress callback when a newer placement superseded it."""
+
+
+class _TrackJob:
+    def __init__(self, background: bool = False):
+        self.done = threading.Event()
+        self.track: Optional[ObjectTrack] = None
+        self.error: Optional[BaseException] = None
+        self.cancelled = False
+        self.background = background

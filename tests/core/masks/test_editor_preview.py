@@ -17,7 +17,7 @@ import pytest
 
 from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.masks.editor_preview import EditorSession, encode_jpeg, plane_radius, scaled_intrinsics
-from insertanywhere.masks.geometry import pixel_grid, project, transform
+from insertanywhere.masks.geometry import pixel_grid, project, transform, unproject
 from insertanywhere.masks.object3d import Object3D
 from insertanywhere.masks.placement import parse_placement, placement_pose, surface_plane
 from insertanywhere.masks.scene import SceneRecord
@@ -156,9 +156,12 @@ def _box_object(n: int = 6) -> Object3D:
     return Object3D(vertices, np.asarray(box.faces, np.int32), colors)
 
 
-def _floor_scene(num_frames: int = 3, width: int = 160, height: int = 96, occluder: bool = False) -> SceneRecord:
-    """A floor seen obliquely by a static camera; with `occluder`, a near wall covers the
-    left half of the image from frame 1 on. Zero flow (nothing moves)."""
+def _floor_scene(num_frames: int = 3, width: int = 160, height: int = 96, occluder: bool = False,
+                 slide: float = 0.0) -> SceneRecord:
+    """A floor seen obliquely by a static camera. With `occluder`, a near wall covers the left
+    half of the image from frame 1 on; with `slide`, the floor (marked moving) slides by that
+    many scene units along camera x per frame (the plane maps onto itself, so depth stays).
+    Flow is exact: a point at depth z moves fx * slide / z pixels to the right."""
     Kf = np.array([[130.0, 0, (width - 1) / 2], [0, 130.0, (height - 1) / 2], [0, 0, 1]])
     floor_n = np.array([0.0, -np.cos(np.radians(35)), -np.sin(np.radians(35))])
     depth0 = plane_depth(floor_n, -1.2, width, height, Kf).astype(np.float32)
@@ -166,13 +169,18 @@ def _floor_scene(num_frames: int = 3, width: int = 160, height: int = 96, occlud
     if occluder:
         depth[1:, :, : width // 2] = 0.5
     u, v = pixel_grid(height, width)
-    checker = (((u // 8) + (v // 8)) % 2).astype(np.uint8)
-    frames = np.repeat((np.stack([checker * 80 + 60] * 3, -1))[None], num_frames, 0).astype(np.uint8)
-    flow = np.zeros((num_frames - 1, height, width, 2), np.float16)
+    points = unproject(u, v, depth0.astype(np.float64), Kf)
+    frames = np.empty((num_frames, height, width, 3), np.uint8)
+    for t in range(num_frames):  # a checker painted on the floor, sliding with it
+        checker = (np.floor((points[..., 0] - slide * t) / 0.06) + np.floor(points[..., 2] / 0.06)) % 2
+        frames[t] = (checker * 80 + 60).astype(np.uint8)[..., None]
+    step = np.zeros((height, width, 2), np.float32)
+    step[..., 0] = Kf[0, 0] * slide / depth0
+    flow_fwd = np.repeat(step[None], num_frames - 1, 0).astype(np.float16)
     return SceneRecord(frames=frames, depth=depth, K=Kf.astype(np.float32),
                        world_to_camera=np.repeat(np.eye(4, dtype=np.float32)[None], num_frames, 0),
-                       moving=np.zeros((num_frames, height, width), bool), flow_fwd=flow, flow_bwd=flow,
-                       flow_valid=np.ones((num_frames - 1, height, width), bool))
+                       moving=np.full((num_frames, height, width), slide != 0.0), flow_fwd=flow_fwd,
+                       flow_bwd=-flow_fwd, flow_valid=np.ones((num_frames - 1, height, width), bool))
 
 
 def _red(image: np.ndarray) -> np.ndarray:
@@ -217,6 +225,34 @@ def test_preview_later_frame_shows_occlusion():
     assert meta_left["amodal_px"] > 150 and meta_left["visible_px"] == 0
     assert meta_right["visible_px"] == meta_right["amodal_px"] > 150
     assert not _red(left).any() and _red(right).sum() > 100
+
+
+def test_preview_follows_a_moving_support():
+    """The floor slides 0.02 units right per frame: in frame 4 the object and its anchor marker
+    have moved fx * 0.08 / z pixels right, and the object's pixels moved with it."""
+    scene = _floor_scene(num_frames=5, slide=0.02)
+    session = EditorSession(scene, _box_object())
+    placement = {"anchor": [60, 70], "height_px": 30}
+    first, meta0 = session.preview(placement, 0, 160)
+    last, meta4 = session.preview(placement, 4, 160)
+    shift = 130.0 * 0.08 / float(scene.depth[0][70, 60])
+    assert meta4["moving"] and shift > 5
+    assert meta4["anchor_px"][0] - meta0["anchor_px"][0] == pytest.approx(shift, abs=0.5)
+    assert meta4["anchor_px"][1] == pytest.approx(meta0["anchor_px"][1], abs=0.5)
+    assert np.nonzero(_red(last))[1].mean() - np.nonzero(_red(first))[1].mean() == pytest.approx(shift, abs=1.0)
+
+
+def test_prefetch_propagates_in_background_and_cancels_stale_jobs():
+    scene = _floor_scene(num_frames=9, slide=0.01)
+    session = EditorSession(scene, _box_object())
+    a = parse_placement({"anchor": [60, 70], "height_px": 30})
+    b = parse_placement({"anchor": [100, 70], "height_px": 30})
+    assert session.prefetch(a)
+    assert session.prefetch(b)  # supersedes a: its job is cancelled (or already done)
+    assert not session.prefetch(b)  # already running or cached
+    _, meta = session.preview(b, 8, 160)  # waits for b's job instead of propagating twice
+    assert session.track_ready(b) and meta["support"] > 0
+    assert len(session._jobs) == 0 or all(job.cancelled for job in session._jobs.values())
 
 
 def test_surface_matches_placement_pose():

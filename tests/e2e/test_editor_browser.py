@@ -1,0 +1,280 @@
+"""Tier (c): the placement editor in a real browser against the real ComfyUI server.
+
+Runs the shipped masks workflow once (so the Place Object node has a scene), loads it in
+headless Chromium through the UI, drags the object, changes yaw and scale, scrubs to a later
+frame, reloads the saved workflow, and checks a fresh node falls back to the plain JSON.
+Screenshots go to test-artifacts/editor_*.png. Skips without COMFYUI_PATH (the server
+fixture), Chromium (`apt-get install chromium`) or the `playwright` Python package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from comfyui_env import PACK_ROOT  # noqa: E402
+from workflow_api import to_api  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+WORKFLOW = PACK_ROOT / "workflows" / "insertanywhere_masks.json"
+ARTIFACTS = PACK_ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ROUTE = "/insertanywhere/editor"
+
+# JS snippets run in the page; `ed(id)` is the editor of node `id`.
+JS_HELPERS = """
+window.iaApp = window.comfyAPI.app.app;
+window.iaEditor = (id) => {
+  const node = window.iaApp.graph.getNodeById(id);
+  const widget = node?.widgets?.find((w) => w.name === "placement_editor");
+  return widget?.editor ?? null;
+};
+"""
+
+
+def _place_node_id(workflow: dict) -> int:
+    return next(n["id"] for n in workflow["nodes"] if n["type"] == "IA_PlaceObject")
+
+
+def _stored_placement(workflow: dict, node: int) -> dict:
+    """The placement JSON the workflow file stores for node `node`."""
+    return json.loads(next(n for n in workflow["nodes"] if n["id"] == node)["widgets_values"][0])
+
+
+def _request(server, method: str, path: str, body: bytes | None = None):
+    request = urllib.request.Request(server.url + path, data=body, method=method,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), dict(error.headers)
+
+
+@pytest.fixture(scope="module")
+def masks_run(comfy_server):
+    """The shipped masks workflow, run once through /prompt (the Place Object node remembers its scene)."""
+    workflow = json.loads(WORKFLOW.read_text())
+    comfy_server.run_prompt(to_api(workflow, comfy_server.get("/object_info")), timeout=900)
+    return workflow
+
+
+def test_editor_routes_answer_and_reject_bad_input(comfy_server, masks_run):
+    node = _place_node_id(masks_run)
+    status, body, _ = _request(comfy_server, "GET", f"{ROUTE}/{node}/info")
+    assert status == 200, body[:500]
+    info = json.loads(body)
+    assert info["num_frames"] > 1 and info["width"] > 0 and len(info["object"]["points"]) > 10
+    placement = _stored_placement(masks_run, node)
+    status, body, headers = _request(comfy_server, "POST", f"/api{ROUTE}/{node}/preview",
+                                     json.dumps({"placement": placement, "frame": 0}).encode())
+    assert status == 200 and body[:2] == b"\xff\xd8"
+    assert json.loads(headers["X-Preview"])["visible_px"] > 0
+    bad = [
+        ("GET", f"{ROUTE}/no%20such/info", None, 400),
+        ("GET", f"{ROUTE}/99999/info", None, 404),
+        ("POST", f"{ROUTE}/{node}/preview", b"not json", 400),
+        ("POST", f"{ROUTE}/{node}/preview", b"[1, 2]", 400),
+        ("POST", f"{ROUTE}/{node}/preview", json.dumps({"placement": {"anchor": [1]}}).encode(), 400),
+        ("POST", f"{ROUTE}/{node}/preview", json.dumps({"placement": placement, "frame": -1}).encode(), 400),
+        ("POST", f"{ROUTE}/{node}/preview", b"{" * 70000, 400),
+        ("POST", f"{ROUTE}/{node}/surface", json.dumps({"anchor": [1e9, 0], "height_px": 10}).encode(), 400),
+        ("POST", f"{ROUTE}/{node}/surface", json.dumps({"anchor": "x"}).encode(), 400),
+    ]
+    for method, path, payload, expected in bad:
+        status, body, _ = _request(comfy_server, method, path, payload)
+        assert status == expected, (path, payload and payload[:80], status, body[:300])
+        assert json.loads(body)["error"]
+    assert comfy_server.get("/system_stats")  # still serving
+
+
+@pytest.fixture(scope="module")
+def page(comfy_server, masks_run):
+    if not Path(CHROMIUM).is_file():
+        pytest.skip("Chromium is missing (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (Python) to drive Chromium")
+    # Skip the first-run template browser, which would cover the canvas.
+    comfy_server.post("/settings/Comfy.TutorialCompleted", True)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as pw:
+        # A persistent context on a fresh temporary profile is Playwright's --user-data-dir.
+        context = pw.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
+            viewport={"width": 1500, "height": 1100})
+        pg = context.pages[0] if context.pages else context.new_page()
+        pg.errors = []
+        pg.on("pageerror", lambda exc: pg.errors.append(str(exc)))
+        pg.on("console", lambda msg: msg.type == "error" and pg.errors.append(msg.text))
+        _open(pg, comfy_server.url)
+        yield pg
+        context.close()
+
+
+def _open(pg, url: str) -> None:
+    pg.goto(url, wait_until="domcontentloaded")
+    pg.wait_for_function("() => window.comfyAPI?.app?.app?.graph && window.comfyAPI.app.app.canvas",
+                         timeout=120_000)
+    pg.evaluate(JS_HELPERS)
+
+
+def _load_workflow(pg, workflow: dict, node: int) -> None:
+    """Load through the UI, then centre the Place Object node at zoom 1 and make it roomy."""
+    pg.evaluate("async (wf) => { await window.iaApp.loadGraphData(wf); }", workflow)
+    pg.wait_for_function(f"() => window.iaEditor({node}) !== null", timeout=30_000)
+    pg.evaluate(f"""() => {{
+        const app = window.iaApp, node = app.graph.getNodeById({node});
+        node.setSize([620, Math.max(node.size[1], 900)]);
+        app.canvas.ds.scale = 1;
+        app.canvas.ds.offset = [-node.pos[0] + 40, -node.pos[1] + 60];
+        app.canvas.setDirty(true, true);
+    }}""")
+
+
+def _state(pg, node: int) -> dict:
+    return pg.evaluate(f"() => window.iaEditor({node}).state()")
+
+
+def _wait_preview(pg, node: int, after: int, frame: int = 0, timeout: float = 60_000) -> dict:
+    pg.wait_for_function(
+        f"() => {{ const s = window.iaEditor({node}).state(); "
+        f"return s.previewCount > {after} && s.previewCurrent && s.frame === {frame}; }}", timeout=timeout)
+    return _state(pg, node)
+
+
+def _placement(state: dict) -> dict:
+    return json.loads(state["text"])
+
+
+def _canvas_change(pg, node: int) -> float:
+    """Mean absolute difference between the canvas and frame 0 (how much the overlay/preview draws)."""
+    return pg.evaluate(f"""() => {{
+        const ed = window.iaEditor({node}), c = ed.canvas, w = c.width, h = c.height;
+        const a = c.getContext("2d").getImageData(0, 0, w, h).data;
+        const off = new OffscreenCanvas(w, h), ctx = off.getContext("2d");
+        ctx.drawImage(ed.frame0, 0, 0, w, h);
+        const b = ctx.getImageData(0, 0, w, h).data;
+        let sum = 0;
+        for (let i = 0; i < a.length; i += 4) sum += Math.abs(a[i] - b[i]) + Math.abs(a[i + 1] - b[i + 1]);
+        return sum / (w * h);
+    }}""")
+
+
+def test_editor_drag_yaw_scale_scrub_and_reload(comfy_server, masks_run, page):
+    pg, node = page, _place_node_id(masks_run)
+    _load_workflow(pg, masks_run, node)
+    pg.wait_for_function(f"() => window.iaEditor({node}).state().available", timeout=30_000)
+    state = _wait_preview(pg, node, 0)
+    original = _placement(state)
+    assert original == _stored_placement(masks_run, node)  # read from the loaded workflow
+    pg.locator(".ia-editor").first.screenshot(path=str(ARTIFACTS / "editor_1_loaded.png"))
+    meta0 = state["previewMeta"]
+    assert meta0["visible_px"] > 0
+
+    # 1. Drag the object by (+40, -12) frame pixels: the anchor follows, nothing else changes.
+    u, v = original["anchor"]
+    start = pg.evaluate(f"() => window.iaEditor({node}).clientPoint({u}, {v})")
+    end = pg.evaluate(f"() => window.iaEditor({node}).clientPoint({u + 40}, {v - 12})")
+    count = state["previewCount"]
+    pg.mouse.move(*start)
+    pg.mouse.down()
+    pg.mouse.move(*end, steps=12)
+    pg.mouse.up()
+    state = _wait_preview(pg, node, count)
+    moved = _placement(state)
+    assert moved["anchor"] == pytest.approx([u + 40, v - 12], abs=1.0)
+    assert {k: moved[k] for k in moved if k != "anchor"} == {k: original[k] for k in original if k != "anchor"}
+    meta = state["previewMeta"]
+    assert meta["anchor_px"][0] / meta["scale"] == pytest.approx(u + 40, abs=2)
+    pg.locator(".ia-editor").first.screenshot(path=str(ARTIFACTS / "editor_2_dragged.png"))
+
+    # 2. Yaw to 45 degrees through its number box.
+    count = state["previewCount"]
+    pg.locator(".ia-editor input[type=number][data-key=yaw_deg]").first.fill("45")
+    state = _wait_preview(pg, node, count)
+    turned = _placement(state)
+    assert turned["yaw_deg"] == 45 and turned["anchor"] == moved["anchor"]
+
+    # 3. Scale: one wheel notch up (x1.1), then drag the square handle to twice its distance.
+    count = state["previewCount"]
+    pg.mouse.move(*end)
+    pg.mouse.wheel(0, -120)
+    state = _wait_preview(pg, node, count)
+    wheeled = _placement(state)
+    assert wheeled["height_px"] == pytest.approx(turned["height_px"] * 1.1, abs=0.02)
+    pg.wait_for_function(f"() => window.iaEditor({node}).state().surfaces > 0")
+    handle = pg.evaluate(f"() => window.iaEditor({node}).scaleHandleClientPoint()")
+    anchor_client = pg.evaluate(f"() => window.iaEditor({node}).clientPoint({wheeled['anchor'][0]}, "
+                                f"{wheeled['anchor'][1]})")
+    target = [2 * handle[0] - anchor_client[0], 2 * handle[1] - anchor_client[1]]
+    count = state["previewCount"]
+    pg.mouse.move(*handle)
+    pg.mouse.down()
+    pg.mouse.move(*target, steps=10)
+    pg.mouse.up()
+    state = _wait_preview(pg, node, count)
+    scaled = _placement(state)
+    assert scaled["height_px"] == pytest.approx(2 * wheeled["height_px"], rel=0.03)
+    assert scaled["anchor"] == wheeled["anchor"] and scaled["yaw_deg"] == 45
+    assert state["previewMeta"]["amodal_px"] > 2.5 * meta["amodal_px"]  # the redrawn object is bigger
+    assert _canvas_change(pg, node) > 0.5
+    pg.locator(".ia-editor").first.screenshot(path=str(ARTIFACTS / "editor_3_yaw45_scaled.png"))
+
+    # 4. Scrub to the last frame: the server propagates and previews it.
+    last = pg.evaluate(f"() => window.iaEditor({node}).info.num_frames - 1")
+    count = state["previewCount"]
+    pg.locator(".ia-editor input[type=range][data-key=frame]").first.fill(str(last))
+    state = _wait_preview(pg, node, count, frame=last, timeout=120_000)
+    assert state["previewMeta"]["frame"] == last and state["previewMeta"]["amodal_px"] > 0
+    pg.locator(".ia-editor").first.screenshot(path=str(ARTIFACTS / "editor_4_last_frame.png"))
+    pg.screenshot(path=str(ARTIFACTS / "editor_5_page.png"))
+
+    # 5. The edited JSON is what the prompt sends and what the saved workflow holds.
+    prompt = pg.evaluate("async () => (await window.iaApp.graphToPrompt()).output")
+    assert json.loads(prompt[str(node)]["inputs"]["placement"]) == scaled
+    saved = pg.evaluate("() => window.iaApp.graph.serialize()")
+    saved_node = next(n for n in saved["nodes"] if n["id"] == node)
+    assert json.loads(saved_node["widgets_values"][0]) == scaled
+
+    # 6. Reload the page and the saved workflow: the editor comes back with the edited placement.
+    _open(pg, comfy_server.url)
+    _load_workflow(pg, saved, node)
+    pg.wait_for_function(f"() => window.iaEditor({node}).state().available", timeout=30_000)
+    state = _wait_preview(pg, node, 0)
+    assert _placement(state) == scaled
+    assert pg.locator(".ia-editor input[type=number][data-key=yaw_deg]").first.input_value() == "45"
+    pg.locator(".ia-editor").first.screenshot(path=str(ARTIFACTS / "editor_6_reloaded.png"))
+    assert not [e for e in pg.errors if "placement" in e.lower() or "insertanywhere" in e.lower()], pg.errors
+
+
+def test_editor_without_scene_keeps_plain_json(comfy_server, masks_run, page):
+    """A Place Object node that has not run has no scene: the editor steps aside, the JSON stays editable."""
+    pg, node = page, _place_node_id(masks_run)
+    workflow = json.loads(json.dumps(masks_run))
+    fresh = 777
+    for n in workflow["nodes"]:
+        if n["id"] == node:
+            n["id"] = fresh
+    for link in workflow["links"]:
+        for i in (1, 3):
+            if link[i] == node:
+                link[i] = fresh
+    _load_workflow(pg, workflow, fresh)
+    pg.wait_for_timeout(1500)
+    state = _state(pg, fresh)
+    assert not state["available"] and "queue the workflow" in state["status"].lower()
+    text = pg.locator("textarea.comfy-multiline-input").first
+    assert text.is_visible()
+    assert json.loads(text.input_value()) == _stored_placement(workflow, fresh)
+    pg.screenshot(path=str(ARTIFACTS / "editor_7_no_scene.png"))
