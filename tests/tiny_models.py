@@ -124,6 +124,18 @@ def build_wan_vae(seed: int = 0):
     return _randomize(AutoencoderKLWan(**WAN_VAE_CONFIG).eval(), seed + 2, std=0.1)
 
 
+def localize_vae(vae):
+    """Zero the residual branches and the attention of a (tiny) Wan VAE, so its receptive field fits in
+    a tile overlap; tiled and untiled coding then agree, as they do for the trained VAE."""
+    with torch.no_grad():
+        for name, param in vae.named_parameters():
+            attention = "attentions" in name and ".proj." in name
+            residual = ".conv2." in name and ("resnets" in name or "down_blocks" in name)
+            if attention or residual:
+                param.zero_()
+    return vae
+
+
 def build_wan_vace_folder(root: Path, seed: int = 0) -> Path:
     """A diffusers WanVACEPipeline folder (model_index.json + components) at `root`."""
     from diffusers import UniPCMultistepScheduler, WanVACEPipeline

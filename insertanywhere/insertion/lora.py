@@ -37,6 +37,7 @@ def _module_table(transformer: torch.nn.Module) -> dict[str, str]:
     """Every accepted spelling of each Linear layer -> its diffusers name."""
     table: dict[str, str] = {}
     for name, module in transformer.named_modules():
+        module = getattr(module, "base_layer", module)  # a layer still wrapped by PEFT
         if isinstance(module, torch.nn.Linear) and ".lora_" not in name and "base_layer" not in name:
             original = diffusers_to_original(name)
             for alias in (name, original, name.replace(".", "_"), original.replace(".", "_")):
@@ -105,6 +106,7 @@ def read_lora(path: Union[str, Path], transformer: torch.nn.Module, strength: fl
     for module_key, parts in groups.items():
         name = table[module_key]
         layer = transformer.get_submodule(name)
+        layer = getattr(layer, "base_layer", layer)
         if "down" not in parts or "up" not in parts:
             if set(parts) <= {"bias", "alpha"} and "bias" in parts:
                 raise InsertAnywhereError(f"LoRA '{path.name}' has a bias-only entry for '{module_key}'; "
@@ -135,7 +137,7 @@ def lora_delta(spec: LoRASpec, module: str) -> torch.Tensor:
 @contextlib.contextmanager
 def applied_loras(transformer, loras: Sequence[LoRASpec]) -> Iterator[None]:
     """Load `loras` as PEFT adapters with their strengths for the duration of the block, then remove them,
-    so the cached base model is never changed."""
+    so the cached base model is never changed (`unload_lora` puts the original layers back)."""
     names = []
     try:
         for index, spec in enumerate(loras):
@@ -149,4 +151,4 @@ def applied_loras(transformer, loras: Sequence[LoRASpec]) -> Iterator[None]:
         yield
     finally:
         if names:
-            transformer.delete_adapters(names)
+            transformer.unload_lora()

@@ -188,20 +188,40 @@ def load_sam2(checkpoint: Union[str, Path], *, config: str = "auto", image_size:
     cfg, config_path = resolve_config(checkpoint, state_dict, config)
     model = build_sam2_model(cfg, image_size=image_size or None)
     state_dict = {k: v.float() for k, v in state_dict.items()}
-    missing, unexpected = model.load_state_dict(state_dict, strict=False)
-    if missing or unexpected:
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:
+        detail = str(exc).split("\n\t")
         raise InsertAnywhereError(
-            f"SAM2 checkpoint '{checkpoint.name}' does not fit config '{config_path}' "
-            f"({len(missing)} missing keys e.g. {missing[:2]}, {len(unexpected)} unexpected e.g. {unexpected[:2]}). "
-            "Pick the config of the same size and version (sam2 vs sam2.1), or leave it on 'auto'."
-        )
+            f"SAM2 checkpoint '{checkpoint.name}' does not fit config '{config_path}' ({len(detail) - 1} problems, "
+            f"e.g. {detail[1].strip() if len(detail) > 1 else exc}). Pick the config of the same size and version "
+            "(sam2 vs sam2.1), or leave it on 'auto'."
+        ) from exc
     device = torch.device(device)
     autocast = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype, "bad")
     if autocast == "bad":
         raise InsertAnywhereError(f"Unknown SAM2 dtype '{dtype}'; use float32, bfloat16 or float16.")
     model = model.to(device).eval()
+    model.memory_attention.register_forward_pre_hook(_memory_in_model_dtype, with_kwargs=True)
     return SAM2Model(model, checkpoint.name, config_path, int(model.image_size), device,
                      autocast if device.type == "cuda" else None)
+
+
+def _memory_in_model_dtype(module, args, kwargs):
+    """SAM2 stores mask memories as bfloat16 (its demos run under CUDA autocast). Without autocast, cast
+    them back to the weights' dtype so float32 runs (CPU) work."""
+    if torch.is_autocast_enabled(next(module.parameters()).device.type):
+        return None
+    dtype = next(module.parameters()).dtype
+
+    def cast(value):
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            return value.to(dtype)
+        if isinstance(value, (list, tuple)):
+            return type(value)(cast(v) for v in value)
+        return value
+
+    return tuple(cast(a) for a in args), {k: cast(v) for k, v in kwargs.items()}
 
 
 # --------------------------------------------------------------------------------------------- prompts

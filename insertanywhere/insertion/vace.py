@@ -83,8 +83,8 @@ def insert_object(model: WanVACEModel, frames: np.ndarray, masks: np.ndarray, fi
     positive, negative = embeds[:1], embeds[1:]
 
     def sample(video: np.ndarray, window_masks: np.ndarray, index: int) -> np.ndarray:
-        return sample_window(model, video, window_masks, inputs.reference, positive, negative, seed=seed + index,
-                             steps=steps, cfg=cfg, scheduler=scheduler, shift=shift,
+        return sample_window(model, video, window_masks, inputs.reference, positive, negative,
+                             seed=(seed + index) % 2**64, steps=steps, cfg=cfg, scheduler=scheduler, shift=shift,
                              conditioning_scale=conditioning_scale,
                              on_step=lambda step: report(progress, index * steps + step, total))
 
