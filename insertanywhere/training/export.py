@@ -2,7 +2,8 @@
 
 diffusers / PEFT   `<folder>/pytorch_lora_weights.safetensors`, keys
                    `transformer.blocks.0.attn1.to_q.lora_A.weight` / `lora_B`, the PEFT config
-                   (rank, alpha, targets) in the file's metadata as diffusers writes it;
+                   (rank, targets) in the file's metadata as diffusers writes it and in
+                   adapter_config.json; alpha / rank is folded into lora_A (lora_alpha = r);
                    `WanVACEPipeline.load_lora_weights(folder)` loads it.
 ComfyUI            one `.safetensors` with original Wan names:
                    `diffusion_model.blocks.0.self_attn.q.lora_A.weight`, `.lora_B.weight` and
@@ -80,15 +81,23 @@ def save_comfy_lora(state: dict[str, torch.Tensor], path: str | Path, alpha: flo
 def save_diffusers_lora(state: dict[str, torch.Tensor], folder: str | Path, peft_config: dict,
                         dtype: torch.dtype = torch.float32, info: Optional[dict] = None) -> Path:
     """Write the diffusers/PEFT folder (weights + adapter_config.json, and `info` as
-    insertanywhere.json); returns the weights path."""
+    insertanywhere.json); returns the weights path.
+
+    alpha / rank is folded into lora_A and the stored config says lora_alpha = r, so loaders
+    that ignore the metadata (older diffusers, other tools) apply the same scale.
+    """
     from diffusers import WanVACEPipeline
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = json.loads(json.dumps(peft_config, default=json_default))
-    WanVACEPipeline.save_lora_weights(
-        folder, transformer_lora_layers={k: v.to(dtype) for k, v in state.items()},
-        weight_name=DIFFUSERS_WEIGHT_NAME, transformer_lora_adapter_metadata=config)
+    if config.get("rank_pattern") or config.get("alpha_pattern"):
+        raise InsertAnywhereError("Per-layer rank/alpha patterns are not supported by the export.")
+    scale = float(config["lora_alpha"]) / int(config["r"])
+    config["lora_alpha"] = config["r"]
+    folded = {k: (v * scale if ".lora_A." in k else v).to(dtype) for k, v in state.items()}
+    WanVACEPipeline.save_lora_weights(folder, transformer_lora_layers=folded, weight_name=DIFFUSERS_WEIGHT_NAME,
+                                      transformer_lora_adapter_metadata=config)
     (folder / "adapter_config.json").write_text(json.dumps(config, indent=2))
     if info:
         (folder / "insertanywhere.json").write_text(json.dumps(info, indent=2, default=json_default))
