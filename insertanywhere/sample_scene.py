@@ -192,7 +192,7 @@ def _raycast(world: _World, frame: int, world_to_camera: np.ndarray, K: np.ndarr
                 continue
         R, c = pose[:3, :3], pose[:3, 3]
         o_l = R.T @ (origin - c)
-        d_l = _nonzero_dirs(dirs[idx] @ R)
+        d_l = _nonzero_dirs(_rotate(dirs[idx], R.T))
         t1 = (-half - o_l) / d_l
         t2 = (half - o_l) / d_l
         lo, hi = np.minimum(t1, t2), np.maximum(t1, t2)
@@ -218,15 +218,20 @@ def _per_prim(poses: np.ndarray, prim: np.ndarray, points: np.ndarray, rotate_on
     for pid in np.unique(prim):
         sel = prim == pid
         R = poses[pid, :3, :3]
-        out[sel] = points[sel] @ R.T if rotate_only else points[sel] @ R.T + poses[pid, :3, 3]
+        out[sel] = _rotate(points[sel], R) if rotate_only else _rotate(points[sel], R) + poses[pid, :3, 3]
     return out
+
+
+def _rotate(points: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """points [N, 3] @ M.T for a small M [K, 3], element-wise (no BLAS threads for thin products)."""
+    return points[:, 0:1] * M[:, 0] + points[:, 1:2] * M[:, 1] + points[:, 2:3] * M[:, 2]
 
 
 def _camera_rays(world_to_camera: np.ndarray, K: np.ndarray, u: np.ndarray, v: np.ndarray):
     """Camera centre [3] and world ray directions [N, 3] (camera z = 1) through pixels (u, v)."""
     R, t = world_to_camera[:3, :3], world_to_camera[:3, 3]
     d_cam = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], axis=-1)
-    return -R.T @ t, d_cam @ R
+    return -R.T @ t, _rotate(d_cam, R.T)
 
 
 # ----------------------------------------------------------------------------- texturing
@@ -270,8 +275,9 @@ def _fbm(p: np.ndarray, salt: np.ndarray, cycles_per_pixel: np.ndarray, octaves:
     for k in range(octaves):
         wavelength_px = 1.0 / np.maximum(cycles_per_pixel * 2.0 ** k, 1e-9)
         keep = np.clip((wavelength_px - 2.0) / 2.0, 0.0, 1.0)
-        octave = _value_noise(p * (2.0 ** k) + 17.0 * k, salt + 101 * k)
-        total += amp * (0.5 + keep * (octave - 0.5))
+        sel = np.flatnonzero(keep > 0.0)  # evaluate only where the octave is resolved
+        total += 0.5 * amp
+        total[sel] += amp * keep[sel] * (_value_noise(p[sel] * (2.0 ** k) + 17.0 * k, salt[sel] + 101 * k) - 0.5)
         norm += amp
         amp *= 0.65
     return total / norm
@@ -311,7 +317,7 @@ def _shade(prim: np.ndarray, local: np.ndarray, normal_local: np.ndarray, normal
     cover = np.clip(np.minimum(nearest + 0.5 * footprint, 0.5 * g) - np.maximum(nearest - 0.5 * footprint, -0.5 * g),
                     0.0, None) / footprint
     color = color * (1.0 - 0.55 * np.where(np.isfinite(nearest), cover, 0.0))[:, None]
-    lit = 0.55 + 0.45 * np.clip(normal_world @ _LIGHT, 0.0, None)
+    lit = 0.55 + 0.45 * np.clip(_rotate(normal_world, _LIGHT[None])[:, 0], 0.0, None)
     return np.clip(color * lit[:, None], 0.0, 1.0)
 
 
@@ -888,7 +894,7 @@ def _exact_flow(scene: SampleScene, ta: int, tb: int):
     local = scene.hit_local[ta].reshape(-1, 3).astype(np.float64)
     pts = _per_prim(world.poses[:, tb], prim, local)
     cam = scene.world_to_camera[tb]
-    pc = pts @ cam[:3, :3].T + cam[:3, 3]
+    pc = _rotate(pts, cam[:3, :3]) + cam[:3, 3]
     z = pc[:, 2]
     zs = np.where(z > _NEAR, z, 1.0)
     u2 = K[0, 0] * pc[:, 0] / zs + K[0, 2]
@@ -1059,7 +1065,7 @@ def _contact_shadow(points: np.ndarray, world_from_mesh: np.ndarray, foot_radius
     """Soft darkening [N] in 0..0.5 of scene points near the object's base (a blob shadow)."""
     scale = float(np.linalg.norm(world_from_mesh[:3, 0]))
     R = world_from_mesh[:3, :3] / scale
-    q = (points - world_from_mesh[:3, 3]) @ R  # world-unit offsets in the object's axes
+    q = _rotate(points - world_from_mesh[:3, 3], R.T)  # world-unit offsets in the object's axes
     radial2 = (q[:, 0] ** 2 + q[:, 2] ** 2) / (1.3 * foot_radius) ** 2
     near = np.clip(1.0 - np.abs(q[:, 1]) / (0.05 + 0.2 * foot_radius), 0.0, 1.0)
     return 0.5 * np.exp(-radial2) * near
