@@ -126,9 +126,8 @@ def _sample_bilinear(grid: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarr
     fx = (x - x0)[:, None] if grid.ndim == 3 else x - x0
     fy = (y - y0)[:, None] if grid.ndim == 3 else y - y0
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    g = grid.astype(np.float64)
-    top = g[y0, x0] * (1 - fx) + g[y0, x1] * fx
-    bottom = g[y1, x0] * (1 - fx) + g[y1, x1] * fx
+    top = grid[y0, x0].astype(np.float64) * (1 - fx) + grid[y0, x1].astype(np.float64) * fx
+    bottom = grid[y1, x0].astype(np.float64) * (1 - fx) + grid[y1, x1].astype(np.float64) * fx
     return top * (1 - fy) + bottom * fy
 
 
@@ -147,14 +146,22 @@ def _flow_step(scene: SceneRecord, t: int, uv: np.ndarray) -> tuple[np.ndarray, 
     return uv + flow, valid
 
 
-def _near_moving(scene: SceneRecord, t: int) -> np.ndarray:
-    """bool [H, W]: within a few pixels (1% of the image diagonal + a flow cell) of a moving pixel."""
+def _near_moving(scene: SceneRecord, t: int, uv: np.ndarray) -> np.ndarray:
+    """bool [N]: pixels uv [N, 2] within 1% of the image diagonal + a flow cell of a moving pixel."""
     import cv2
 
     h, w = scene.size
+    if len(uv) == 0:
+        return np.zeros(0, bool)
     reach = int(round(0.01 * np.hypot(h, w))) + scene.flow_stride
+    x0, y0 = np.maximum(np.floor(uv.min(0)).astype(int) - reach, 0)
+    x1, y1 = np.minimum(np.ceil(uv.max(0)).astype(int) + reach + 1, [w, h])
+    crop = scene.moving[t][y0:y1, x0:x1].astype(np.uint8)
+    if not crop.any():
+        return np.zeros(len(uv), bool)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
-    return cv2.dilate(scene.moving[t].astype(np.uint8), kernel).astype(bool)
+    near = cv2.dilate(crop, kernel).astype(bool)
+    return _nearest(near, uv - [x0, y0])
 
 
 def _inside(uv: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -183,22 +190,29 @@ def robust_rigid(src: np.ndarray, dst: np.ndarray, rng: np.random.Generator) -> 
     src, dst [N, 3], N >= 3. Returns (T [4, 4], inlier mask [N]).
     """
     n = len(src)
-    best, best_med = np.eye(4), np.inf
-    for _ in range(LMEDS_TRIALS if n > 3 else 1):
-        idx = rng.choice(n, 3, replace=False)
-        a = src[idx]
-        if np.linalg.norm(np.cross(a[1] - a[0], a[2] - a[0])) < 1e-12:
-            continue
-        T = kabsch(a, dst[idx])
-        med = np.median(np.linalg.norm(transform(T, src) - dst, axis=1))
-        if med < best_med:
-            best, best_med = T, med
+    idx = np.stack([rng.choice(n, 3, replace=False) for _ in range(LMEDS_TRIALS if n > 3 else 1)])
+    R, t = _kabsch_batch(src[idx], dst[idx])  # [T, 3, 3], [T, 3]
+    res = np.linalg.norm(np.einsum("tij,nj->tni", R, src) + t[:, None] - dst, axis=2)  # [T, N]
+    best_trial = int(np.argmin(np.median(res, axis=1)))
+    best = np.eye(4)
+    best[:3, :3], best[:3, 3] = R[best_trial], t[best_trial]
     res = np.linalg.norm(transform(best, src) - dst, axis=1)
     sigma = 1.4826 * (1 + 5.0 / max(n - 3, 1)) * np.sqrt(np.median(res ** 2))
     inliers = res <= max(2.5 * sigma, 1e-9)
     if inliers.sum() >= 3:
         best = kabsch(src[inliers], dst[inliers])
     return best, inliers
+
+
+def _kabsch_batch(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rigid fits of many small point sets at once: src, dst [T, n, 3] -> (R [T, 3, 3], t [T, 3])."""
+    mu_s, mu_d = src.mean(1), dst.mean(1)
+    cov = np.einsum("tni,tnj->tij", dst - mu_d[:, None], src - mu_s[:, None])
+    U, _, Vt = np.linalg.svd(cov)
+    flip = np.sign(np.linalg.det(U) * np.linalg.det(Vt))
+    U[:, :, 2] *= flip[:, None]  # proper rotations only (collinear samples give some rotation, scored badly)
+    R = U @ Vt
+    return R, mu_d - np.einsum("tij,tj->ti", R, mu_s)
 
 
 def propagate(scene: SceneRecord, world_from_object0: np.ndarray, anchor_world: np.ndarray, top_k: int,
@@ -282,7 +296,7 @@ def _flow_motion(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray
     uv = np.nan_to_num(uv)
     ok &= ~(_nearest(scene.depth[t], uv) < z * (1 - HIDDEN_TOLERANCE))  # hidden behind something nearer
     # Flow next to a moving thing is smeared by it: drop static points bordering movers.
-    ok &= _nearest(scene.moving[t], uv) | ~_nearest(_near_moving(scene, t), uv)
+    ok &= _nearest(scene.moving[t], uv) | ~_near_moving(scene, t, uv)
     uv = uv[ok]
     src, src_ok = _lift(scene, t, uv)
     uv1, flow_ok = _flow_step(scene, t, uv)

@@ -33,14 +33,30 @@ MAX_SPLAT_RADIUS = 8
 
 @dataclass
 class Render:
-    """One frame of the object alone: depth float32 [H, W] (inf where empty), color uint8 [H, W, 3]."""
+    """One frame of the object alone: depth float32 [H, W] (inf where empty), color uint8 [H, W, 3].
+
+    box (y0, y1, x0, x1) bounds every covered pixel, so per-frame work can stay inside it
+    (None = the whole frame).
+    """
 
     depth: np.ndarray
     color: np.ndarray
+    box: Optional[tuple[int, int, int, int]] = None
 
     @property
     def mask(self) -> np.ndarray:
         return np.isfinite(self.depth)
+
+    @property
+    def window(self) -> tuple[slice, slice]:
+        if self.box is None:
+            return slice(None), slice(None)
+        y0, y1, x0, x1 = self.box
+        return slice(y0, y1), slice(x0, x1)
+
+
+def _empty_render(size: tuple[int, int]) -> Render:
+    return Render(np.full(size, np.inf, np.float32), np.zeros(size + (3,), np.uint8), (0, 0, 0, 0))
 
 
 @dataclass
@@ -58,12 +74,8 @@ def rasterize(points: np.ndarray, faces: np.ndarray, K: np.ndarray, size: tuple[
     Triangles with a vertex behind the camera are dropped (no near-plane clipping).
     """
     height, width = size
-    depth = np.full(height * width, np.inf, np.float32)
-    color = np.zeros((height * width, 3), np.float32)
     uv, z = project(np.asarray(points, np.float64), np.asarray(K, np.float64))
     faces = faces[(z[faces] > 1e-9).all(axis=1)]
-    if len(faces) == 0:
-        return Render(depth.reshape(height, width), color.reshape(height, width, 3).astype(np.uint8))
     tri = uv[faces]  # [M, 3, 2]
     x0 = np.clip(np.ceil(tri[..., 0].min(1)), 0, width).astype(np.int64)
     x1 = np.clip(np.floor(tri[..., 0].max(1)), -1, width - 1).astype(np.int64)
@@ -72,19 +84,31 @@ def rasterize(points: np.ndarray, faces: np.ndarray, K: np.ndarray, size: tuple[
     bw = np.maximum(x1 - x0 + 1, 0)
     counts = bw * np.maximum(y1 - y0 + 1, 0)
     keep = counts > 0
-    faces, tri, x0, y0, bw, counts = faces[keep], tri[keep], x0[keep], y0[keep], bw[keep], counts[keep]
-    normals_shade = _shading(points, faces)
+    if not keep.any():
+        return _empty_render(size)
+    faces, tri, x0, y0, x1, y1, bw, counts = (a[keep] for a in (faces, tri, x0, y0, x1, y1, bw, counts))
+    # Work in the window the triangles cover, then paste into full-frame buffers.
+    box = (int(y0.min()), int(y1.max()) + 1, int(x0.min()), int(x1.max()) + 1)
+    win_h, win_w = box[1] - box[0], box[3] - box[2]
+    depth = np.full(win_h * win_w, np.inf, np.float32)
+    color = np.zeros((win_h * win_w, 3), np.float32)
+    tri = tri - [box[2], box[0]]
+    x0, y0 = x0 - box[2], y0 - box[0]
+    shade = _shading(points, faces)
     ends = np.cumsum(counts)
     start = 0
     while start < len(faces):
         stop = int(np.searchsorted(ends, (ends[start - 1] if start else 0) + MAX_CANDIDATES, side="right"))
         stop = max(stop, start + 1)
         sl = slice(start, stop)
-        _raster_chunk(tri[sl], z[faces[sl]], x0[sl], y0[sl], bw[sl], counts[sl], width, depth, color,
-                      None if colors is None else colors[faces[sl]].astype(np.float32), normals_shade[sl])
+        _raster_chunk(tri[sl], z[faces[sl]], x0[sl], y0[sl], bw[sl], counts[sl], win_w, depth, color,
+                      None if colors is None else colors[faces[sl]].astype(np.float32), shade[sl])
         start = stop
-    out_color = np.clip(color, 0, 255).astype(np.uint8).reshape(height, width, 3)
-    return Render(depth.reshape(height, width), out_color)
+    out = _empty_render(size)
+    out.box = box
+    out.depth[out.window] = depth.reshape(win_h, win_w)
+    out.color[out.window] = np.clip(color, 0, 255).astype(np.uint8).reshape(win_h, win_w, 3)
+    return out
 
 
 def _shading(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -177,7 +201,9 @@ def splat(points: np.ndarray, K: np.ndarray, size: tuple[int, int], radius: int,
         weight = cv2.boxFilter(covered.astype(np.float32), -1, kernel.shape, normalize=False)
         summed = cv2.boxFilter(color * covered[..., None], -1, kernel.shape, normalize=False)
         color[holes] = summed[holes] / np.maximum(weight[holes, None], 1e-6)
-    return Render(depth, np.clip(color, 0, 255).astype(np.uint8))
+    rows, cols = np.nonzero(np.isfinite(depth).any(1))[0], np.nonzero(np.isfinite(depth).any(0))[0]
+    box = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1) if len(rows) else (0, 0, 0, 0)
+    return Render(depth, np.clip(color, 0, 255).astype(np.uint8), box)
 
 
 def auto_splat_radius(obj: Object3D, camera_from_object: np.ndarray, K: np.ndarray) -> int:
@@ -205,15 +231,28 @@ def render_object(obj: Object3D, camera_from_object: np.ndarray, K: np.ndarray, 
 
 def visible_mask(render: Render, scene_depth: np.ndarray, tolerance: float = DEPTH_TOLERANCE) -> np.ndarray:
     """bool [H, W]: object pixels not behind the scene. Invalid scene depth (<= 0, nan) never occludes."""
-    scene = np.where(np.isfinite(scene_depth) & (scene_depth > 0), scene_depth, np.inf)
-    return render.mask & (render.depth * (1.0 - tolerance) <= scene)
+    out = np.zeros(render.depth.shape, bool)
+    win = render.window
+    scene = scene_depth[win]
+    scene = np.where(np.isfinite(scene) & (scene > 0), scene, np.inf)
+    obj = render.depth[win]
+    out[win] = np.isfinite(obj) & (obj * (1.0 - tolerance) <= scene)
+    return out
 
 
 def composite(frame: np.ndarray, render: Render, visible: np.ndarray) -> np.ndarray:
     """The frame uint8 [H, W, 3] with the object's colour painted where visible."""
     out = frame.copy()
-    out[visible] = render.color[visible]
+    paint(out, render, visible)
     return out
+
+
+def paint(frame: np.ndarray, render: Render, visible: np.ndarray) -> None:
+    """Paint the object's colour into `frame` [H, W, 3] where visible (in place)."""
+    win = render.window
+    region = frame[win]
+    shown = visible[win]
+    region[shown] = render.color[win][shown]
 
 
 def reproject(scene: SceneRecord, obj: Object3D, track: ObjectTrack, occlusion: bool = True,
@@ -231,13 +270,14 @@ def reproject(scene: SceneRecord, obj: Object3D, track: ObjectTrack, occlusion: 
         )
     visible = np.zeros((num, height, width), bool)
     amodal = np.zeros((num, height, width), bool)
-    anchor = np.empty_like(scene.frames)
+    anchor = scene.frames.copy()
     K = np.asarray(scene.K, np.float64)
+    poses = np.asarray(scene.world_to_camera, np.float64) @ np.asarray(track.world_from_object, np.float64)
     for t in range(num):
-        camera_from_object = np.asarray(scene.world_to_camera[t], np.float64) @ track.world_from_object[t]
-        render = render_object(obj, camera_from_object, K, (height, width), splat_px)
-        amodal[t] = render.mask
-        visible[t] = visible_mask(render, scene.depth[t], tolerance) if occlusion else render.mask
-        anchor[t] = composite(scene.frames[t], render, visible[t])
+        render = render_object(obj, poses[t], K, (height, width), splat_px)
+        win = render.window
+        amodal[t][win] = np.isfinite(render.depth[win])
+        visible[t] = visible_mask(render, scene.depth[t], tolerance) if occlusion else amodal[t]
+        paint(anchor[t], render, visible[t])
         report(progress, t + 1, num)
     return Reprojection(visible, amodal, anchor)

@@ -44,7 +44,10 @@ def exact_reconstruction(monkeypatch):
 
         def fake(frames, *, K=None, fps=16.0, progress=None, depth=None, disparity=None, **_):
             calls.append({"frames": frames, "K": K, "depth": depth, "disparity": disparity, "fps": fps})
-            return replace(record, frames=frames)
+            n = len(frames)
+            return replace(record, frames=frames, depth=record.depth[:n], world_to_camera=record.world_to_camera[:n],
+                           moving=record.moving[:n], flow_fwd=record.flow_fwd[:n - 1],
+                           flow_bwd=record.flow_bwd[:n - 1], flow_valid=record.flow_valid[:n - 1])
 
         monkeypatch.setattr(reconstruct_module, "reconstruct", fake)
         return calls
