@@ -918,14 +918,14 @@ def _mono_disparity(depth: np.ndarray, seed: int) -> np.ndarray:
     disp = 1.0 / np.maximum(depth.astype(np.float64), 1e-3)
     scale = np.exp(np.cumsum(rng.normal(0, 0.03, F)))
     shift = np.cumsum(rng.normal(0, 0.02, F))
-    grids = rng.normal(0, 0.12, (2, 4, 6))
+    grids = rng.normal(0, 0.06, (2, 4, 6))
     out = np.empty((F, H, W), np.float16)
     for t in range(F):
         a = t / max(F - 1, 1)
         coarse = (1 - a) * grids[0] + a * grids[1]
         warp = np.exp(zoom(coarse, (H / 4, W / 6), order=3, mode="nearest")[:H, :W])
         d = disp[t] * scale[t] * warp + shift[t] * np.median(disp[t])
-        d = gaussian_filter(d, 1.2) + rng.normal(0, 0.01, (H, W)) * np.median(disp[t])
+        d = gaussian_filter(d, 1.2) + rng.normal(0, 0.006, (H, W)) * np.median(disp[t])
         lo, hi = d.min(), d.max()
         out[t] = ((d - lo) / max(hi - lo, 1e-9)).astype(np.float16)
     return out
