@@ -8,7 +8,7 @@ LoRA in each key format) and returns the path. Builders are deterministic
 (`seed`) and take well under a second on a CPU.
 
 Used by tests/core/insertion, the LoRA training tests (issue 6) and the e2e
-harness (`populate_models_dir` fills a temporary ComfyUI models folder).
+harness (`install_tiny_models` fills a temporary ComfyUI models folder).
 
 | builder                      | writes                                                         |
 | build_wan_vace_folder        | diffusers folder: transformer, vae, text_encoder, tokenizer, scheduler |
@@ -16,7 +16,7 @@ harness (`populate_models_dir` fills a temporary ComfyUI models folder).
 | write_wan_lora               | one LoRA in "diffusers" | "comfy" | "musubi" key format                 |
 | write_sam2                   | sam2/<name>.pt ({"model": state_dict}) + <name>.yaml config            |
 | build_flux_kontext_folder    | diffusers folder for FluxKontextInpaintPipeline                        |
-| populate_models_dir          | all of the above under a ComfyUI-style models/ tree                    |
+| install_tiny_models          | all of the above in a ComfyUI models/ tree, under the workflows' names |
 
 Sizes: Wan transformer dim 128 (1 head of 128, as every Wan release has head
 dim 128), 2 layers, VACE on layer 0; Wan VAE base_dim 8 with the real z_dim 16;
@@ -474,23 +474,51 @@ def _tiny_clip_tokenizer():
 # ----------------------------------------------------------------------------------------------- models dir
 
 
-def populate_models_dir(models_dir: Path, seed: int = 0) -> dict[str, str]:
-    """Fill a ComfyUI-style models/ folder with every tiny model; returns the names the nodes list.
+# Names the shipped workflows use; the tiny models are installed under them for the e2e runs.
+WORKFLOW_NAMES = {
+    "wan_folder": "Wan2.1-VACE-1.3B-diffusers",
+    "flux_folder": "FLUX.1-Kontext-dev",
+    "sam2": "sam2.1_hiera_tiny.pt",
+    "lora": "insertanywhere_vace_1.3b_lora.safetensors",
+    "transformer": "wan2.1_vace_1.3B_fp16.safetensors",
+    "vae": "wan_2.1_vae.safetensors",
+    "text_encoder": "umt5_xxl_fp16.safetensors",
+}
 
-    diffusers/tiny-wan-vace/, diffusers/tiny-flux-kontext/, diffusion_models/, vae/, text_encoders/,
-    loras/tiny_wan_lora_{diffusers,comfy,musubi}.safetensors, sam2/tiny_sam2.1.pt + .yaml
+
+def install_tiny_models(models_dir: Path, seed: int = 0) -> dict[str, str]:
+    """Fill a ComfyUI models/ folder with every tiny model under the names the shipped workflows use.
+
+    diffusers/Wan2.1-VACE-1.3B-diffusers/, diffusers/FLUX.1-Kontext-dev/, diffusion_models/, vae/,
+    text_encoders/ (Wan single files), loras/ (the insertion LoRA name plus one file per key format:
+    tiny_wan_lora_{diffusers,comfy,musubi}.safetensors), sam2/sam2.1_hiera_tiny.pt + .yaml.
+    Returns {role: file or folder name}. Idempotent: existing entries are kept.
     """
-    models_dir = Path(models_dir)
-    wan = build_wan_vace_folder(models_dir / "diffusers" / "tiny-wan-vace", seed)
-    singles = write_wan_single_files(models_dir, wan)
-    build_flux_kontext_folder(models_dir / "diffusers" / "tiny-flux-kontext", seed)
+    import shutil
+
     from diffusers import WanVACETransformer3DModel
 
-    lora = random_lora(WanVACETransformer3DModel.from_pretrained(wan, subfolder="transformer"), seed=seed)
-    names = {"wan_folder": "tiny-wan-vace", "flux_folder": "tiny-flux-kontext"}
+    models_dir = Path(models_dir)
+    names = dict(WORKFLOW_NAMES)
+    wan = models_dir / "diffusers" / names["wan_folder"]
+    if not (wan / "model_index.json").is_file():
+        build_wan_vace_folder(wan, seed)
+    if not (models_dir / "vae" / names["vae"]).is_file():
+        singles = write_wan_single_files(models_dir, wan)
+        for role, path in singles.items():
+            path.replace(path.with_name(names[role]))
+    flux = models_dir / "diffusers" / names["flux_folder"]
+    if not (flux / "model_index.json").is_file():
+        build_flux_kontext_folder(flux, seed)
+    loras = models_dir / "loras"
+    if not (loras / names["lora"]).is_file():
+        lora = random_lora(WanVACETransformer3DModel.from_pretrained(wan, subfolder="transformer"), seed=seed)
+        for key_format in ("diffusers", "comfy", "musubi"):
+            write_wan_lora(loras / f"tiny_wan_lora_{key_format}.safetensors", lora, key_format)
+            names[f"lora_{key_format}"] = f"tiny_wan_lora_{key_format}.safetensors"
+        shutil.copyfile(loras / "tiny_wan_lora_comfy.safetensors", loras / names["lora"])
+    if not (models_dir / "sam2" / names["sam2"]).is_file():
+        write_sam2(models_dir / "sam2", name=Path(names["sam2"]).stem, seed=seed)
     for key_format in ("diffusers", "comfy", "musubi"):
-        write_wan_lora(models_dir / "loras" / f"tiny_wan_lora_{key_format}.safetensors", lora, key_format)
         names[f"lora_{key_format}"] = f"tiny_wan_lora_{key_format}.safetensors"
-    names.update({k: p.name for k, p in singles.items()})
-    names["sam2"] = write_sam2(models_dir / "sam2", seed=seed).name
     return names
