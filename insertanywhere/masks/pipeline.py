@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Union
@@ -246,14 +247,21 @@ def write_outputs(result: MaskResult, out: PathLike, fps: float) -> Path:
     from ..video import write_video
 
     out = Path(out)
+    jobs = []
     for name, masks in (("visible", result.visible), ("amodal", result.amodal)):
-        folder = out / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for t, mask in enumerate(masks):
-            path = folder / f"{t:05d}.png"
-            if not cv2.imwrite(str(path), mask.astype(np.uint8) * 255, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-                raise InsertAnywhereError(f"Cannot write '{path}'; check that the output folder is writable.")
-    write_video(out / "anchor.mp4", result.anchor, fps)
+        (out / name).mkdir(parents=True, exist_ok=True)
+        jobs += [(out / name / f"{t:05d}.png", mask) for t, mask in enumerate(masks)]
+
+    def write_png(job) -> None:
+        path, mask = job
+        if not cv2.imwrite(str(path), mask.astype(np.uint8) * 255, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+            raise InsertAnywhereError(f"Cannot write '{path}'; check that the output folder is writable.")
+
+    # PNG encoding releases the GIL: write the masks while the video encodes.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending = pool.map(write_png, jobs)
+        write_video(out / "anchor.mp4", result.anchor, fps)
+        list(pending)
     cv2.imwrite(str(out / "preview.png"), result.preview[..., ::-1])
     _write_json(out / "track.json", {
         "world_from_object": np.round(result.track.world_from_object, 6).tolist(),
