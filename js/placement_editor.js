@@ -14,7 +14,7 @@ import * as PM from "./placement_math.js";
 const NODE_TYPE = "IA_PlaceObject";
 const WIDGET_NAME = "placement_editor";
 const ROUTE = "/insertanywhere/editor";
-const PREVIEW_MAX_SIDE = 512;
+const PREVIEW_MAX_SIDE = 832; // full size for Wan's 832x480; larger videos are previewed smaller
 const CONTROLS_HEIGHT = 212;
 const STATUS_HEIGHT = 22;
 const HANDLE_PX = 7; // handle size on screen (CSS px)

@@ -34,7 +34,8 @@ _entries: "OrderedDict[str, object]" = OrderedDict()
 def remember(node_id: str, scene, object3d) -> None:
     """Keep `scene` and `object3d` of Place Object node `node_id` for the editor routes.
 
-    Bounded: the least recently used entry is dropped beyond MAX_ENTRIES.
+    Bounded: the least recently used entry is dropped beyond MAX_ENTRIES. Rerunning with
+    the same (cached) scene and object keeps the session, so the browser's state stays valid.
     """
     from insertanywhere.masks.editor_preview import EditorSession
 
@@ -42,9 +43,10 @@ def remember(node_id: str, scene, object3d) -> None:
     if not _NODE_ID.match(node_id):
         logging.warning("InsertAnywhere editor: ignoring node id %r", node_id)
         return
-    session = EditorSession(scene, object3d)
     with _lock:
-        _entries[node_id] = session
+        old = _entries.get(node_id)
+        if old is None or old.scene is not scene or old.object3d is not object3d:
+            _entries[node_id] = EditorSession(scene, object3d)  # else keep its caches (same inputs)
         _entries.move_to_end(node_id)
         while len(_entries) > MAX_ENTRIES:
             _entries.popitem(last=False)
