@@ -85,6 +85,8 @@ class PlacementEditor {
     this.previewSeq = 0;
     this.previewCount = 0;
     this.previewTimer = null;
+    this.refreshing = null;
+    this.refreshAgain = false;
     this.drag = null;
     this.error = null;
     this.build();
@@ -138,6 +140,16 @@ class PlacementEditor {
     return STATUS_HEIGHT + canvasHeight + CONTROLS_HEIGHT + 12;
   }
 
+  idleMessage() {
+    const info = this.info;
+    if (!info) {
+      return "No scene for this node yet: queue the workflow once, then place the object here. " +
+        "The JSON below is used as is.";
+    }
+    return `Scene ${info.width}x${info.height}, ${info.num_frames} frames. ` +
+      "Drag the object; wheel or the square handle scales it.";
+  }
+
   setStatus(text, isError = false) {
     this.status.textContent = text;
     this.status.title = text;
@@ -170,7 +182,7 @@ class PlacementEditor {
   readText() {
     try {
       this.placement = PM.parsePlacement(String(this.textWidget.value ?? ""));
-      if (this.error) this.setStatus(this.info ? "Placement read from the JSON." : this.status.textContent);
+      if (this.error) this.setStatus(this.idleMessage());
     } catch (err) {
       this.setStatus(err.message, true);
       return;
@@ -220,7 +232,23 @@ class PlacementEditor {
     return String(this.node.id);
   }
 
-  async refresh() {
+  /** Ask the server for this node's scene; several calls at once run as one, then once more. */
+  refresh() {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    this.refreshing = this.load().finally(() => {
+      this.refreshing = null;
+      if (this.refreshAgain) {
+        this.refreshAgain = false;
+        this.refresh();
+      }
+    });
+    return this.refreshing;
+  }
+
+  async load() {
     if (this.node.id == null || this.node.id === -1) return;
     let info = null;
     try {
@@ -236,9 +264,11 @@ class PlacementEditor {
     if (info.token !== this.token || !this.frame0) {
       const res = await api.fetchApi(`${ROUTE}/${encodeURIComponent(this.nodeId())}/frame0`);
       if (!res.ok) return this.setAvailable(null);
+      this.frame0?.close();
       this.frame0 = await createImageBitmap(await res.blob());
       this.surfaces.clear();
       this.lastSurface = null;
+      this.preview?.bitmap.close();
       this.preview = null;
     }
     this.token = info.token;
@@ -252,8 +282,7 @@ class PlacementEditor {
     this.root.classList.toggle("ia-unavailable", !info);
     this.root.dataset.available = info ? "1" : "0";
     if (!info) {
-      this.setStatus("No scene for this node yet: queue the workflow once, then place the object here. " +
-        "The JSON below is used as is.");
+      this.setStatus(this.idleMessage());
     } else {
       this.canvas.width = info.width;
       this.canvas.height = info.height;
@@ -262,8 +291,7 @@ class PlacementEditor {
       const fr = this.inputs.frame;
       fr.range.max = fr.number.max = info.num_frames - 1;
       this.frame = Math.min(this.frame, info.num_frames - 1);
-      if (!this.error) this.setStatus(`Scene ${info.width}x${info.height}, ${info.num_frames} frames. ` +
-        "Drag the object; wheel or the square handle scales it.");
+      if (!this.error) this.setStatus(this.idleMessage());
     }
     if (was !== !!info) this.relayout();
   }
@@ -324,7 +352,11 @@ class PlacementEditor {
       }
       const meta = JSON.parse(res.headers.get("X-Preview") || "{}");
       const bitmap = await createImageBitmap(await res.blob());
-      if (seq !== this.previewSeq) return; // a newer request is on its way
+      if (seq !== this.previewSeq) { // a newer request is on its way
+        bitmap.close();
+        return;
+      }
+      this.preview?.bitmap.close();
       this.preview = { bitmap, key, frame, meta };
       this.previewCount += 1;
       this.root.dataset.previewCount = String(this.previewCount);
