@@ -1,0 +1,339 @@
+"""Bundle adjustment of poses, per-frame depth parameters and (optionally) the focal length.
+
+Depth-map bundle adjustment: there are no free 3D points. A correspondence (pixel p of frame i,
+pixel q of frame j, found by chaining optical flow) lifts p with frame i's depth model, moves it
+into frame j and compares
+  - its projection with q                                   (2 residuals, pixels)
+  - its depth with frame j's depth at q, as depth_weight * log(z_pred / z_j(q))   (1 residual)
+Every pair is used in both directions, so every frame's depth parameters are pinned.
+Unknowns per frame: a rotation increment and translation (world_to_camera), and the depth
+parameters (see depth.py); one shared focal length fx = fy when `refine_focal`.
+Gauge: frame 0's pose and its first depth parameter stay fixed.
+
+Solved by Levenberg-Marquardt on the dense normal equations, assembled from per-pair blocks
+(the Jacobian is sparse: each row touches two frames and the focal). Cost per iteration is
+O(correspondences) to assemble plus O((8 F)^3) for the solve, negligible below a few hundred frames.
+Robust Huber weights are refreshed at every iteration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import solveh_banded
+
+from .depth import INVERSE_AFFINE, SCALE
+from .correspond import match, sample_cells
+from .flow import sample_bilinear
+from .pose import so3_exp
+
+POSE_DOF = 6
+
+
+@dataclass
+class Pairs:
+    """Correspondences grouped by frame pair; all arrays [P, N] except src, tgt [P].
+
+    p_uv / q_uv: full-res pixels in the source / target frame; p_val / q_val: the depth-model
+    input values there; weight: 0 for padding, else 1.
+    """
+
+    src: np.ndarray
+    tgt: np.ndarray
+    p_uv: np.ndarray  # [P, N, 2]
+    q_uv: np.ndarray  # [P, N, 2]
+    p_val: np.ndarray
+    q_val: np.ndarray
+    weight: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return int((self.weight > 0).sum())
+
+
+def build_pairs(gray: np.ndarray, textured: np.ndarray, flow_fwd: np.ndarray, flow_valid: np.ndarray,
+                stride: int, values: np.ndarray, gaps=(1, 2, 4, 8), per_pair: int = 48,
+                static: np.ndarray | None = None, seed: int = 0) -> Pairs:
+    """Correspondences between frames i and i + g for every gap g (see correspond.match).
+
+    gray: uint8 [F, H, W]; textured (bool), values: [F, H', W'] on the flow grid; static: optional bool
+    [F, H', W'], False on moving things (not sampled). Each pair appears in both directions.
+    """
+    rng = np.random.default_rng(seed)
+    num = values.shape[0]
+    h, w = values.shape[1:]
+    rows = []
+    for gap in gaps:
+        for i in range(num - gap):
+            j = i + gap
+            valid = flow_valid[i] & textured[i]
+            if static is not None:
+                valid &= static[i]
+            cy, cx = sample_cells(valid, 2 * per_pair, rng)
+            p, q, ok = match(gray, flow_fwd, flow_valid, stride, i, j, cy, cx)
+            if static is not None:
+                iy = np.clip(np.rint(q[:, 1] / stride).astype(np.int64), 0, h - 1)
+                ix = np.clip(np.rint(q[:, 0] / stride).astype(np.int64), 0, w - 1)
+                ok &= static[j, iy, ix]
+            sel = np.flatnonzero(ok)[:per_pair]
+            if len(sel) < 8:
+                continue
+            rows.append((i, j, p[sel, 0], p[sel, 1], q[sel, 0], q[sel, 1]))
+    return _pack(rows, values, stride, per_pair)
+
+
+def _pack(rows, values, stride, per_pair) -> Pairs:
+    """Pad the rows to per_pair points and add the reversed pairs."""
+    P = len(rows)
+    src = np.zeros(2 * P, np.int64)
+    tgt = np.zeros(2 * P, np.int64)
+    p_uv = np.zeros((2 * P, per_pair, 2))
+    q_uv = np.zeros((2 * P, per_pair, 2))
+    weight = np.zeros((2 * P, per_pair))
+    for k, (i, j, pu, pv, qu, qv) in enumerate(rows):
+        n = len(pu)
+        fwd_p = np.stack([pu, pv], -1)
+        fwd_q = np.stack([qu, qv], -1)
+        src[k], tgt[k] = i, j
+        src[P + k], tgt[P + k] = j, i
+        p_uv[k, :n], q_uv[k, :n] = fwd_p, fwd_q
+        p_uv[P + k, :n], q_uv[P + k, :n] = fwd_q, fwd_p
+        weight[k, :n] = weight[P + k, :n] = 1.0
+    p_val = np.stack([sample_bilinear(values[f], uv[:, 0] / stride, uv[:, 1] / stride)
+                      for f, uv in zip(src, p_uv)]) if P else np.zeros((0, per_pair))
+    q_val = np.stack([sample_bilinear(values[f], uv[:, 0] / stride, uv[:, 1] / stride)
+                      for f, uv in zip(tgt, q_uv)]) if P else np.zeros((0, per_pair))
+    return Pairs(src, tgt, p_uv, q_uv, p_val.astype(np.float64), q_val.astype(np.float64), weight)
+
+
+@dataclass
+class State:
+    """What bundle adjustment moves: rotation R [F, 3, 3] and translation t [F, 3] of world_to_camera,
+    depth params [F, 2], focal f (fx = fy), principal point c [2] (fixed)."""
+
+    R: np.ndarray
+    t: np.ndarray
+    params: np.ndarray
+    f: float
+    c: np.ndarray
+
+    def poses(self) -> np.ndarray:
+        out = np.tile(np.eye(4), (len(self.R), 1, 1))
+        out[:, :3, :3] = self.R
+        out[:, :3, 3] = self.t
+        return out
+
+    def K(self) -> np.ndarray:
+        return np.array([[self.f, 0, self.c[0]], [0, self.f, self.c[1]], [0, 0, 1.0]])
+
+
+def _depth(kind: str, values: np.ndarray, params: np.ndarray):
+    """Depth z, dz/dparams [..., 2] and an ok mask, per point (params [..., 2] per point)."""
+    if kind == SCALE:
+        z = values * params[..., 0]
+        return z, np.stack([values, np.zeros_like(values)], -1), z > 1e-9
+    inv = params[..., 0] * values + params[..., 1]
+    ok = inv > 1e-6
+    z = 1.0 / np.where(ok, inv, 1.0)
+    return z, np.stack([-z * z * values, -z * z], -1), ok
+
+
+def _project_rows(V: np.ndarray, f: float, Zinv: np.ndarray, x: np.ndarray, y: np.ndarray,
+                  depth_weight: float) -> np.ndarray:
+    """Apply d(residuals)/d(Xj) to column vectors V [P, N, 3, k] -> [P, N, 3, k].
+
+    Rows: du = f/Z (dX - x dZ), dv = f/Z (dY - y dZ), d(log-depth term) = w/Z dZ, with x = X/Z, y = Y/Z.
+    """
+    a = (f * Zinv)[..., None]
+    out = np.empty_like(V)
+    out[..., 0, :] = a * (V[..., 0, :] - x[..., None] * V[..., 2, :])
+    out[..., 1, :] = a * (V[..., 1, :] - y[..., None] * V[..., 2, :])
+    out[..., 2, :] = (depth_weight * Zinv)[..., None] * V[..., 2, :]
+    return out
+
+
+def residuals(state: State, kind: str, pairs: Pairs, depth_weight: float, jacobian: bool = True):
+    """Residuals r [P, N, 3] (du, dv, depth term), validity [P, N] and, if asked, the Jacobian
+    [P, N, 3, 2 * (6 + 2) + 1] over (src omega, src t, src params, tgt omega, tgt t, tgt params, f)."""
+    R_i, t_i = state.R[pairs.src], state.t[pairs.src][:, None]
+    R_j, t_j = state.R[pairs.tgt], state.t[pairs.tgt][:, None]
+    f, (cx, cy) = state.f, state.c
+    ray = np.empty(pairs.p_uv.shape[:2] + (3,))
+    ray[..., 0] = (pairs.p_uv[..., 0] - cx) / f
+    ray[..., 1] = (pairs.p_uv[..., 1] - cy) / f
+    ray[..., 2] = 1.0
+    z, dz, ok_src = _depth(kind, pairs.p_val, state.params[pairs.src][:, None])
+    zq, dzq, ok_tgt = _depth(kind, pairs.q_val, state.params[pairs.tgt][:, None])
+    Xi = z[..., None] * ray
+    Xw = (Xi - t_i) @ R_i                         # R_i^T (Xi - t_i), row vectors
+    Y = Xw @ np.swapaxes(R_j, 1, 2)               # R_j Xw
+    Xj = Y + t_j
+    Z = Xj[..., 2]
+    ok = ok_src & ok_tgt & (Z > 1e-6) & (pairs.weight > 0)
+    Zinv = 1.0 / np.where(ok, Z, 1.0)
+    zqs = np.where(ok, zq, 1.0)
+    x = Xj[..., 0] * Zinv
+    y = Xj[..., 1] * Zinv
+    r = np.empty(Xj.shape)
+    r[..., 0] = f * x + cx - pairs.q_uv[..., 0]
+    r[..., 1] = f * y + cy - pairs.q_uv[..., 1]
+    r[..., 2] = depth_weight * np.log(np.where(ok, Z, 1.0) / zqs)
+    r[~ok] = 0.0
+    if not jacobian:
+        return r, ok, None
+    P, N = ok.shape
+    R_ji = R_j @ np.swapaxes(R_i, 1, 2)           # [P, 3, 3]
+    V = np.zeros((P, N, 3, 2 * (POSE_DOF + 2) + 1))
+    # d(Xj)/d(omega_i) = R_j [Xw]x = [Y]x R_j; column k is Y x (R_j e_k)
+    V[..., 0:3] = np.cross(Y[..., None, :], np.swapaxes(R_j, 1, 2)[:, None], axis=-1).swapaxes(-1, -2)
+    V[..., 3:6] = -R_ji[:, None]
+    dXj_dz = ray @ np.swapaxes(R_ji, 1, 2)        # R_ji ray
+    V[..., 6:8] = dXj_dz[..., None] * dz[..., None, :]
+    V[..., 8:11] = -V[..., 0:3]
+    V[..., 11:14] = np.eye(3)
+    dXi_df = -Xi * (1.0 / f)
+    dXi_df[..., 2] = 0.0
+    V[..., 16] = dXi_df @ np.swapaxes(R_ji, 1, 2)
+    J = _project_rows(V, f, Zinv, x, y, depth_weight)
+    J[..., 2, 14:16] = -depth_weight * dzq / zqs[..., None]
+    J[..., 0, 16] += x
+    J[..., 1, 16] += y
+    J[~ok] = 0.0
+    return r, ok, J
+
+
+def _robust_weights(r: np.ndarray, ok: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
+    """Cauchy IRLS weights [P, N, 3] (one per point for the pixel pair, one for the depth term) and
+    the robust cost sum(scale^2 / 2 * log(1 + (e / scale)^2))."""
+    e2_px = (r[..., 0] ** 2 + r[..., 1] ** 2) / scale ** 2
+    e2_d = r[..., 2] ** 2 / scale ** 2
+    w = np.stack([1.0 / (1.0 + e2_px), 1.0 / (1.0 + e2_px), 1.0 / (1.0 + e2_d)], -1) * ok[..., None]
+    cost = 0.5 * scale ** 2 * (np.log1p(e2_px) + np.log1p(e2_d))
+    return w, float((cost * ok).sum())
+
+
+def _cost(state, kind, pairs, depth_weight, robust_px, prior) -> float:
+    r, ok, _ = residuals(state, kind, pairs, depth_weight, jacobian=False)
+    return _robust_weights(r, ok, robust_px)[1] + _prior_cost(state.f, prior)
+
+
+def _prior_cost(f: float, prior: tuple[float, float] | None) -> float:
+    """Weak prior 0.5 * strength * log(f / f0)^2 on the focal; prior = (f0, strength) or None."""
+    if prior is None:
+        return 0.0
+    return 0.5 * prior[1] * np.log(f / prior[0]) ** 2
+
+
+def _normal_equations(J, r, w, pairs: Pairs, num_frames: int):
+    """Dense H = J^T W J and g = J^T W r over all parameters (8 per frame, then the focal)."""
+    P, N = r.shape[:2]
+    n_loc = J.shape[-1]
+    block = POSE_DOF + 2
+    idx = np.concatenate([pairs.src[:, None] * block + np.arange(block),
+                          pairs.tgt[:, None] * block + np.arange(block),
+                          np.full((P, 1), num_frames * block)], axis=1)
+    Jr = J.reshape(P, N * 3, n_loc)
+    Jw = Jr * w.reshape(P, N * 3, 1)
+    blocks = np.matmul(np.swapaxes(Jw, 1, 2), Jr)
+    grads = np.einsum("pmk,pm->pk", Jw, r.reshape(P, N * 3))
+    n = num_frames * block + 1
+    H = np.zeros((n, n))
+    g = np.zeros(n)
+    np.add.at(H, (idx[:, :, None], idx[:, None, :]), blocks)
+    np.add.at(g, idx, grads)
+    return H, g
+
+
+def _solve(A: np.ndarray, g: np.ndarray, band: int, focal: bool) -> np.ndarray:
+    """Solve A x = -g for symmetric positive definite A whose leading block is banded (half
+    bandwidth `band`) and whose last row / column (the focal, when `focal`) is dense."""
+    n = len(A) - 1 if focal else len(A)
+    band = min(band, n - 1)
+    ab = np.zeros((band + 1, n))
+    for k in range(band + 1):
+        ab[band - k, k:] = np.diagonal(A[:n, :n], k)
+    if not focal:
+        return solveh_banded(ab, -g)
+    rhs = np.stack([-g[:n], A[:n, n]], axis=1)
+    x = solveh_banded(ab, rhs)
+    step_f = (-g[n] - A[n, :n] @ x[:, 0]) / (A[n, n] - A[n, :n] @ x[:, 1])
+    return np.append(x[:, 0] - x[:, 1] * step_f, step_f)
+
+
+def _apply(state: State, delta: np.ndarray) -> State:
+    F = len(state.R)
+    d = delta[:-1].reshape(F, POSE_DOF + 2)
+    return State(R=state.R @ so3_exp(d[:, 0:3]), t=state.t + d[:, 3:6], params=state.params + d[:, 6:8],
+                 f=state.f + delta[-1], c=state.c)
+
+
+def free_mask(num_frames: int, kind: str, refine_focal: bool, fixed_frames=(0,)) -> np.ndarray:
+    """Which of the 8 F + 1 parameters move: not the fixed frames' poses, not frame 0's first depth
+    parameter (the scale gauge), not the unused second parameter of "scale", the focal if asked."""
+    block = POSE_DOF + 2
+    free = np.ones(num_frames * block + 1, bool)
+    for t in fixed_frames:
+        free[t * block:t * block + POSE_DOF] = False
+    free[POSE_DOF] = False
+    if kind == SCALE:
+        free[POSE_DOF + 1:num_frames * block:block] = False
+    free[-1] = refine_focal
+    return free
+
+
+def bundle_adjust(state: State, kind: str, pairs: Pairs, *, refine_focal: bool = False,
+                  depth_weight: float = 3.0, robust_px: float = 0.5, iterations: int = 15,
+                  focal_prior: float = 0.01, fixed_frames=(0,)) -> tuple[State, dict]:
+    """Levenberg-Marquardt on the robust cost; returns the refined state and a short log.
+
+    When the focal is refined, a weak prior (focal_prior per correspondence, on log f) keeps it
+    near its starting value where the video does not pin it down (e.g. a pan with little parallax;
+    then its value hardly matters for reprojection either).
+    """
+    F = len(state.R)
+    free = free_mask(F, kind, refine_focal, fixed_frames)
+    block = POSE_DOF + 2
+    band = (int(np.abs(pairs.src - pairs.tgt).max(initial=0)) + 1) * block
+    prior = (state.f, focal_prior * pairs.count) if refine_focal and focal_prior > 0 else None
+    cost = _cost(state, kind, pairs, depth_weight, robust_px, prior)
+    start = cost
+    mu = 1e-4
+    done = 0
+    for done in range(1, iterations + 1):
+        r, ok, J = residuals(state, kind, pairs, depth_weight)
+        w, _ = _robust_weights(r, ok, robust_px)
+        H, g = _normal_equations(J, r, w, pairs, F)
+        if prior is not None:
+            H[-1, -1] += prior[1] / state.f ** 2
+            g[-1] += prior[1] * np.log(state.f / prior[0]) / state.f
+        Hf = H[np.ix_(free, free)]
+        gf = g[free]
+        diag = np.maximum(np.diag(Hf), 1e-9 * max(np.diag(Hf).max(), 1e-12))
+        improved = False
+        for _ in range(6):
+            try:
+                step = _solve(Hf + np.diag(mu * diag), gf, band, refine_focal)
+            except np.linalg.LinAlgError:
+                mu *= 10
+                continue
+            delta = np.zeros(len(free))
+            delta[free] = step
+            trial = _apply(state, delta)
+            new_cost = _cost(trial, kind, pairs, depth_weight, robust_px, prior)
+            if new_cost < cost:
+                improved = True
+                gain = (cost - new_cost) / max(cost, 1e-12)
+                state, cost = trial, new_cost
+                mu = max(mu / 3, 1e-8)
+                break
+            mu *= 8
+        if not improved or gain < 1e-5:
+            break
+    n = max(pairs.count, 1)
+    r, ok, _ = residuals(state, kind, pairs, depth_weight, jacobian=False)
+    px = np.hypot(r[..., 0], r[..., 1])[ok]
+    rel = np.abs(r[..., 2])[ok] / depth_weight
+    return state, {"iterations": done, "cost_start": start / n, "cost_end": cost / n,
+                   "px_median": float(np.median(px)) if px.size else 0.0,
+                   "depth_rel_median": float(np.median(rel)) if rel.size else 0.0}

@@ -1,0 +1,137 @@
+"""Dense optical flow between consecutive frames (OpenCV DIS) with a forward-backward check.
+
+Conventions (the same as `SceneRecord.flow_*`; the Propagate stage relies on them):
+  s = flow_stride; the flow grid is H' = ceil(H / s) by W' = ceil(W / s).
+  Grid cell (i, j) is the full-res pixel centre (u, v) = (j * s, i * s)  (`geometry.pixel_grid`).
+  flow_fwd[t, i, j] = (du, dv) in FULL-RES pixels: pixel (j*s, i*s) of frame t is seen at
+                      (j*s + du, i*s + dv) in frame t + 1.
+  flow_bwd[t, i, j] = the same from frame t + 1 back to frame t (cell (i, j) is a pixel of frame t + 1).
+  flow_valid[t, i, j] = flow_fwd[t, i, j] lands inside frame t + 1 and the backward flow there
+                      brings it back to within `fb_tolerance` of where it started.
+To follow a point across frames, sample flow_fwd[t] bilinearly at (u / s, v / s) and step on,
+stopping where flow_valid (also sampled there) is false.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import cv2
+import numpy as np
+
+from ...progress import Progress, report
+
+PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
+
+
+def choose_stride(height: int, width: int, max_side: int = 512) -> int:
+    """Smallest power of two s with max(H, W) / s <= max_side."""
+    s = 1
+    while max(height, width) > max_side * s:
+        s *= 2
+    return s
+
+
+def to_gray(frames: np.ndarray) -> np.ndarray:
+    """uint8 [F, H, W, 3] RGB -> uint8 [F, H, W] grey."""
+    return np.stack([cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in frames])
+
+
+def downsample_gray(gray: np.ndarray, stride: int) -> np.ndarray:
+    """uint8 [F, H, W] -> uint8 [F, H', W'], blurred and sampled exactly at pixels (j*s, i*s)."""
+    if stride == 1:
+        return gray
+    return np.stack([np.ascontiguousarray(cv2.GaussianBlur(g, (0, 0), 0.5 * stride)[::stride, ::stride])
+                     for g in gray])
+
+
+def sample_bilinear(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear sample of field [H', W', ...] at grid coordinates x, y [...] (clamped to the border)."""
+    h, w = field.shape[:2]
+    x = np.clip(x, 0, w - 1.001)
+    y = np.clip(y, 0, h - 1.001)
+    x0 = np.floor(x).astype(np.int64)
+    y0 = np.floor(y).astype(np.int64)
+    fx = x - x0
+    fy = y - y0
+    if field.ndim == 3:
+        fx = fx[..., None]
+        fy = fy[..., None]
+    top = field[y0, x0] * (1 - fx) + field[y0, x0 + 1] * fx
+    bottom = field[y0 + 1, x0] * (1 - fx) + field[y0 + 1, x0 + 1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def fb_consistent(fwd: np.ndarray, bwd: np.ndarray, stride: int, height: int, width: int,
+                  fb_tolerance: float = 1.0, fb_relative: float = 0.05) -> np.ndarray:
+    """bool [H', W']: forward flow lands inside the frame and the backward flow returns it.
+
+    fwd, bwd: float32 [H', W', 2] in full-res pixels. A cell is consistent when
+    |fwd + bwd(target)| <= fb_tolerance * stride + fb_relative * |fwd|.
+    """
+    h, w = fwd.shape[:2]
+    gx = np.arange(w, dtype=np.float32)[None, :] + fwd[..., 0] / stride
+    gy = np.arange(h, dtype=np.float32)[:, None] + fwd[..., 1] / stride
+    inside = (gx >= 0) & (gx <= (width - 1) / stride) & (gy >= 0) & (gy <= (height - 1) / stride)
+    back = cv2.remap(bwd, gx, gy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    err2 = ((fwd + back) ** 2).sum(axis=-1)
+    limit = fb_tolerance * stride + fb_relative * np.sqrt((fwd ** 2).sum(axis=-1))
+    return inside & (err2 <= limit * limit)
+
+
+def compute_flow(gray: np.ndarray, stride: int, preset: str = "medium",
+                 progress: Optional[Progress] = None, progress_offset: int = 0,
+                 progress_total: Optional[int] = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """DIS flow for every consecutive pair.
+
+    gray: uint8 [F, H, W] full-res grey frames. Returns flow_fwd, flow_bwd float32 [F-1, H', W', 2] (full-res
+    pixels), flow_valid bool [F-1, H', W'] (conventions in the module docstring) and
+    valid_bwd bool [F-1, H', W'], the same check for flow_bwd (cells of frame t + 1).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown DIS preset {preset!r}; use one of {sorted(PRESETS)}")
+    num, height, width = gray.shape
+    gray = downsample_gray(gray, stride)
+    dis = cv2.DISOpticalFlow_create(PRESETS[preset])
+    h, w = gray.shape[1:]
+    fwd = np.empty((num - 1, h, w, 2), np.float32)
+    bwd = np.empty_like(fwd)
+    valid = np.empty((num - 1, h, w), bool)
+    valid_bwd = np.empty_like(valid)
+    total = progress_total if progress_total is not None else num - 1
+    for t in range(num - 1):
+        fwd[t] = dis.calc(gray[t], gray[t + 1], None) * stride
+        bwd[t] = dis.calc(gray[t + 1], gray[t], None) * stride
+        valid[t] = fb_consistent(fwd[t], bwd[t], stride, height, width)
+        valid_bwd[t] = fb_consistent(bwd[t], fwd[t], stride, height, width)
+        report(progress, progress_offset + t + 1, total)
+    return fwd, bwd, valid, valid_bwd
+
+
+def follow(flows: np.ndarray, valids: np.ndarray, stride: int, u: np.ndarray, v: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Carry full-res pixels (u, v) [N] through a chain of flows.
+
+    flows: [k, H', W', 2] applied in order (e.g. flow_fwd[t:t+k], or flow_bwd[t-k:t][::-1]);
+    valids: [k, H', W'] their validity, read at the nearest cell. Returns (u', v', ok) [N];
+    ok is False once any step is invalid.
+    """
+    h, w = flows.shape[1:3]
+    u = np.asarray(u, np.float32).copy()
+    v = np.asarray(v, np.float32).copy()
+    ok = np.ones(u.shape, bool)
+    for flow, valid in zip(flows, valids):
+        gx = u / stride
+        gy = v / stride
+        ix = np.clip(np.rint(gx).astype(np.int64), 0, w - 1)
+        iy = np.clip(np.rint(gy).astype(np.int64), 0, h - 1)
+        ok &= valid[iy, ix] & (gx > -0.5) & (gx < w - 0.5) & (gy > -0.5) & (gy < h - 0.5)
+        step = sample_bilinear(flow, gx, gy)
+        u += step[..., 0]
+        v += step[..., 1]
+    return u, v, ok

@@ -1,0 +1,156 @@
+"""Masks of independently moving things: observed flow that the camera motion does not explain.
+
+For a grid cell of frame t the ego-motion flow to frame t' is what the cell would do if it were
+static: lift it with frame t's depth, move it with the relative camera pose, project. A cell is
+evidence of motion when the observed (forward-backward consistent) flow differs from it by more
+than
+    tolerance_px + relative * |part of the ego flow caused by camera translation|
+(the relative term absorbs depth errors, whose effect grows with parallax), and evidence of rest
+otherwise. Frame t compares itself with t - 1, t + 1 and, for slow movers, t +- span via chained flow.
+Flow is only trusted on textured cells; the evidence is then spread over each object with an
+edge-aware (guided) filter steered by the frame, so untextured parts of a moving thing follow
+their textured parts.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..geometry import invert_rigid
+
+
+def ego_flow(depth: np.ndarray, K: np.ndarray, rel: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ego-motion flow [H', W', 2] (full-res pixels) of grid cells with depth [H', W'] under the
+    relative pose rel [4, 4] (source camera -> target camera), and the length [H', W'] of its
+    translation part. Cells that end up behind the camera get a huge flow."""
+    h, w = depth.shape
+    Kf = K.astype(np.float64)
+    H_inf = Kf @ rel[:3, :3] @ np.linalg.inv(Kf)
+    e = Kf @ rel[:3, 3]
+    u = (np.arange(w, dtype=np.float32) * stride)[None, :]
+    v = (np.arange(h, dtype=np.float32) * stride)[:, None]
+    rot = [H_inf[i, 0] * u + H_inf[i, 1] * v + H_inf[i, 2] for i in range(3)]
+    zi = 1.0 / depth.astype(np.float32)
+    den = rot[2] + e[2] * zi
+    ok = den > 1e-6
+    den = np.where(ok, den, 1.0)
+    fu = (rot[0] + e[0] * zi) / den
+    fv = (rot[1] + e[1] * zi) / den
+    rden = np.where(np.abs(rot[2]) > 1e-6, rot[2], 1e-6)
+    flow = np.stack([np.where(ok, fu - u, 1e6), np.where(ok, fv - v, 1e6)], -1)
+    parallax = np.where(ok, np.hypot(fu - rot[0] / rden, fv - rot[1] / rden), 1e6)
+    return flow, parallax
+
+
+def chain_dense(flows: np.ndarray, valids: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Compose consecutive dense flows [k, H', W', 2] (with validity [k, H', W']) into one
+    [H', W', 2] flow from the first frame to the last, and its validity."""
+    h, w = flows.shape[1:3]
+    total = flows[0].copy()
+    ok = valids[0].copy()
+    gx = np.arange(w, dtype=np.float32)[None, :]
+    gy = np.arange(h, dtype=np.float32)[:, None]
+    for flow, valid in zip(flows[1:], valids[1:]):
+        mx = gx + total[..., 0] / stride
+        my = gy + total[..., 1] / stride
+        total += cv2.remap(flow, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        ok &= cv2.remap(valid.astype(np.uint8), mx, my, cv2.INTER_NEAREST, borderValue=0) > 0
+    return total, ok
+
+
+def _views(t: int, num: int, span: int) -> list[tuple[int, int]]:
+    """Frames that frame t is compared with: t + span and t - span where they exist, else the
+    farthest frame on the longer side (short videos)."""
+    span = max(1, min(span, num - 1))
+    views = [o for o in (t + span, t - span) if 0 <= o < num]
+    if not views:
+        views = [num - 1] if num - 1 - t >= t else [0]
+    return views
+
+
+def _flow_between(t: int, other: int, flow_fwd, flow_bwd, flow_valid, valid_bwd, stride):
+    """Observed flow [H', W', 2] from frame t to frame other, and its validity (chained if needed)."""
+    if other > t:
+        if other - t == 1:
+            return flow_fwd[t], flow_valid[t]
+        return chain_dense(flow_fwd[t:other], flow_valid[t:other], stride)
+    if t - other == 1:
+        return flow_bwd[other], valid_bwd[other]
+    return chain_dense(flow_bwd[other:t][::-1], valid_bwd[other:t][::-1], stride)
+
+
+def motion_evidence(depth: np.ndarray, K: np.ndarray, poses: np.ndarray, flow_fwd: np.ndarray,
+                    flow_bwd: np.ndarray, flow_valid: np.ndarray, valid_bwd: np.ndarray, stride: int,
+                    tolerance_px: float, relative: float, weight: np.ndarray, span: int = 4
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell evidence of motion and of rest, float32 [F, H', W'] each, in 0..1 (0 = no evidence).
+
+    depth: [F, H', W'] on the flow grid; weight [F, H', W'] how far the flow there can be trusted.
+    The tolerance of each comparison is widened to the spread of its residuals on trusted cells
+    (median + 4 MAD: most of a frame is static), so noisy flow does not read as motion.
+    """
+    num = len(depth)
+    moving = np.zeros(depth.shape, np.float32)
+    resting = np.zeros(depth.shape, np.float32)
+    for t in range(num):
+        seen = np.zeros(depth.shape[1:], bool)
+        exceeded = np.zeros(depth.shape[1:], bool)
+        for other in _views(t, num, span):
+            flow, valid = _flow_between(t, other, flow_fwd, flow_bwd, flow_valid, valid_bwd, stride)
+            rel = poses[other] @ invert_rigid(poses[t])
+            ego, parallax = ego_flow(depth[t], K, rel, stride)
+            err = np.hypot(flow[..., 0] - ego[..., 0], flow[..., 1] - ego[..., 1])
+            ratio = err / (tolerance_px + relative * parallax)
+            trusted = valid & (weight[t] > 0.5)
+            limit = 1.0
+            if trusted.sum() > 100:
+                sample = ratio[trusted]
+                med = np.median(sample)
+                limit = max(1.0, med + 4 * 1.4826 * np.median(np.abs(sample - med)))
+            seen |= valid
+            exceeded |= valid & (ratio > limit)
+        moving[t] = exceeded
+        resting[t] = seen & ~exceeded
+    return moving, resting
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Edge-preserving smoothing of src [h, w] steered by guide [h, w] in 0..1 (He et al.)."""
+    size = (2 * radius + 1, 2 * radius + 1)
+    box = lambda x: cv2.boxFilter(x, -1, size, borderType=cv2.BORDER_REFLECT)  # noqa: E731
+    mean_i = box(guide)
+    mean_p = box(src)
+    var_i = box(guide * guide) - mean_i * mean_i
+    cov = box(guide * src) - mean_i * mean_p
+    a = cov / (var_i + eps)
+    b = mean_p - a * mean_i
+    return box(a) * guide + box(b)
+
+
+def moving_masks(moving: np.ndarray, resting: np.ndarray, weight: np.ndarray, gray_grid: np.ndarray,
+                 height: int, width: int, radius_frac: float = 0.03, eps: float = 4e-3,
+                 min_area_frac: float = 5e-4) -> np.ndarray:
+    """Evidence [F, H', W'] (weighted by weight, e.g. texture) -> bool [F, H, W] masks.
+
+    Each frame: guided-filter both kinds of evidence, call a cell moving where motion outweighs
+    rest, drop specks, upsample to full resolution.
+    """
+    num, h, w = moving.shape
+    radius = max(2, int(round(radius_frac * max(h, w))))
+    out = np.zeros((num, height, width), bool)
+    for t in range(num):
+        guide = gray_grid[t].astype(np.float32) / 255.0
+        m = np.maximum(guided_filter(guide, moving[t] * weight[t], radius, eps), 0)
+        r = np.maximum(guided_filter(guide, resting[t] * weight[t], radius, eps), 0)
+        mask = ((m > r) & (m > 0.02)).astype(np.uint8)
+        mask = _drop_small(mask, max(4, int(min_area_frac * mask.size)))
+        out[t] = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR) > 0
+    return out
+
+
+def _drop_small(mask: np.ndarray, min_area: int) -> np.ndarray:
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area
+    return keep[labels].astype(np.uint8)

@@ -1,0 +1,129 @@
+"""4D Reconstruct: video (+ optional depth) -> SceneRecord (depth in one scale, K, poses, moving
+masks, flow)."""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+import numpy as np
+
+from ...errors import InsertAnywhereError
+from ...progress import Progress, report
+from ..scene import SceneRecord
+from . import inputs
+from .bundle import State, build_pairs, bundle_adjust
+from .chain import chain_poses
+from .depth import INVERSE_AFFINE, SCALE, depth_from_params
+from .correspond import texture_strength, textured
+from .flow import choose_stride, compute_flow, downsample_gray, to_gray
+from .motion import motion_evidence, moving_masks
+
+INITIAL_SHIFT = 0.2  # first guess of b / a for disparity (1/z = a d + b), refined by bundle adjustment
+
+
+def _motion(kind, values, state, log, fwd, bwd, valid, valid_bwd, stride, tolerance_px, relative, weight):
+    """Motion / rest evidence [F, H', W'] x 2 with tolerances widened to the fit's own residuals."""
+    grid_depth = np.stack([depth_from_params(kind, values[t], state.params[t]) for t in range(len(values))])
+    tolerance = max(tolerance_px, 3.0 * log["px_median"])
+    rel = max(relative, 4.0 * log["depth_rel_median"])
+    return motion_evidence(grid_depth, state.K(), state.poses(), fwd, bwd, valid, valid_bwd, stride, tolerance, rel,
+                           weight)
+
+
+def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional[float] = None,
+                fps: float = 16.0, progress: Optional[Progress] = None, flow_stride: Optional[int] = None,
+                flow_preset: str = "medium", refine_focal: Optional[bool] = None,
+                ba_gaps=(1, 2, 4, 8), ba_points: int = 48, ba_iterations: int = 20,
+                depth_weight: float = 3.0, motion_tolerance_px: float = 0.75,
+                motion_relative: float = 0.03, seed: int = 0) -> SceneRecord:
+    """Reconstruct camera, depth and moving things of a video.
+
+    frames: uint8 [F, H, W, 3] RGB (or float 0..1). At most one of
+      depth      float [F, h, w] metric camera z (any resolution with the frames' aspect ratio), or
+      disparity  float [F, h, w] relative inverse depth, any per-frame affine (larger = nearer), e.g.
+                 a depth network's output or a ComfyUI depth node's IMAGE [F, h, w, 3] in 0..1.
+    Without either, depth is triangulated from camera motion (the camera must translate).
+    K: [3, 3] intrinsics; else from fov_deg (horizontal) or a 60 degree default. Unless K is given,
+    the focal length is refined from the video (refine_focal=False keeps it).
+    NaN / inf / non-positive depth pixels are filled from valid neighbours (listed in
+    info["warnings"]); a frame with more than half of them invalid is refused.
+
+    Returns a SceneRecord: depth float32 [F, H, W] (camera z, one scale for all frames; metric if
+    `depth` was metric, else relative with frame 0's median depth = 1), K, world_to_camera
+    [F, 4, 4] with frame 0 = identity, moving bool [F, H, W], and flow_fwd / flow_bwd /
+    flow_valid on a grid of stride flow_stride (conventions in reconstruct.flow).
+    """
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    warnings: list[str] = []
+    frames = inputs.as_frames(frames)
+    num, height, width = frames.shape[:3]
+    if depth is not None and disparity is not None:
+        raise InsertAnywhereError("Pass either metric depth or disparity, not both.")
+    K0, k_source = inputs.intrinsics(height, width, K, fov_deg)
+    if refine_focal is None:
+        refine_focal = k_source != "given"
+    if depth is not None:
+        kind, maps, source = SCALE, inputs.prepare_depth(depth, num, height, width, warnings), "metric"
+    elif disparity is not None:
+        kind, maps, source = INVERSE_AFFINE, inputs.prepare_disparity(
+            disparity, num, height, width, warnings), "disparity"
+    else:
+        raise InsertAnywhereError("depth-free reconstruction is not available yet")  # replaced below
+    stride = flow_stride or choose_stride(height, width)
+    steps = num - 1 + 4
+    mark = time.perf_counter()
+    gray = to_gray(frames)
+    fwd, bwd, valid, valid_bwd = compute_flow(gray, stride, flow_preset, progress, 0, steps)
+    gray_grid = downsample_gray(gray, stride)
+    strength = texture_strength(gray_grid)
+    tex = textured(strength)
+    timings["flow"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    values = maps[:, ::stride, ::stride].astype(np.float64)
+    params = np.zeros((num, 2))
+    params[0] = (1.0, 0.0) if kind == SCALE else (1.0, INITIAL_SHIFT)
+    poses, params, suspect = chain_poses(kind, values, params, K0, gray, tex, fwd, bwd, valid, stride,
+                                          seed=seed, warnings=warnings)
+    timings["chain"] = time.perf_counter() - mark
+    report(progress, num, steps)
+
+    mark = time.perf_counter()
+    state = State(R=poses[:, :3, :3].copy(), t=poses[:, :3, 3].copy(), params=params, f=float(K0[0, 0]),
+                  c=K0[:2, 2].copy())
+    pairs = build_pairs(gray, tex, fwd, valid, stride, values, ba_gaps, ba_points, seed=seed)
+    state, log = bundle_adjust(state, kind, pairs, refine_focal=refine_focal, depth_weight=depth_weight,
+                               iterations=ba_iterations)
+    timings["bundle"] = time.perf_counter() - mark
+    report(progress, num + 1, steps)
+
+    mark = time.perf_counter()
+    weight = strength / (strength + np.median(strength, axis=(1, 2), keepdims=True) + 1e-12)
+    evidence = _motion(kind, values, state, log, fwd, bwd, valid, valid_bwd, stride, motion_tolerance_px,
+                       motion_relative, weight)
+    moving = moving_masks(*evidence, weight, gray_grid, height, width)
+    timings["motion"] = time.perf_counter() - mark
+    report(progress, num + 2, steps)
+
+    mark = time.perf_counter()
+    full_depth = np.stack([depth_from_params(kind, maps[t].astype(np.float64), state.params[t])
+                           for t in range(num)]).astype(np.float32)
+    poses = state.poses()
+    if kind != SCALE:
+        unit = float(np.median(full_depth[0]))
+        full_depth /= unit
+        poses[:, :3, 3] /= unit
+    timings["output"] = time.perf_counter() - mark
+    timings["total"] = time.perf_counter() - started
+    report(progress, steps, steps)
+    info = {
+        "depth_source": source, "intrinsics_source": k_source, "focal_initial": float(K0[0, 0]),
+        "focal": float(state.f), "refine_focal": bool(refine_focal), "flow_preset": flow_preset,
+        "bundle": log, "timings": timings, "warnings": warnings,
+    }
+    return SceneRecord(frames=frames, depth=full_depth, K=state.K().astype(np.float32),
+                       world_to_camera=poses.astype(np.float32), moving=moving, flow_fwd=fwd.astype(np.float16),
+                       flow_bwd=bwd.astype(np.float16), flow_valid=valid, flow_stride=stride, fps=float(fps),
+                       info=info)
