@@ -9,5 +9,6 @@ preview, evaluate (bench measurements).
 """
 
 from .pipeline import reconstruct
+from .preview import preview_frames
 
-__all__ = ["reconstruct"]
+__all__ = ["reconstruct", "preview_frames"]
