@@ -4,10 +4,14 @@ Flow matching as Wan trains: for a clean latent x0 and noise e, at sigma in (0, 
     x_t = (1 - sigma) x0 + sigma e,   timestep = 1000 sigma,   target velocity v = e - x0,
 with sigma = shift u / (1 + (shift - 1) u), u ~ U(0, 1) (the sampler's shifted schedule).
 
-The transformer is conditioned exactly as `WanVACEPipeline` conditions it at inference
+The transformer is conditioned exactly as the pack's sampler conditions it at inference
 (see `conditioning.py`): input video with frame 0 known, mask white = generate, the
 reference image as a latent slot in front. x0 holds the reference latent in that slot
 and the present video's latents after it.
+
+Samples are read from the latent cache when a step needs them (a few stay in memory), so
+memory does not grow with the dataset. The text encoder is released once the prompts are
+encoded.
 
 Loss, on the squared velocity error averaged over channels, per latent cell:
     L = a * mean(err over R) + (1 - a) * mean(err elsewhere)
@@ -32,13 +36,14 @@ import numpy as np
 import torch
 
 from ..errors import InsertAnywhereError
-from ..progress import Progress, report
 from ..insertion.conditioning import MASK_FILLS
+from ..progress import Progress, report
 from .conditioning import (assemble_control, dilate_cells, encode_prompts, encode_sample, inference_inputs,
                            latent_region, mask_channels)
 from .dataset import LatentCache, TripletDataset, encoder_key
 
-PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+PRECISIONS = {"bf16": torch.bfloat16, "fp32": torch.float32}  # LoRA weights are float32 either way
+SAMPLES_IN_MEMORY = 8
 _ATTN = r"(attn1|attn2)\.(to_q|to_k|to_v|to_out\.0)"
 _FFN = r"ffn\.net\.(0\.proj|2)"
 Log = Callable[[dict], None]
@@ -79,6 +84,7 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 0
     cache_latents: bool = True       # store VAE latents under <dataset>/cache
+    eval_samples: int = 4            # samples of the fixed-noise evaluation (the first ones)
     device: str = "auto"
     name: str = "insertion_lora"
 
@@ -119,7 +125,7 @@ def load_model(cfg: TrainConfig, device: torch.device):
     ComfyUI single files; transformer and text encoder in the training precision, VAE in float32."""
     from ..insertion.wan import load_wan_vace
 
-    names = {torch.bfloat16: "bfloat16", torch.float16: "float16", torch.float32: "float32"}
+    names = {torch.bfloat16: "bfloat16", torch.float32: "float32"}
     return load_wan_vace(folder=cfg.model or None, transformer_file=cfg.transformer_file or None,
                          vae_file=cfg.vae_file or None, text_encoder_file=cfg.text_encoder_file or None,
                          device=device, dtype=names[PRECISIONS[cfg.precision]])
@@ -167,14 +173,13 @@ def masked_loss(err: torch.Tensor, region: torch.Tensor, weight: float) -> tuple
 
 @dataclass
 class _Prepared:
-    """One sample's training tensors, built once: latents on the CPU, masks ready."""
+    """One sample's training tensors: latents on the CPU, mask channels ready."""
 
     target: torch.Tensor       # [16, T, h, w]
     video_cond: torch.Tensor   # [32, T, h, w]
     references: torch.Tensor   # [V, 16, 1, h, w]
-    masks: torch.Tensor        # [64, 1 + T, h, w]
+    masks: torch.Tensor        # bool [64, 1 + T, h, w]
     loss_region: torch.Tensor  # bool [1 + T, h, w]
-    prompt: str
 
 
 @dataclass
@@ -203,53 +208,61 @@ class LoraTrainer:
         if cfg.gradient_checkpointing:
             self.transformer.enable_gradient_checkpointing()
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        self.samples: list[_Prepared] = []
+        self.cache = LatentCache(self.dataset, self.pipe, cfg.mask_fill)
+        self._recent: dict[int, _Prepared] = {}
         self.prompts: dict[str, torch.Tensor] = {}
         self.state = TrainState()
 
     # -- data
 
     def prepare(self, progress: Optional[Progress] = None) -> None:
-        """Encode (or read from the cache) every sample's latents and every prompt's embedding."""
-        cache = LatentCache(self.dataset, self.pipe, self.cfg.mask_fill)
+        """Fill the latent cache (when caching) and encode every prompt, then release the text encoder."""
         if self.cfg.cache_latents:
-            cache.fill(self.pipe, progress)
-        self.samples = [self._prepare_sample(i, cache) for i in range(len(self.dataset))]
-        self.prompts = self._prompt_embeddings(cache)
+            self.cache.fill(self.pipe, progress)
+        self.prompts = self._prompt_embeddings()
 
-    def _prepare_sample(self, index: int, cache: LatentCache) -> _Prepared:
+    def sample(self, index: int) -> _Prepared:
+        """Sample `index` ready for training (the last few are kept in memory)."""
+        if index not in self._recent:
+            if len(self._recent) >= SAMPLES_IN_MEMORY:
+                self._recent.pop(next(iter(self._recent)))
+            self._recent[index] = self._load_sample(index)
+        return self._recent[index]
+
+    def _load_sample(self, index: int) -> _Prepared:
         sample = self.dataset.load(index)
         if self.cfg.cache_latents:
-            latents = cache.load(index)
+            latents = self.cache.load(index)
         else:
             latents = encode_sample(self.pipe, sample.target, sample.inputs, sample.region, sample.references,
                                     self.cfg.mask_fill)
         masks = inference_inputs(sample.inputs, sample.region, None, self.cfg.mask_fill).masks > 0.5
         region = dilate_cells(latent_region(masks, 1), self.cfg.surround_cells)
         return _Prepared(latents["target"], latents["video_cond"], latents["references"],
-                         mask_channels(self.pipe, masks, 1).cpu(), region, sample.prompt)
+                         mask_channels(self.pipe, masks, 1).cpu() > 0.5, region)
 
-    def _prompt_embeddings(self, cache: LatentCache) -> dict[str, torch.Tensor]:
+    def _prompt_embeddings(self) -> dict[str, torch.Tensor]:
         """Embeddings of every prompt (cached on disk); the text encoder is released afterwards."""
-        wanted = {s.prompt for s in self.samples}
+        wanted = {e["prompt"] for e in self.dataset.entries}
         if self.model.prompts is None:
             raise InsertAnywhereError("The text encoder was already released; build a new trainer.")
         key = encoder_key(self.model.prompts)
-        cached = cache.load_prompts(key)
+        cached = self.cache.load_prompts(key)
         if not wanted <= cached.keys():
             cached = {**cached, **encode_prompts(self.model.prompts, sorted(wanted - cached.keys()), self.device)}
-            cache.save_prompts(key, cached)
+            self.cache.save_prompts(key, cached)
         self.model.prompts = None  # free the (11 GB) encoder for training
         return {p: cached[p] for p in wanted}
 
     def batch(self, index: int, variant: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(x0 [1, 16, 1 + T, h, w], control [1, 96, 1 + T, h, w], loss region [1 + T, h, w], text [1, L, D])."""
-        s = self.samples[index]
+        s = self.sample(index)
         reference = s.references[variant % len(s.references)]
         x0 = torch.cat([reference, s.target], dim=1)[None]
-        control = assemble_control(s.video_cond, reference, s.masks)[None]
+        control = assemble_control(s.video_cond, reference, s.masks.float())[None]
+        text = self.prompts[self.dataset.entries[index]["prompt"]]
         return (x0.to(self.device), control.to(self.device, self.dtype), s.loss_region.to(self.device),
-                self.prompts[s.prompt][None].to(self.device, self.dtype))
+                text[None].to(self.device, self.dtype))
 
     # -- one step
 
@@ -286,7 +299,7 @@ class LoraTrainer:
         sigmas = []
         for micro in range(self.cfg.grad_accum):
             g = self._generator(step, micro)
-            index = int(torch.randint(len(self.samples), (1,), generator=g))
+            index = int(torch.randint(len(self.dataset), (1,), generator=g))
             variant = int(torch.randint(1 << 16, (1,), generator=g))
             loss, l_mask, l_rest, sigma = self.loss(index, variant, g)
             (loss / self.cfg.grad_accum).backward()
@@ -300,11 +313,11 @@ class LoraTrainer:
 
     @torch.no_grad()
     def evaluate(self, sigmas: tuple[float, ...] = (0.25, 0.5, 0.75), seed: int = 12345) -> dict:
-        """Mean L_mask / L_rest / loss over every sample and its first reference at fixed noise
-        levels and fixed noise: comparable between steps and runs."""
+        """Mean L_mask / L_rest / loss over the first `eval_samples` samples with their first
+        reference, at fixed noise levels and fixed noise: comparable between steps and runs."""
         self.transformer.eval()
         rows = []
-        for index in range(len(self.samples)):
+        for index in range(min(len(self.dataset), max(1, self.cfg.eval_samples))):
             for k, sigma in enumerate(sigmas):
                 g = torch.Generator().manual_seed(seed + 7919 * index + k)
                 loss, l_mask, l_rest, _ = self.loss(index, 0, g, sigma)
@@ -370,6 +383,13 @@ class LoraTrainer:
                                                   weights_only=True))
         self.state = TrainState(info["step"], info["history"])
 
+    def _trim_log(self, step: int) -> None:
+        """Drop log rows after `step` (written by a run that stopped before its next checkpoint)."""
+        path = self.output / "train_log.jsonl"
+        if path.is_file():
+            rows = [x for x in path.read_text().splitlines() if x.strip() and json.loads(x)["step"] <= step]
+            path.write_text("".join(r + "\n" for r in rows))
+
     # -- the loop
 
     def run(self, progress: Optional[Progress] = None, resume: bool = True) -> dict:
@@ -384,6 +404,7 @@ class LoraTrainer:
         latest = self.latest_checkpoint() if resume else None
         if latest is not None:
             self.resume(latest)
+            self._trim_log(self.state.step)
             self.log({"event": "resumed", "step": self.state.step, "from": str(latest)})
         before = self.evaluate()
         self.log({"event": "eval", "step": self.state.step, **before})

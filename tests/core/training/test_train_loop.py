@@ -135,6 +135,19 @@ def test_resume_repeats_the_uninterrupted_run(dataset_dir, wan_folder, tmp_path)
     assert np.allclose(got, expected, rtol=1e-5, atol=1e-6), (got, expected)
     a = json.loads((tmp_path / "full" / "checkpoints" / "step-000008" / "state.json").read_text())
     assert a["step"] == 8
+    log = [json.loads(x)["step"] for x in (tmp_path / "cut" / "train_log.jsonl").read_text().splitlines()]
+    assert log == list(range(1, 9))
+
+
+def test_resume_drops_log_rows_after_the_checkpoint(dataset_dir, wan_folder, tmp_path):
+    LoraTrainer(train_config(dataset_dir, wan_folder, tmp_path, steps=2, save_every=2),
+                model=fresh_model(wan_folder)).run()
+    with open(tmp_path / "train_log.jsonl", "a") as log:  # a crashed run logged step 3 but saved nothing
+        log.write(json.dumps({"step": 3, "loss": 9.0}) + "\n")
+    LoraTrainer(train_config(dataset_dir, wan_folder, tmp_path, steps=3, save_every=2),
+                model=fresh_model(wan_folder)).run()
+    rows = [json.loads(x) for x in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3] and rows[-1]["loss"] != 9.0
 
 
 def test_resume_refuses_other_settings(dataset_dir, wan_folder, tmp_path):
