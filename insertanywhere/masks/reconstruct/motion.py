@@ -80,38 +80,54 @@ def _flow_between(t: int, other: int, flow_fwd, flow_bwd, flow_valid, valid_bwd,
     return chain_dense(flow_bwd[other:t][::-1], valid_bwd[other:t][::-1], stride)
 
 
+def structure_tensor(gray: np.ndarray, window: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Smoothed structure tensor (Ixx, Ixy, Iyy) [H', W'] of a grey grid image (0..255)."""
+    g = cv2.GaussianBlur(gray.astype(np.float32) / 255.0, (0, 0), 1.0)
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
+    size = (window, window)
+    return cv2.blur(gx * gx, size), cv2.blur(gx * gy, size), cv2.blur(gy * gy, size)
+
+
 def motion_evidence(depth: np.ndarray, K: np.ndarray, poses: np.ndarray, flow_fwd: np.ndarray,
-                    flow_bwd: np.ndarray, flow_valid: np.ndarray, valid_bwd: np.ndarray, stride: int,
-                    tolerance_px: float, relative: float, weight: np.ndarray, span: int = 4
+                    flow_bwd: np.ndarray, flow_valid: np.ndarray, valid_bwd: np.ndarray, gray: np.ndarray,
+                    stride: int, tolerance_px: float, relative: float, span: int = 4
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Per cell evidence of motion and of rest, float32 [F, H', W'] each, in 0..1 (0 = no evidence).
 
-    depth: [F, H', W'] on the flow grid; weight [F, H', W'] how far the flow there can be trusted.
-    The tolerance of each comparison is widened to the spread of its residuals on trusted cells
-    (median + 4 MAD: most of a frame is static), so noisy flow does not read as motion.
+    depth, gray: [F, H', W'] on the flow grid. Only the part of the flow residual that the image
+    can show is used: its component across the local edges (r^T S r / trace S, with S the structure
+    tensor), so flow sliding along stripes or over flat areas is no evidence either way. Evidence is
+    weighted by edge strength. The tolerance of each comparison is widened to the spread of its
+    residuals (median + 4 MAD over strong cells: most of a frame is static).
     """
     num = len(depth)
     moving = np.zeros(depth.shape, np.float32)
     resting = np.zeros(depth.shape, np.float32)
     for t in range(num):
+        ixx, ixy, iyy = structure_tensor(gray[t])
+        trace = ixx + iyy
+        weight = trace / (trace + np.median(trace) + 1e-12)
         seen = np.zeros(depth.shape[1:], bool)
         exceeded = np.zeros(depth.shape[1:], bool)
         for other in _views(t, num, span):
             flow, valid = _flow_between(t, other, flow_fwd, flow_bwd, flow_valid, valid_bwd, stride)
             rel = poses[other] @ invert_rigid(poses[t])
             ego, parallax = ego_flow(depth[t], K, rel, stride)
-            err = np.hypot(flow[..., 0] - ego[..., 0], flow[..., 1] - ego[..., 1])
-            ratio = err / (tolerance_px + relative * parallax)
-            trusted = valid & (weight[t] > 0.5)
+            rx = flow[..., 0] - ego[..., 0]
+            ry = flow[..., 1] - ego[..., 1]
+            visible = np.sqrt((ixx * rx * rx + 2 * ixy * rx * ry + iyy * ry * ry) / (trace + 1e-12))
+            ratio = visible / (tolerance_px + relative * parallax)
+            strong = valid & (weight > 0.5)
             limit = 1.0
-            if trusted.sum() > 100:
-                sample = ratio[trusted]
+            if strong.sum() > 100:
+                sample = ratio[strong]
                 med = np.median(sample)
                 limit = max(1.0, med + 4 * 1.4826 * np.median(np.abs(sample - med)))
             seen |= valid
             exceeded |= valid & (ratio > limit)
-        moving[t] = exceeded
-        resting[t] = seen & ~exceeded
+        moving[t] = exceeded * weight
+        resting[t] = (seen & ~exceeded) * weight
     return moving, resting
 
 
@@ -128,22 +144,22 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     return box(a) * guide + box(b)
 
 
-def moving_masks(moving: np.ndarray, resting: np.ndarray, weight: np.ndarray, gray_grid: np.ndarray,
-                 height: int, width: int, radius_frac: float = 0.03, eps: float = 4e-3,
+def moving_masks(moving: np.ndarray, resting: np.ndarray, gray_grid: np.ndarray, height: int, width: int,
+                 radius_frac: float = 0.03, eps: float = 4e-3, min_evidence: float = 0.05,
                  min_area_frac: float = 5e-4) -> np.ndarray:
-    """Evidence [F, H', W'] (weighted by weight, e.g. texture) -> bool [F, H, W] masks.
+    """Evidence [F, H', W'] -> bool [F, H, W] masks.
 
     Each frame: guided-filter both kinds of evidence, call a cell moving where motion outweighs
-    rest, drop specks, upsample to full resolution.
+    rest clearly (twice) and there is enough evidence around, drop specks, upsample.
     """
     num, h, w = moving.shape
     radius = max(2, int(round(radius_frac * max(h, w))))
     out = np.zeros((num, height, width), bool)
     for t in range(num):
         guide = gray_grid[t].astype(np.float32) / 255.0
-        m = np.maximum(guided_filter(guide, moving[t] * weight[t], radius, eps), 0)
-        r = np.maximum(guided_filter(guide, resting[t] * weight[t], radius, eps), 0)
-        mask = ((m > r) & (m > 0.02)).astype(np.uint8)
+        m = np.maximum(guided_filter(guide, moving[t], radius, eps), 0)
+        r = np.maximum(guided_filter(guide, resting[t], radius, eps), 0)
+        mask = ((m > 2 * r) & (m > min_evidence)).astype(np.uint8)
         mask = _drop_small(mask, max(4, int(min_area_frac * mask.size)))
         out[t] = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR) > 0
     return out

@@ -22,13 +22,13 @@ from .motion import motion_evidence, moving_masks
 INITIAL_SHIFT = 0.2  # first guess of b / a for disparity (1/z = a d + b), refined by bundle adjustment
 
 
-def _motion(kind, values, state, log, fwd, bwd, valid, valid_bwd, stride, tolerance_px, relative, weight):
+def _motion(kind, values, state, log, fwd, bwd, valid, valid_bwd, gray_grid, stride, tolerance_px, relative):
     """Motion / rest evidence [F, H', W'] x 2 with tolerances widened to the fit's own residuals."""
     grid_depth = np.stack([depth_from_params(kind, values[t], state.params[t]) for t in range(len(values))])
     tolerance = max(tolerance_px, 3.0 * log["px_median"])
     rel = max(relative, 4.0 * log["depth_rel_median"])
-    return motion_evidence(grid_depth, state.K(), state.poses(), fwd, bwd, valid, valid_bwd, stride, tolerance, rel,
-                           weight)
+    return motion_evidence(grid_depth, state.K(), state.poses(), fwd, bwd, valid, valid_bwd, gray_grid, stride,
+                           tolerance, rel)
 
 
 def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional[float] = None,
@@ -100,10 +100,9 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
     report(progress, num + 1, steps)
 
     mark = time.perf_counter()
-    weight = strength / (strength + np.median(strength, axis=(1, 2), keepdims=True) + 1e-12)
-    evidence = _motion(kind, values, state, log, fwd, bwd, valid, valid_bwd, stride, motion_tolerance_px,
-                       motion_relative, weight)
-    moving = moving_masks(*evidence, weight, gray_grid, height, width)
+    evidence = _motion(kind, values, state, log, fwd, bwd, valid, valid_bwd, gray_grid, stride,
+                       motion_tolerance_px, motion_relative)
+    moving = moving_masks(*evidence, gray_grid, height, width)
     timings["motion"] = time.perf_counter() - mark
     report(progress, num + 2, steps)
 
