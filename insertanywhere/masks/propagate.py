@@ -8,9 +8,11 @@ positions are known. Each step t-1 -> t:
   2. move them by the optical flow t-1 -> t (dropping fb-inconsistent flow), lift both ends
      to world points with depth and camera poses,
   3. fit the support's world motion with a robust (least-median) Kabsch,
-  4. apply it only when the support moves: when most of its points are flagged `moving` by
-     the reconstruction, or when their motion clearly exceeds the apparent motion of the
-     static background (depth/flow noise). Otherwise the pose is kept exactly.
+  4. apply it only when the support moves: most of its points are flagged `moving` by the
+     reconstruction, their motion clearly exceeds the fit's own residual noise, and the
+     support's look in frame t does not match the static pose better (a photometric check
+     against frame 0 that also refines the motion in-plane, since DIS flow underestimates
+     small movers). Otherwise the pose is kept exactly.
 Poses are world_from_object [F, 4, 4] similarities; the object's scale never changes.
 """
 
@@ -26,17 +28,19 @@ from .geometry import invert_rigid, kabsch, project, transform, unproject
 from .scene import ObjectTrack, SceneRecord
 
 HIDDEN_TOLERANCE = 0.05   # a support point is hidden when the scene is nearer by this fraction
+OCCLUDER_GAP = 0.25       # ... and near an occluder's edge when something this much nearer is close by
 MIN_POINTS = 6            # fewer tracked support points than this: keep the pose (and say so)
 MOVING_FRACTION = 0.5     # share of support inliers flagged moving that makes the support move
-PHOTO_MARGIN = 0.05       # NCC gain that decides moving vs static without the motion mask
+PHOTO_MARGIN = 0.0        # NCC by which the static pose may win before it vetoes a flagged motion
 PATCH_POINTS = 600        # dense support samples for the photometric check
-MIN_TEXTURE = 2.0         # grey-level std below which the support is too plain to check
+MIN_TEXTURE = 0.01        # texture (log-grey) std below which the support is too plain to check
 LMEDS_TRIALS = 64
 BLUR_SIGMA = 1.0          # px, smooths the grey frames for the photometric alignment
+SHADE_SIGMA = 4.0         # px, shading scale removed from the grey frames (shadows, light changes)
 ALIGN_ITERATIONS = 8
 ALIGN_SLACK_PX = 2.0      # the photometric alignment may move the flowed pose this far (or half the motion)
-SIGNIFICANCE = 2.0        # support motion must exceed this many times the rigid fit's median residual
-MIN_FLOW_PX = 0.1         # ... plus this much (pixels at the support's depth)
+MAX_TILT_DEG = 2.0        # support motions tilting less than this per frame are taken as planar
+MIN_FLOW_PX = 0.25        # a moving support's median flow must differ from a static point's by this much
 HUBER_K = 1.0             # robust cut-off of the standardised grey residual
 MIN_PHOTO_POINTS = 20     # photometric evidence needs this many patch points in view
 MIN_PHOTO_SHARE = 0.25    # ... and this share of the patch
@@ -105,7 +109,7 @@ def support_patch(scene: SceneRecord, anchor_camera: np.ndarray, height_px: floa
     near = np.linalg.norm(pts - anchor_camera, axis=1) <= 0.5 * object_height
     import cv2
 
-    gray0 = cv2.GaussianBlur(_gray(scene.frames[0]), (0, 0), BLUR_SIGMA)
+    gray0 = _texture(scene.frames[0])
     reference = gray0[gy[ok][near], gx[ok][near]].astype(np.float64)
     textured = near.sum() >= MIN_POINTS and reference.std() >= MIN_TEXTURE
     pts = pts[near]
@@ -260,29 +264,124 @@ def _step(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray, patch
     fit = _flow_motion(scene, t, pose, local, rng)
     if fit is None or fit.flagged < MOVING_FRACTION or not fit.significant:
         return pose, 0 if fit is None else fit.used, False
-    flowed = fit.motion @ pose
+    plane = _Plane.of(pose, patch)
+    motion = fit.motion
+    if plane.tilt(motion) <= MAX_TILT_DEG:
+        motion = _planar_motion(fit, plane, scene.world_to_camera[t + 1].astype(np.float64),
+                                scene.K.astype(np.float64))
+    flowed = motion @ pose
     look = _Look(scene, t + 1, patch)
-    moved = look.align(flowed)
-    if not look.agrees(moved, flowed, pose):
-        moved = flowed
-    if look.ncc(moved, pose) < -PHOTO_MARGIN:
+    gain = look.ncc(flowed, pose)
+    if gain is None and patch.reference is not None:
+        return pose, fit.used, False  # too little of a textured support in view to confirm: hold
+    if gain is not None and gain < -PHOTO_MARGIN:
         return pose, fit.used, False  # the support looks as in the static pose: a false motion flag
-    return moved, fit.used, True
+    moved = look.align(flowed)
+    return (moved if look.agrees(moved, flowed, pose) else flowed), fit.used, True
+
+
+@dataclass
+class _Plane:
+    """The support's plane where the pose puts it: centre [3], unit normal [3], in-plane axes e1, e2 [3]."""
+
+    centre: np.ndarray
+    normal: np.ndarray
+    e1: np.ndarray
+    e2: np.ndarray
+
+    @classmethod
+    def of(cls, pose: np.ndarray, patch: _Patch) -> "_Plane":
+        normal = pose[:3, :3] @ patch.normal
+        normal /= np.linalg.norm(normal)
+        e1 = np.cross(normal, [1.0, 0.0, 0.0] if abs(normal[0]) < 0.9 else [0.0, 1.0, 0.0])
+        e1 /= np.linalg.norm(e1)
+        return cls(transform(pose, patch.points).mean(0), normal, e1, np.cross(normal, e1))
+
+    def motion(self, params: np.ndarray) -> np.ndarray:
+        """4x4 world motion: turn by params[2] rad about the normal through the centre, shift by
+        params[0] e1 + params[1] e2."""
+        c, s = np.cos(params[2]), np.sin(params[2])
+        n = self.normal
+        cross = np.array([[0, -n[2], n[1]], [n[2], 0, -n[0]], [-n[1], n[0], 0]])
+        R = c * np.eye(3) + s * cross + (1 - c) * np.outer(n, n)
+        out = np.eye(4)
+        out[:3, :3] = R
+        out[:3, 3] = self.centre - R @ self.centre + params[0] * self.e1 + params[1] * self.e2
+        return out
+
+    def params(self, motion: np.ndarray) -> np.ndarray:
+        """The in-plane part (shift along e1, e2; turn about the normal) of a 4x4 motion."""
+        turned = motion[:3, :3] @ self.e1
+        angle = np.arctan2(np.cross(self.e1, turned) @ self.normal, self.e1 @ turned)
+        shift = transform(motion, self.centre[None])[0] - self.centre
+        return np.array([shift @ self.e1, shift @ self.e2, angle])
+
+    def tilt(self, motion: np.ndarray) -> float:
+        """Degrees by which the motion tips the plane's normal."""
+        return float(np.degrees(np.arccos(np.clip(self.normal @ motion[:3, :3] @ self.normal, -1.0, 1.0))))
+
+    def steps(self, w2c: np.ndarray, K: np.ndarray, reach: float) -> np.ndarray:
+        """Finite-difference steps for (shift, shift, turn): about 0.3 px at the plane."""
+        pixel = max(float(transform(w2c, self.centre[None])[0, 2]) / K[0, 0], 1e-12)
+        return np.array([0.3 * pixel, 0.3 * pixel, 0.3 * pixel / max(reach, pixel)])
+
+
+def _planar_motion(fit: "_FlowFit", plane: _Plane, w2c1: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """The in-plane motion (turn about the support's normal + shift within its plane) that best
+    moves the support points onto their flowed pixels in frame t+1. Fitting pixels, not lifted 3D
+    points, keeps depth noise (a monocular estimate) out: it would show as tilts and shifts along
+    the view ray that add up over the video. Used when the 3D fit tilts less than MAX_TILT_DEG."""
+
+    def residual(params):
+        uv, _ = project(transform(w2c1 @ plane.motion(params), fit.src), K)
+        return np.nan_to_num((uv - fit.uv1).ravel(), nan=1e3)
+
+    reach = float(np.linalg.norm(fit.src - plane.centre, axis=1).mean())
+    params = _least_squares(residual, plane.params(fit.motion), plane.steps(w2c1, K, reach), huber=1.0)
+    return plane.motion(params)
+
+
+def _least_squares(residual, params: np.ndarray, steps: np.ndarray, huber: float,
+                   iterations: int = ALIGN_ITERATIONS) -> np.ndarray:
+    """Damped Gauss-Newton with Huber weights and forward-difference Jacobians (few parameters)."""
+    r = residual(params)
+    cost = _huber_cost(r, huber)
+    damping = 1e-3
+    for _ in range(iterations):
+        J = np.stack([(residual(params + step * e) - r) / step for step, e in zip(steps, np.eye(len(params)))], 1)
+        w = _huber_weights(r, huber)
+        A = (J * w[:, None]).T @ J
+        g = (J * w[:, None]).T @ r
+        delta = -np.linalg.solve(A + damping * np.diag(np.diag(A) + 1e-12), g)
+        r_new = residual(params + delta)
+        new_cost = _huber_cost(r_new, huber)
+        if new_cost < cost:
+            params, r, cost, damping = params + delta, r_new, new_cost, damping * 0.3
+            if np.all(np.abs(delta) < 0.05 * steps):
+                break
+        else:
+            damping *= 10
+    return params
 
 
 @dataclass
 class _FlowFit:
     """The support's world motion t -> t+1 from flow.
 
-    motion [4, 4]; used = inlier points; flagged = their share marked moving; significant =
-    the points move clearly more than the fit's own residual noise (a static support's flow
-    noise is as large as its apparent motion).
+    motion [4, 4] (3D fit); src [n, 3] the inlier support points' world positions in frame t,
+    uv1 [n, 2] their flowed pixels in frame t+1; flagged = their share marked moving;
+    significant = their median flow differs from a static point's by more than MIN_FLOW_PX.
     """
 
     motion: np.ndarray
-    used: int
+    src: np.ndarray
+    uv1: np.ndarray
     flagged: float
     significant: bool
+
+    @property
+    def used(self) -> int:
+        return len(self.src)
 
 
 def _flow_motion(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray,
@@ -307,19 +406,18 @@ def _flow_motion(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray
     # there is much nearer than the point itself would be (support motion per frame is small).
     w2c1 = scene.world_to_camera[t + 1].astype(np.float64)
     dst_ok &= ~(transform(w2c1, dst)[:, 2] < transform(w2c1, src)[:, 2] * (1 - HIDDEN_TOLERANCE))
-    uv, src, dst = uv[dst_ok], src[dst_ok], dst[dst_ok]
+    uv, src, dst, uv1 = uv[dst_ok], src[dst_ok], dst[dst_ok], uv1[dst_ok]
     if len(src) < MIN_POINTS:
         return None
     motion, inliers = robust_rigid(src, dst, rng)
     if inliers.sum() < MIN_POINTS:
         return None
-    src, dst = src[inliers], dst[inliers]
-    moved = np.median(np.linalg.norm(dst - src, axis=1))
-    residual = np.median(np.linalg.norm(transform(motion, src) - dst, axis=1))
-    depth = float(np.median(transform(scene.world_to_camera[t].astype(np.float64), src)[:, 2]))
-    floor = MIN_FLOW_PX * depth / K[0, 0]
-    return _FlowFit(motion, int(inliers.sum()), float(_nearest(scene.moving[t], uv[inliers]).mean()),
-                    bool(moved > SIGNIFICANCE * residual + floor))
+    # Significance in the image, where depth noise hardly enters: the support's flow minus the
+    # flow a static point would have under the camera motion (its residual flow).
+    static_uv, _ = project(transform(w2c1, src[inliers]), K)
+    residual_flow = np.median(uv1[inliers] - static_uv, axis=0)
+    return _FlowFit(motion, src[inliers], uv1[inliers], float(_nearest(scene.moving[t], uv[inliers]).mean()),
+                    bool(np.linalg.norm(residual_flow) > MIN_FLOW_PX))
 
 
 class _Look:
@@ -334,15 +432,21 @@ class _Look:
         self.w2c = scene.world_to_camera[t].astype(np.float64)
         self.K = scene.K.astype(np.float64)
         self.depth = scene.depth[t]
+        reach = int(np.ceil(2 * SHADE_SIGMA))
+        self.nearest_depth = cv2.erode(np.nan_to_num(scene.depth[t], nan=np.inf).astype(np.float32),
+                                       np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
         self.size = scene.size
-        self.gray = cv2.GaussianBlur(_gray(scene.frames[t]), (0, 0), BLUR_SIGMA) if patch.reference is not None else None
+        self.gray = _texture(scene.frames[t]) if patch.reference is not None else None
 
     def sample(self, pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Grey values [m] of the patch points placed by `pose`, and which are seen [m]."""
+        """Texture values [m] of the patch points placed by `pose`, and which are seen clearly [m]:
+        not hidden and not within the texture filter's reach of something nearer (an occluder's
+        edge would show in their texture)."""
         uv, z = project(transform(self.w2c @ pose, self.patch.points), self.K)
         ok = _inside(uv, self.size) & (z > 0)
         uv = np.nan_to_num(uv)
         ok &= ~(_nearest(self.depth, uv) < z * (1 - HIDDEN_TOLERANCE))
+        ok &= ~(_nearest(self.nearest_depth, uv) < z * (1 - OCCLUDER_GAP))
         return _sample_bilinear(self.gray, uv[:, 0], uv[:, 1]), ok
 
     def enough(self, seen: np.ndarray) -> bool:
@@ -359,78 +463,36 @@ class _Look:
         fix = np.linalg.norm(transform(aligned @ np.linalg.inv(flowed), centre) - centre)
         return bool(fix <= max(0.5 * flow_shift, ALIGN_SLACK_PX * pixel))
 
-    def ncc(self, pose: np.ndarray, other: np.ndarray) -> float:
-        """NCC(pose) - NCC(other) on the points both show; 0 when undecidable."""
+    def ncc(self, pose: np.ndarray, other: np.ndarray) -> Optional[float]:
+        """NCC(pose) - NCC(other) on the points both show clearly; None when undecidable."""
         if self.gray is None:
-            return 0.0
+            return None
         (a, ok_a), (b, ok_b) = self.sample(pose), self.sample(other)
         both = ok_a & ok_b
         if not self.enough(both):
-            return 0.0
+            return None
         ref = self.patch.reference[both]
         return _ncc(a[both], ref) - _ncc(b[both], ref)
 
     def align(self, pose: np.ndarray) -> np.ndarray:
-        """Refine the pose by in-plane motion (2 shifts + a turn about the patch normal), Gauss-Newton
-        on the normalised grey residual with finite-difference Jacobians."""
+        """Refine the pose by in-plane motion (2 shifts + a turn about the patch normal): robust
+        Gauss-Newton on the standardised grey residual."""
         if self.gray is None:
             return pose
-        world = transform(pose, self.patch.points)
-        centre = world.mean(0)
-        normal = pose[:3, :3] @ self.patch.normal
-        normal /= np.linalg.norm(normal)
-        e1 = np.cross(normal, [1.0, 0.0, 0.0] if abs(normal[0]) < 0.9 else [0.0, 1.0, 0.0])
-        e1 /= np.linalg.norm(e1)
-        e2 = np.cross(normal, e1)
-        depth = float(transform(self.w2c, centre[None])[0, 2])
-        pixel = max(depth / self.K[0, 0], 1e-9)  # world size of one pixel at the patch
-        reach = max(float(np.linalg.norm(world - centre, axis=1).mean()), pixel)
-        steps = np.array([0.3 * pixel, 0.3 * pixel, 0.3 * pixel / reach])
-
-        def moved(params):
-            return _in_plane(params, centre, normal, e1, e2) @ pose
-
         _, ok = self.sample(pose)
         if not self.enough(ok):
             return pose
+        plane = _Plane.of(pose, self.patch)
         ref = _standard(self.patch.reference[ok])
 
         def residual(params):
-            values, seen = self.sample(moved(params))
+            values, seen = self.sample(plane.motion(params) @ pose)
             # A point slid under an occluder or off the image costs like an outlier.
-            return np.where(seen[ok], _standard(values[ok]) - ref, HUBER_K * 2), seen[ok]
+            return np.where(seen[ok], _standard(values[ok]) - ref, HUBER_K * 2)
 
-        params = np.zeros(3)
-        r, _ = residual(params)
-        cost = _huber_cost(r)
-        damping = 1e-3
-        for _ in range(ALIGN_ITERATIONS):
-            J = np.stack([(residual(params + steps * e)[0] - r) / steps[i] for i, e in enumerate(np.eye(3))], 1)
-            w = _huber_weights(r)
-            A = (J * w[:, None]).T @ J
-            g = (J * w[:, None]).T @ r
-            delta = -np.linalg.solve(A + damping * np.diag(np.diag(A) + 1e-12), g)
-            r_new, _ = residual(params + delta)
-            new_cost = _huber_cost(r_new)
-            if new_cost < cost:
-                params, r, cost, damping = params + delta, r_new, new_cost, damping * 0.3
-                if np.all(np.abs(delta) < 0.02 * steps / 0.3):
-                    break
-            else:
-                damping *= 10
-        return moved(params)
-
-
-def _in_plane(params: np.ndarray, centre: np.ndarray, normal: np.ndarray, e1: np.ndarray, e2: np.ndarray) -> np.ndarray:
-    """4x4 world motion: turn by params[2] rad about the normal through centre, shift along e1, e2."""
-    c, s = np.cos(params[2]), np.sin(params[2])
-    n = normal
-    cross = np.array([[0, -n[2], n[1]], [n[2], 0, -n[0]], [-n[1], n[0], 0]])
-    R = c * np.eye(3) + s * cross + (1 - c) * np.outer(n, n)
-    out = np.eye(4)
-    out[:3, :3] = R
-    out[:3, 3] = centre - R @ centre + params[0] * e1 + params[1] * e2
-    return out
+        reach = float(np.linalg.norm(transform(pose, self.patch.points) - plane.centre, axis=1).mean())
+        params = _least_squares(residual, np.zeros(3), plane.steps(self.w2c, self.K, reach), huber=HUBER_K)
+        return plane.motion(params) @ pose
 
 
 def _standard(values: np.ndarray) -> np.ndarray:
@@ -438,12 +500,12 @@ def _standard(values: np.ndarray) -> np.ndarray:
     return values / max(float(values.std()), 1e-6)
 
 
-def _huber_weights(r: np.ndarray, k: float = HUBER_K) -> np.ndarray:
+def _huber_weights(r: np.ndarray, k: float) -> np.ndarray:
     a = np.abs(r)
     return np.where(a <= k, 1.0, k / np.maximum(a, 1e-12))
 
 
-def _huber_cost(r: np.ndarray, k: float = HUBER_K) -> float:
+def _huber_cost(r: np.ndarray, k: float) -> float:
     a = np.abs(r)
     return float(np.where(a <= k, 0.5 * a * a, k * (a - 0.5 * k)).sum())
 
@@ -454,5 +516,12 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / max(np.sqrt((a * a).sum() * (b * b).sum()), 1e-9))
 
 
-def _gray(frame: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
+def _texture(frame: np.ndarray) -> np.ndarray:
+    """float32 [H, W]: the frame's texture without its shading. Log grey, smoothed by BLUR_SIGMA,
+    minus its SHADE_SIGMA blur: a passing shadow or a lighting change multiplies the intensity
+    smoothly and cancels here, so the photometric checks compare surface patterns."""
+    import cv2
+
+    gray = frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    log = np.log1p(np.ascontiguousarray(gray))
+    return cv2.GaussianBlur(log, (0, 0), BLUR_SIGMA) - cv2.GaussianBlur(log, (0, 0), SHADE_SIGMA)
