@@ -117,10 +117,16 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
 }
 
 
+def _all_commands() -> dict[str, tuple[str, Callable, Callable]]:
+    from .training.commands import COMMANDS as TRAINING
+
+    return {**COMMANDS, **TRAINING}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="insertanywhere", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (help_text, add, run) in COMMANDS.items():
+    for name, (help_text, add, run) in _all_commands().items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         add(p)
         p.set_defaults(run=run)

@@ -7,9 +7,9 @@ from .models import register_model_folders
 
 
 def all_nodes() -> list[type[io.ComfyNode]]:
-    from . import masks, video
+    from . import insertion, masks, video
 
-    return [*video.NODES, *masks.NODES]
+    return [*video.NODES, *masks.NODES, *insertion.NODES]
 
 
 class InsertAnywhereExtension(ComfyExtension):
