@@ -15,7 +15,7 @@ const NODE_TYPE = "IA_PlaceObject";
 const WIDGET_NAME = "placement_editor";
 const ROUTE = "/insertanywhere/editor";
 const PREVIEW_MAX_SIDE = 832; // full size for Wan's 832x480; larger videos are previewed smaller
-const CONTROLS_HEIGHT = 212;
+const CONTROLS_HEIGHT = 150; // until measured
 const STATUS_HEIGHT = 22;
 const HANDLE_PX = 7; // handle size on screen (CSS px)
 const SURFACES_KEPT = 64;
@@ -133,18 +133,20 @@ class PlacementEditor {
     this.setStatus("Queue the workflow once: then the scene appears here. Until then, edit the JSON below.");
   }
 
+  /** Height that fits the status line, the frame at the widget's width, and the controls. */
   minHeight() {
-    if (!this.info) return STATUS_HEIGHT + 6;
-    const width = Math.max(200, (this.node.size?.[0] ?? 480) - 30);
-    const canvasHeight = Math.min(520, (width * this.info.height) / this.info.width);
-    return STATUS_HEIGHT + canvasHeight + CONTROLS_HEIGHT + 12;
+    if (!this.info) return STATUS_HEIGHT + 12;
+    const width = this.root.clientWidth ? this.root.clientWidth - 8 : Math.max(200, (this.node.size?.[0] ?? 480) - 30);
+    const canvasHeight = Math.min(560, (width * this.info.height) / this.info.width);
+    const controls = this.controls.offsetHeight || CONTROLS_HEIGHT;
+    return STATUS_HEIGHT + canvasHeight + controls + 14;
   }
 
   idleMessage() {
     const info = this.info;
     if (!info) {
       return "No scene for this node yet: queue the workflow once, then place the object here. " +
-        "The JSON below is used as is.";
+        "Until then the JSON above is used as is.";
     }
     return `Scene ${info.width}x${info.height}, ${info.num_frames} frames. ` +
       "Drag the object; wheel or the square handle scales it.";
