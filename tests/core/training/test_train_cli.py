@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import CLIP_FRAMES, WIDTH
+from train_helpers import CLIP_FRAMES, WIDTH
 
 from insertanywhere.training.commands import build_triplets_main, export_lora_main, train_main
 

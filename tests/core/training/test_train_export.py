@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import fresh_model, train_config
+from train_helpers import fresh_model, train_config
 from safetensors import safe_open
 from safetensors.torch import load_file
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import fresh_model, train_config
+from train_helpers import fresh_model, train_config
 
 from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.training.conditioning import assemble_control, encode_sample, latent_region, mask_channels
@@ -174,3 +174,15 @@ def test_config_and_dataset_errors(tmp_path, wan_folder):
         TrainConfig(dataset="d", output="o")
     with pytest.raises(InsertAnywhereError, match="mask_fill"):
         TrainConfig(dataset="d", model="m", output="o", mask_fill="blur")
+
+
+def test_bf16_training_keeps_lora_weights_in_float32(dataset_dir, wan_folder, tmp_path):
+    from insertanywhere.insertion.wan import load_wan_vace
+
+    model = load_wan_vace(folder=wan_folder, device="cpu", dtype="bfloat16")
+    trainer = LoraTrainer(train_config(dataset_dir, wan_folder, tmp_path, steps=3, precision="bf16",
+                                       save_every=0), model=model)
+    result = trainer.run()
+    assert all(np.isfinite(h["loss"]) for h in result["history"])
+    assert all(p.dtype == torch.float32 for p in trainer.params)
+    assert trainer.transformer.blocks[0].attn1.to_q.base_layer.weight.dtype == torch.bfloat16

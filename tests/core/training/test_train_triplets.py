@@ -6,7 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import CLIP_FRAMES, HEIGHT, WIDTH, mask_video, write_removal_clip
+from train_helpers import CLIP_FRAMES, HEIGHT, WIDTH, mask_video, write_removal_clip
 
 from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.sample_scene import make_scene
