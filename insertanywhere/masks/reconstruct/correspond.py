@@ -59,16 +59,22 @@ def refine(gray_src: np.ndarray, gray_dst: np.ndarray, p: np.ndarray, q0: np.nda
 
 
 def match(gray: np.ndarray, flow_fwd: np.ndarray, flow_valid: np.ndarray, stride: int, src: int, dst: int,
-          rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Correspondences from grid cells (rows, cols) of frame src to frame dst > src.
+          rows: np.ndarray, cols: np.ndarray, flow_bwd: np.ndarray | None = None,
+          valid_bwd: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Correspondences from grid cells (rows, cols) of frame src to frame dst.
 
-    gray: uint8 [F, H, W] full-res grey frames. Returns p, q [N, 2] full-res pixels and ok [N].
+    gray: uint8 [F, H, W] full-res grey frames. dst < src needs flow_bwd / valid_bwd (the backward
+    flows and their validity). Returns p, q [N, 2] full-res pixels and ok [N].
     """
     p = np.stack([cols * float(stride), rows * float(stride)], -1)
-    qu, qv, ok = follow(flow_fwd[src:dst], flow_valid[src:dst], stride, p[:, 0], p[:, 1])
+    if dst > src:
+        flows, valids = flow_fwd[src:dst], flow_valid[src:dst]
+    else:
+        flows, valids = flow_bwd[dst:src][::-1], valid_bwd[dst:src][::-1]
+    qu, qv, ok = follow(flows, valids, stride, p[:, 0], p[:, 1])
     sel = np.flatnonzero(ok)
     q = np.stack([qu, qv], -1).astype(np.float64)
-    levels = 0 if dst - src <= 2 else 1
+    levels = 0 if abs(dst - src) <= 2 else 1
     q[sel], good = refine(gray[src], gray[dst], p[sel], q[sel], levels=levels)
     ok[sel] = good
     return p, q, ok

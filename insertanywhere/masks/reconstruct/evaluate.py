@@ -70,16 +70,17 @@ def pose_errors(est: np.ndarray, gt: np.ndarray) -> dict:
 
 
 def anchor_reprojection(scene, bundle: dict, meta: dict) -> dict:
-    """Pixel error of scene points around the placement anchor (a 5 x 5 grid spanning the object's
-    frame-0 height), lifted with the estimated depth and reprojected with the estimated cameras,
-    against the same pixels lifted and reprojected with the ground truth. NaN when the anchor is on
-    a moving thing (then the object moves with it and this does not apply)."""
+    """Pixel error of the support surface at the placement anchor (a 5 x 3 grid, +-1/4 of the
+    object's frame-0 height across, +-1/10 up and down), lifted with the estimated depth and
+    reprojected with the estimated cameras, against the same pixels lifted and reprojected with the
+    ground truth. NaN when the anchor is on a moving thing (then the object moves with it)."""
     placement = meta["placement"]
     (au, av), size = placement["anchor"], placement["height_px"]
     height, width = bundle["depth"].shape[1:]
-    offsets = np.linspace(-0.5, 0.5, 5) * size
-    u = np.clip(au + offsets[None, :], 0, width - 1).ravel()
-    v = np.clip(av + offsets[:, None] - 0.5 * size, 0, height - 1).ravel()
+    u = np.clip(au + np.linspace(-0.25, 0.25, 5)[None, :] * size, 0, width - 1)
+    v = np.clip(av + np.linspace(-0.1, 0.1, 3)[:, None] * size, 0, height - 1)
+    u, v = np.broadcast_arrays(u, v)
+    u, v = u.ravel(), v.ravel()
     iu, iv = np.rint(u).astype(int), np.rint(v).astype(int)
     if bundle["dynamic"][0, int(round(av)), int(round(au))]:
         return {"anchor_px_mean": float("nan"), "anchor_px_max": float("nan")}

@@ -14,6 +14,8 @@ stopping where flow_valid (also sampled there) is false.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import cv2
@@ -74,42 +76,50 @@ def fb_consistent(fwd: np.ndarray, bwd: np.ndarray, stride: int, height: int, wi
     |fwd + bwd(target)| <= fb_tolerance * stride + fb_relative * |fwd|.
     """
     h, w = fwd.shape[:2]
-    gx = np.arange(w, dtype=np.float32)[None, :] + fwd[..., 0] / stride
-    gy = np.arange(h, dtype=np.float32)[:, None] + fwd[..., 1] / stride
+    gx = np.arange(w, dtype=np.float32)[None, :] + fwd[..., 0] * (1.0 / stride)
+    gy = np.arange(h, dtype=np.float32)[:, None] + fwd[..., 1] * (1.0 / stride)
     inside = (gx >= 0) & (gx <= (width - 1) / stride) & (gy >= 0) & (gy <= (height - 1) / stride)
     back = cv2.remap(bwd, gx, gy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    err2 = ((fwd + back) ** 2).sum(axis=-1)
-    limit = fb_tolerance * stride + fb_relative * np.sqrt((fwd ** 2).sum(axis=-1))
-    return inside & (err2 <= limit * limit)
+    loop = cv2.add(fwd, back)
+    err = cv2.magnitude(loop[..., 0], loop[..., 1])
+    limit = fb_tolerance * stride + fb_relative * cv2.magnitude(fwd[..., 0], fwd[..., 1])
+    return inside & (err <= limit)
 
 
 def compute_flow(gray: np.ndarray, stride: int, preset: str = "medium",
                  progress: Optional[Progress] = None, progress_offset: int = 0,
-                 progress_total: Optional[int] = None
+                 progress_total: Optional[int] = None, workers: int = 2
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """DIS flow for every consecutive pair.
+    """DIS flow for every consecutive pair, on `workers` threads (OpenCV releases the GIL).
 
-    gray: uint8 [F, H, W] full-res grey frames. Returns flow_fwd, flow_bwd float32 [F-1, H', W', 2] (full-res
-    pixels), flow_valid bool [F-1, H', W'] (conventions in the module docstring) and
+    gray: uint8 [F, H, W] full-res grey frames. Returns flow_fwd, flow_bwd float32 [F-1, H', W', 2]
+    (full-res pixels), flow_valid bool [F-1, H', W'] (conventions in the module docstring) and
     valid_bwd bool [F-1, H', W'], the same check for flow_bwd (cells of frame t + 1).
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown DIS preset {preset!r}; use one of {sorted(PRESETS)}")
     num, height, width = gray.shape
-    gray = downsample_gray(gray, stride)
-    dis = cv2.DISOpticalFlow_create(PRESETS[preset])
-    h, w = gray.shape[1:]
+    small = downsample_gray(gray, stride)
+    h, w = small.shape[1:]
     fwd = np.empty((num - 1, h, w, 2), np.float32)
     bwd = np.empty_like(fwd)
     valid = np.empty((num - 1, h, w), bool)
     valid_bwd = np.empty_like(valid)
     total = progress_total if progress_total is not None else num - 1
-    for t in range(num - 1):
-        fwd[t] = dis.calc(gray[t], gray[t + 1], None) * stride
-        bwd[t] = dis.calc(gray[t + 1], gray[t], None) * stride
+    local = threading.local()
+
+    def pair(t: int) -> int:
+        if not hasattr(local, "dis"):
+            local.dis = cv2.DISOpticalFlow_create(PRESETS[preset])
+        fwd[t] = local.dis.calc(small[t], small[t + 1], None) * stride
+        bwd[t] = local.dis.calc(small[t + 1], small[t], None) * stride
         valid[t] = fb_consistent(fwd[t], bwd[t], stride, height, width)
         valid_bwd[t] = fb_consistent(bwd[t], fwd[t], stride, height, width)
-        report(progress, progress_offset + t + 1, total)
+        return t
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for done, _ in enumerate(pool.map(pair, range(num - 1))):
+            report(progress, progress_offset + done + 1, total)
     return fwd, bwd, valid, valid_bwd
 
 

@@ -6,7 +6,8 @@ evidence of motion when the observed (forward-backward consistent) flow differs 
 than
     tolerance_px + relative * |part of the ego flow caused by camera translation|
 (the relative term absorbs depth errors, whose effect grows with parallax), and evidence of rest
-otherwise. Frame t compares itself with t - 1, t + 1 and, for slow movers, t +- span via chained flow.
+otherwise. Frame t compares itself with t + span (or t - span near the end) via chained flow, so that slow
+movers have moved far enough to show.
 Flow is only trusted on textured cells; the evidence is then spread over each object with an
 edge-aware (guided) filter steered by the frame, so untextured parts of a moving thing follow
 their textured parts.
@@ -60,13 +61,13 @@ def chain_dense(flows: np.ndarray, valids: np.ndarray, stride: int) -> tuple[np.
 
 
 def _views(t: int, num: int, span: int) -> list[tuple[int, int]]:
-    """Frames that frame t is compared with: t + span and t - span where they exist, else the
-    farthest frame on the longer side (short videos)."""
+    """Frames that frame t is compared with: t + span, else t - span, else the farthest frame on
+    the longer side (short videos)."""
     span = max(1, min(span, num - 1))
-    views = [o for o in (t + span, t - span) if 0 <= o < num]
-    if not views:
-        views = [num - 1] if num - 1 - t >= t else [0]
-    return views
+    for other in (t + span, t - span):
+        if 0 <= other < num:
+            return [other]
+    return [num - 1] if num - 1 - t >= t else [0]
 
 
 def _flow_between(t: int, other: int, flow_fwd, flow_bwd, flow_valid, valid_bwd, stride):

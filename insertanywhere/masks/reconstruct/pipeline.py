@@ -18,6 +18,7 @@ from .depth import INVERSE_AFFINE, SCALE, depth_from_params
 from .correspond import texture_strength, textured
 from .flow import choose_stride, compute_flow, downsample_gray, to_gray
 from .motion import motion_evidence, moving_masks
+from .triangulate import correct_depth, depth_from_motion, motion_poses
 
 INITIAL_SHIFT = 0.2  # first guess of b / a for disparity (1/z = a d + b), refined by bundle adjustment
 
@@ -36,7 +37,7 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
                 flow_preset: str = "medium", refine_focal: Optional[bool] = None,
                 ba_gaps=(1, 2, 4, 8), ba_points: int = 48, ba_iterations: int = 20,
                 depth_weight: float = 3.0, motion_tolerance_px: float = 0.75,
-                motion_relative: float = 0.03, seed: int = 0) -> SceneRecord:
+                motion_relative: float = 0.03, refine_depth: Optional[bool] = None, seed: int = 0) -> SceneRecord:
     """Reconstruct camera, depth and moving things of a video.
 
     frames: uint8 [F, H, W, 3] RGB (or float 0..1). At most one of
@@ -70,7 +71,7 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
         kind, maps, source = INVERSE_AFFINE, inputs.prepare_disparity(
             disparity, num, height, width, warnings), "disparity"
     else:
-        raise InsertAnywhereError("depth-free reconstruction is not available yet")  # replaced below
+        kind, maps, source = SCALE, None, "motion"
     stride = flow_stride or choose_stride(height, width)
     steps = num - 1 + 4
     mark = time.perf_counter()
@@ -82,11 +83,18 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
     timings["flow"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    values = maps[:, ::stride, ::stride].astype(np.float64)
     params = np.zeros((num, 2))
     params[0] = (1.0, 0.0) if kind == SCALE else (1.0, INITIAL_SHIFT)
-    poses, params, suspect = chain_poses(kind, values, params, K0, gray, tex, fwd, bwd, valid, stride,
-                                          seed=seed, warnings=warnings)
+    if maps is None:  # no depth given: cameras from motion, then depth triangulated with them
+        poses = motion_poses(K0, gray, tex, fwd, bwd, valid, valid_bwd, stride, seed=seed, warnings=warnings)
+        maps = depth_from_motion(K0, poses, gray, gray_grid, tex, fwd, bwd, valid, valid_bwd, stride,
+                                 height, width, seed=seed)
+        params[:, 0] = 1.0
+        values = maps[:, ::stride, ::stride].astype(np.float64)
+    else:
+        values = maps[:, ::stride, ::stride].astype(np.float64)
+        poses, params, _ = chain_poses(kind, values, params, K0, gray, tex, fwd, bwd, valid, stride,
+                                       seed=seed, warnings=warnings)
     timings["chain"] = time.perf_counter() - mark
     report(progress, num, steps)
 
@@ -107,10 +115,20 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
     report(progress, num + 2, steps)
 
     mark = time.perf_counter()
-    full_depth = np.stack([depth_from_params(kind, maps[t].astype(np.float64), state.params[t])
-                           for t in range(num)]).astype(np.float32)
+    full_depth = np.stack([depth_from_params(kind, maps[t], state.params[t]) for t in range(num)]).astype(np.float32)
     poses = state.poses()
-    if kind != SCALE:
+    if refine_depth is None:
+        refine_depth = kind == INVERSE_AFFINE
+    if refine_depth:
+        usable = tex & ~moving[:, ::stride, ::stride]
+        full_depth, corrected = correct_depth(full_depth, state.K(), poses, gray, usable, fwd, bwd, valid,
+                                              valid_bwd, stride, seed=seed)
+        if corrected < num:
+            warnings.append(f"depth: {num - corrected} frames had too little parallax for a multi-view "
+                            "correction and keep the input's shape")
+    timings["depth_correction"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    if source != "metric":
         unit = float(np.median(full_depth[0]))
         full_depth /= unit
         poses[:, :3, 3] /= unit
