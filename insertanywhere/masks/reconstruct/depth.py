@@ -49,14 +49,14 @@ def robust_fit(kind: str, values: np.ndarray, target_depth: np.ndarray, iteratio
     params = np.array([0.0, np.median(inv)])
     if np.ptp(values) < 1e-6:
         return params
-    for _ in range(iterations):
+    for _ in range(iterations + 3):
         # relative error in 1/z: divide rows by 1/z
         scale = weights / inv
         A = np.stack([values, np.ones_like(values)], axis=1) * scale[:, None]
         params = np.linalg.lstsq(A, inv * scale, rcond=None)[0]
         rel = np.abs((params[0] * values + params[1]) / inv - 1.0)
         sigma = 1.4826 * np.median(rel) + 1e-6
-        weights = 1.0 / np.maximum(1.0, rel / (2.0 * sigma))  # Huber-like
+        weights = 1.0 / (1.0 + (rel / (2.0 * sigma)) ** 2)  # Cauchy: gross outliers fade out
     return params
 
 
