@@ -225,9 +225,18 @@ def read_media(path: Path, max_frames: int, size: Optional[tuple[int, int]] = No
     return np.stack([fit_frame(f, size, "crop") for f in frames]), fps
 
 
-def mask_from_frames(frames: np.ndarray) -> np.ndarray:
-    """Bool [F, H, W]: a mask video's white pixels (mean channel value above mid-grey)."""
-    return frames.astype(np.float32).mean(axis=-1) > 127.5
+def mask_from_frames(frames: np.ndarray, source: str = "mask video") -> np.ndarray:
+    """Bool [F, H, W]: a mask video's white pixels (mean channel value above mid-grey).
+
+    Raises when the video is not black and white (e.g. a video with the object greyed out
+    rather than a mask): more than a fifth of its pixels in mid-tones.
+    """
+    grey = frames.astype(np.float32).mean(axis=-1)
+    if np.mean((grey > 40) & (grey < 215)) > 0.2:
+        raise InsertAnywhereError(
+            f"'{source}' is not a black-and-white mask (most pixels are mid-tones). Point --mask at the binary "
+            "mask videos (white = object), not at a masked or overlay video.")
+    return grey > 127.5
 
 
 # ----------------------------------------------------------------------------- masks
@@ -413,7 +422,7 @@ def build_samples(source: TripletSource, cfg: BuildConfig, embedder: Optional[Em
     present, fps = read_media(source.present, cfg.max_source_frames, max_side=cfg.max_side)
     size = present.shape[1:3]
     removed, _ = read_media(source.removed, cfg.max_source_frames, size)
-    obj = mask_from_frames(read_media(source.mask, cfg.max_source_frames, size)[0])
+    obj = mask_from_frames(read_media(source.mask, cfg.max_source_frames, size)[0], str(source.mask))
     n = min(len(present), len(removed), len(obj))
     if max(len(present), len(removed), len(obj)) - n > 1:
         return [], f"{source.id}: frame counts differ (present {len(present)}, removed {len(removed)}, mask {len(obj)})"
@@ -496,17 +505,18 @@ def write_sample(out: Path, sample: dict, cfg: BuildConfig, source: TripletSourc
     refs, augments = [], []
     for k, (image, params) in enumerate(sample["variants"]):
         cv2.imwrite(str(folder / f"reference_{k}.png"), image[..., ::-1])
-        refs.append(str(rel / f"reference_{k}.png"))
+        refs.append((rel / f"reference_{k}.png").as_posix())
         augments.append(params)
     F, H, W = sample["target"].shape[:3]
     return {
         "id": sample["id"],
-        "target": str(rel / "target.mp4"), "input": str(rel / "input.mp4"), "masks": str(rel / "masks.npz"),
-        "references": refs or [str(rel / "reference.png")], "reference_clean": str(rel / "reference.png"),
+        "target": (rel / "target.mp4").as_posix(), "input": (rel / "input.mp4").as_posix(),
+        "masks": (rel / "masks.npz").as_posix(), "references": refs or [(rel / "reference.png").as_posix()],
+        "reference_clean": (rel / "reference.png").as_posix(),
         "num_frames": int(F), "height": int(H), "width": int(W), "fps": float(sample["fps"]),
         "prompt": cfg.prompt, "first_frame_known": True,
-        "source": {"id": source.id, "present": str(source.present), "removed": str(source.removed), "mask": str(source.mask),
-                   "start": int(sample["start"]), "stride": cfg.stride},
+        "source": {"id": source.id, "present": str(source.present), "removed": str(source.removed),
+                   "mask": str(source.mask), "start": int(sample["start"]), "stride": cfg.stride},
         "reference": {"source": sample["reference_source"], "score": sample["reference_score"],
                       "augment": augments},
         "degradation": sample["degradation"],

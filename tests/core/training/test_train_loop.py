@@ -116,7 +116,8 @@ def test_latents_and_prompts_are_cached(trained, dataset_dir):
     files = list(cache.folder.glob("prompts-*.safetensors"))
     assert len(files) == 1
     prompts = cache.load_prompts(files[0].stem.split("-", 1)[1])
-    assert list(prompts) == ["a vase on the table"] and prompts["a vase on the table"].shape == (512, 32)
+    text_dim = trainer.transformer.config.text_dim
+    assert list(prompts) == ["a vase on the table"] and prompts["a vase on the table"].shape == (512, text_dim)
 
 
 def test_resume_repeats_the_uninterrupted_run(dataset_dir, wan_folder, tmp_path):

@@ -1,7 +1,6 @@
 """Triplet builder: layouts, masks that cover side effects, references, manifest."""
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -253,4 +252,6 @@ def test_mask_video_helper_round_trip(tmp_path):
     decoded = mask_from_frames(frames)
     iou = (decoded & scene.gt_visible).sum() / (decoded | scene.gt_visible).sum()
     assert iou > 0.9
+    with pytest.raises(InsertAnywhereError, match="not a black-and-white mask"):
+        mask_from_frames(scene.frames, "overlay.mp4")
     assert mask_video(scene.gt_visible).dtype == np.uint8
