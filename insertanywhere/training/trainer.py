@@ -400,7 +400,7 @@ class LoraTrainer:
         from .export import export_lora
 
         self.output.mkdir(parents=True, exist_ok=True)
-        self.prepare()
+        self.prepare(lambda done, total: self.log({"event": "cached", "sample": done, "of": total}))
         latest = self.latest_checkpoint() if resume else None
         if latest is not None:
             self.resume(latest)
