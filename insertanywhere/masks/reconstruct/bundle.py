@@ -26,6 +26,7 @@ from scipy.linalg import solveh_banded
 from .depth import INVERSE_AFFINE, SCALE
 from .correspond import match, sample_cells
 from .flow import sample_bilinear
+from .threads import map_threads
 from .pose import so3_exp
 
 POSE_DOF = 6
@@ -60,26 +61,29 @@ def build_pairs(gray: np.ndarray, textured: np.ndarray, flow_fwd: np.ndarray, fl
     gray: uint8 [F, H, W]; textured (bool), values: [F, H', W'] on the flow grid; static: optional bool
     [F, H', W'], False on moving things (not sampled). Each pair appears in both directions.
     """
-    rng = np.random.default_rng(seed)
     num = values.shape[0]
     h, w = values.shape[1:]
-    rows = []
-    for gap in gaps:
-        for i in range(num - gap):
-            j = i + gap
-            valid = flow_valid[i] & textured[i]
-            if static is not None:
-                valid &= static[i]
-            cy, cx = sample_cells(valid, 2 * per_pair, rng)
-            p, q, ok = match(gray, flow_fwd, flow_valid, stride, i, j, cy, cx)
-            if static is not None:
-                iy = np.clip(np.rint(q[:, 1] / stride).astype(np.int64), 0, h - 1)
-                ix = np.clip(np.rint(q[:, 0] / stride).astype(np.int64), 0, w - 1)
-                ok &= static[j, iy, ix]
-            sel = np.flatnonzero(ok)[:per_pair]
-            if len(sel) < 8:
-                continue
-            rows.append((i, j, p[sel, 0], p[sel, 1], q[sel, 0], q[sel, 1]))
+
+    def pair(job: tuple[int, int]):
+        i, gap = job
+        j = i + gap
+        rng = np.random.default_rng([seed, gap, i])
+        valid = flow_valid[i] & textured[i]
+        if static is not None:
+            valid &= static[i]
+        cy, cx = sample_cells(valid, 2 * per_pair, rng)
+        p, q, ok = match(gray, flow_fwd, flow_valid, stride, i, j, cy, cx)
+        if static is not None:
+            iy = np.clip(np.rint(q[:, 1] / stride).astype(np.int64), 0, h - 1)
+            ix = np.clip(np.rint(q[:, 0] / stride).astype(np.int64), 0, w - 1)
+            ok &= static[j, iy, ix]
+        sel = np.flatnonzero(ok)[:per_pair]
+        if len(sel) < 8:
+            return None
+        return i, j, p[sel, 0], p[sel, 1], q[sel, 0], q[sel, 1]
+
+    jobs = [(i, gap) for gap in gaps for i in range(num - gap)]
+    rows = [row for row in map_threads(pair, jobs) if row is not None]
     return _pack(rows, values, stride, per_pair)
 
 

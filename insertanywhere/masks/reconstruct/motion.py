@@ -6,8 +6,8 @@ evidence of motion when the observed (forward-backward consistent) flow differs 
 than
     tolerance_px + relative * |part of the ego flow caused by camera translation|
 (the relative term absorbs depth errors, whose effect grows with parallax), and evidence of rest
-otherwise. Frame t compares itself with t + span (or t - span near the end) via chained flow, so that slow
-movers have moved far enough to show.
+otherwise. Frame t compares itself with t + 1 (fast movers) and t + span via chained flow (slow movers have
+moved far enough to show); near the end it looks back instead.
 Flow is only trusted on textured cells; the evidence is then spread over each object with an
 edge-aware (guided) filter steered by the frame, so untextured parts of a moving thing follow
 their textured parts.
@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from ..geometry import invert_rigid
+from .threads import map_threads
 
 
 def ego_flow(depth: np.ndarray, K: np.ndarray, rel: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
@@ -60,14 +61,16 @@ def chain_dense(flows: np.ndarray, valids: np.ndarray, stride: int) -> tuple[np.
     return total, ok
 
 
-def _views(t: int, num: int, span: int) -> list[tuple[int, int]]:
-    """Frames that frame t is compared with: t + span, else t - span, else the farthest frame on
-    the longer side (short videos)."""
-    span = max(1, min(span, num - 1))
-    for other in (t + span, t - span):
-        if 0 <= other < num:
-            return [other]
-    return [num - 1] if num - 1 - t >= t else [0]
+def _views(t: int, num: int, span: int) -> list[int]:
+    """Frames that frame t is compared with: its next frame (fast movers: little occlusion) and the
+    frame `span` ahead (slow movers: enough motion), looking back instead near the end."""
+    views = []
+    for step in sorted({1, max(1, min(span, num - 1))}):
+        for other in (t + step, t - step):
+            if 0 <= other < num:
+                views.append(other)
+                break
+    return views
 
 
 def _flow_between(t: int, other: int, flow_fwd, flow_bwd, flow_valid, valid_bwd, stride):
@@ -103,9 +106,8 @@ def motion_evidence(depth: np.ndarray, K: np.ndarray, poses: np.ndarray, flow_fw
     residuals (median + 4 MAD over strong cells: most of a frame is static).
     """
     num = len(depth)
-    moving = np.zeros(depth.shape, np.float32)
-    resting = np.zeros(depth.shape, np.float32)
-    for t in range(num):
+
+    def frame(t: int) -> tuple[np.ndarray, np.ndarray]:
         ixx, ixy, iyy = structure_tensor(gray[t])
         trace = ixx + iyy
         weight = trace / (trace + np.median(trace) + 1e-12)
@@ -127,9 +129,10 @@ def motion_evidence(depth: np.ndarray, K: np.ndarray, poses: np.ndarray, flow_fw
                 limit = max(1.0, med + 4 * 1.4826 * np.median(np.abs(sample - med)))
             seen |= valid
             exceeded |= valid & (ratio > limit)
-        moving[t] = exceeded * weight
-        resting[t] = (seen & ~exceeded) * weight
-    return moving, resting
+        return (exceeded * weight).astype(np.float32), ((seen & ~exceeded) * weight).astype(np.float32)
+
+    results = map_threads(frame, range(num))
+    return np.stack([m for m, _ in results]), np.stack([r for _, r in results])
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
@@ -155,15 +158,16 @@ def moving_masks(moving: np.ndarray, resting: np.ndarray, gray_grid: np.ndarray,
     """
     num, h, w = moving.shape
     radius = max(2, int(round(radius_frac * max(h, w))))
-    out = np.zeros((num, height, width), bool)
-    for t in range(num):
+
+    def frame(t: int) -> np.ndarray:
         guide = gray_grid[t].astype(np.float32) / 255.0
         m = np.maximum(guided_filter(guide, moving[t], radius, eps), 0)
         r = np.maximum(guided_filter(guide, resting[t], radius, eps), 0)
         mask = ((m > 2 * r) & (m > min_evidence)).astype(np.uint8)
         mask = _drop_small(mask, max(4, int(min_area_frac * mask.size)))
-        out[t] = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR) > 0
-    return out
+        return cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR) > 0
+
+    return np.stack(map_threads(frame, range(num)))
 
 
 def _drop_small(mask: np.ndarray, min_area: int) -> np.ndarray:

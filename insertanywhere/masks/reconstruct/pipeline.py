@@ -3,6 +3,7 @@ masks, flow)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Optional
 
@@ -55,6 +56,24 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
     [F, 4, 4] with frame 0 = identity, moving bool [F, H, W], and flow_fwd / flow_bwd /
     flow_valid on a grid of stride flow_stride (conventions in reconstruct.flow).
     """
+    with _single_threaded_blas():
+        return _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_stride, flow_preset,
+                            refine_focal, ba_gaps, ba_points, ba_iterations, depth_weight, motion_tolerance_px,
+                            motion_relative, refine_depth, seed)
+
+
+def _single_threaded_blas():
+    """BLAS threads only add overhead on these small solves (and fight the OpenCV threads)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional dependency
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_stride, flow_preset, refine_focal,
+                 ba_gaps, ba_points, ba_iterations, depth_weight, motion_tolerance_px, motion_relative,
+                 refine_depth, seed) -> SceneRecord:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     warnings: list[str] = []
@@ -113,6 +132,14 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
     moving = moving_masks(*evidence, gray_grid, height, width)
     timings["motion"] = time.perf_counter() - mark
     report(progress, num + 2, steps)
+
+    if moving.any():  # refine once more without the moving things
+        mark = time.perf_counter()
+        static = ~moving[:, ::stride, ::stride]
+        pairs = build_pairs(gray, tex, fwd, valid, stride, values, ba_gaps, ba_points, static=static, seed=seed + 1)
+        state, log = bundle_adjust(state, kind, pairs, refine_focal=refine_focal, depth_weight=depth_weight,
+                                   iterations=ba_iterations)
+        timings["bundle_static"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
     full_depth = np.stack([depth_from_params(kind, maps[t], state.params[t]) for t in range(num)]).astype(np.float32)

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..geometry import invert_rigid
 from .correspond import match, sample_cells
+from .threads import map_threads
 
 
 def triangulate(K: np.ndarray, pose_a: np.ndarray, pose_b: np.ndarray, pa: np.ndarray, pb: np.ndarray
@@ -125,21 +126,25 @@ def correct_depth(depth: np.ndarray, K: np.ndarray, poses: np.ndarray, gray: np.
     placed, gets more points. Frames with fewer than min_points triangulated cells stay as they
     are. Returns the corrected depth (float32) and how many frames were corrected.
     """
-    rng = np.random.default_rng(seed)
     num, height, width = depth.shape
     h, w = usable.shape[1:]
     nodes = (node_rows, max(2, int(round(node_rows * w / h))))
-    out = depth.astype(np.float32, copy=True)
-    corrected = 0
-    for t in range(num):
+
+    def field(t: int):
+        rng = np.random.default_rng([seed, t])
         rows, cols, z = sparse_depth(t, K, poses, gray, usable[t], flow_fwd, flow_bwd, flow_valid, valid_bwd,
                                      stride, points=points_first if t == 0 else points, rng=rng)
         if len(z) < min_points:
-            continue
+            return None
         current = depth[t, rows * stride, cols * stride]
-        field = smooth_correction(rows, cols, np.log(z / current), (h, w), nodes)
-        out[t] *= np.exp(cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR))
-        corrected += 1
+        return smooth_correction(rows, cols, np.log(z / current), (h, w), nodes)
+
+    out = depth.astype(np.float32, copy=True)
+    corrected = 0
+    for t, grid in enumerate(map_threads(field, range(num))):
+        if grid is not None:
+            out[t] *= np.exp(cv2.resize(grid, (width, height), interpolation=cv2.INTER_LINEAR))
+            corrected += 1
     return out, corrected
 
 
@@ -259,18 +264,21 @@ def depth_from_motion(K: np.ndarray, poses: np.ndarray, gray: np.ndarray, gray_g
                       height: int, width: int, points: int = 500, seed: int = 0) -> np.ndarray:
     """Dense depth float32 [F, H, W] for known cameras: triangulated cells, densified per frame.
     A frame without triangulated cells takes its neighbour's map."""
-    rng = np.random.default_rng(seed)
     num = len(poses)
+
+    def dense(t: int):
+        rows, cols, z = sparse_depth(t, K, poses, gray, usable[t], flow_fwd, flow_bwd, flow_valid, valid_bwd,
+                                     stride, points=points, rng=np.random.default_rng([seed, t]))
+        if len(z) < 10:
+            return None
+        return cv2.resize(densify(rows, cols, z, gray_grid[t]), (width, height), interpolation=cv2.INTER_LINEAR)
+
     out = np.zeros((num, height, width), np.float32)
     have = np.zeros(num, bool)
-    for t in range(num):
-        rows, cols, z = sparse_depth(t, K, poses, gray, usable[t], flow_fwd, flow_bwd, flow_valid, valid_bwd,
-                                     stride, points=points, rng=rng)
-        if len(z) < 10:
-            continue
-        grid = densify(rows, cols, z, gray_grid[t])
-        out[t] = cv2.resize(grid, (width, height), interpolation=cv2.INTER_LINEAR)
-        have[t] = True
+    for t, grid in enumerate(map_threads(dense, range(num))):
+        if grid is not None:
+            out[t] = grid
+            have[t] = True
     if not have.any():
         from ...errors import InsertAnywhereError
         raise InsertAnywhereError(NO_PARALLAX)
