@@ -19,8 +19,10 @@ harness (`install_tiny_models` fills a temporary ComfyUI models folder).
 | install_tiny_models          | all of the above in a ComfyUI models/ tree, under the workflows' names |
 
 Sizes: Wan transformer dim 128 (1 head of 128, as every Wan release has head
-dim 128), 2 layers, VACE on layer 0; Wan VAE base_dim 8 with the real z_dim 16;
-UMT5 d_model 32, 2 layers; SAM2 Hiera embed 8, image_size 128.
+dim 128), 2 layers, VACE on layer 0, text dim 4096 and frequency dim 256 (the
+values ComfyUI's Wan loader assumes, so the same file also runs in UNETLoader);
+Wan VAE base_dim 4 with the real z_dim 16; UMT5 d_model 4096 but 2 layers with
+4 heads of 8 (3M parameters); SAM2 Hiera embed 8, image_size 128.
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ from pathlib import Path
 
 import torch
 
-TEXT_DIM = 32
+TEXT_DIM = 4096  # as umt5-xxl: ComfyUI's Wan model hard-codes it, so the tiny transformer also loads natively
 WAN_TRANSFORMER_CONFIG = dict(
     patch_size=(1, 2, 2), num_attention_heads=1, attention_head_dim=128, in_channels=16, out_channels=16,
-    text_dim=TEXT_DIM, freq_dim=32, ffn_dim=128, num_layers=2, cross_attn_norm=True,
+    text_dim=TEXT_DIM, freq_dim=256, ffn_dim=128, num_layers=2, cross_attn_norm=True,
     qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024, vace_layers=[0], vace_in_channels=96,
 )
 WAN_VAE_CONFIG = dict(base_dim=4, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],

@@ -140,3 +140,44 @@ def _comfy_format_vae():
     torch.manual_seed(0)
     vae = AutoencoderKLWan(base_dim=96, z_dim=16)
     return wan_vae_original_state_dict(vae.state_dict())
+
+
+def test_native_sampling_chain_with_core_nodes(tiny, clip, run_node, comfy):
+    """UNETLoader / LoraLoaderModelOnly / KSampler / TrimVideoLatent / VAEDecode on the tiny Wan VACE files,
+    conditioned by VACE Native Inputs, then Composite Back: the whole native route in-process."""
+    from comfy.sd import VAE
+    from comfy_extras.nodes_model_advanced import ModelSamplingSD3
+    from comfy_extras.nodes_wan import TrimVideoLatent, WanVaceToVideo
+
+    import folder_paths
+
+    from insertanywhere.insertion.text_encoder import load_text_encoder_file
+
+    frames, masks, anchor = clip
+    video, control_masks, reference, width, height, length = run_node(
+        "IA_VACENativeInputs", frames=frames, masks=masks, first_frame=anchor[:1], mask_fill="gray", mask_grow=2,
+        max_side=0, reference=anchor[:1]).result
+    (model,) = comfy.UNETLoader().load_unet(tiny["transformer"], "default")
+    from comfy import lora as comfy_lora
+    from comfy import utils as comfy_utils
+    from tiny_models import LORA_TARGETS
+
+    lora_sd = comfy_utils.load_torch_file(folder_paths.get_full_path("loras", tiny["lora"]))
+    patches = comfy_lora.load_lora(lora_sd, comfy_lora.model_lora_keys_unet(model.model, {}))
+    assert len(patches) == len(LORA_TARGETS) * 3  # every layer of 2 blocks + 1 VACE block is matched by ComfyUI
+    (lora_model,) = comfy.LoraLoaderModelOnly().load_lora_model_only(model, tiny["lora"], 1.0)
+    (lora_model,) = ModelSamplingSD3().patch(lora_model, 3.0)
+    prompts = load_text_encoder_file(folder_paths.get_full_path("text_encoders", tiny["text_encoder"]), torch.float32)
+    embeds = prompts.encode(["a red mug", ""])
+    positive, negative = [[embeds[:1], {}]], [[embeds[1:], {}]]
+    vae = VAE(sd=_comfy_format_vae())
+    pos, neg, latent, trim = WanVaceToVideo.execute(positive, negative, vae, width, height, length, 1, 1.0,
+                                                    control_video=video, control_masks=control_masks,
+                                                    reference_image=reference).result
+    (sampled,) = comfy.KSampler().sample(lora_model, 0, 2, 2.0, "uni_pc", "simple", pos, neg, latent)
+    (trimmed,) = TrimVideoLatent.execute(sampled, trim).result
+    (images,) = comfy.VAEDecode().decode(vae, trimmed)
+    assert tuple(images.shape) == (9, 32, 48, 3) and torch.isfinite(images).all()
+    (final,) = run_node("IA_CompositeBack", original=frames, generated=images, masks=masks, dilate=2, feather=2,
+                        colour_match=True, ring=6).result
+    assert tuple(final.shape) == tuple(frames.shape)

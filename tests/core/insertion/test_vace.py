@@ -112,8 +112,8 @@ def test_other_schedulers_run(wan_model, video, masks, first_frame, scheduler):
 
 
 @pytest.mark.parametrize("memory, tolerance", [
-    (wan.MemoryOptions(offload="model"), 0.0),
-    (wan.MemoryOptions(offload="group"), 0.0),
+    (wan.MemoryOptions(offload="model"), 0.05),
+    (wan.MemoryOptions(offload="group"), 0.05),
     (wan.MemoryOptions(fp8_layerwise=True), 3.0),
 ])
 def test_memory_options_match_the_plain_path(wan_folder, wan_model, video, masks, first_frame, memory, tolerance):
