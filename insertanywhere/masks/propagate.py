@@ -8,11 +8,12 @@ positions are known. Each step t-1 -> t:
   2. move them by the optical flow t-1 -> t (dropping fb-inconsistent flow), lift both ends
      to world points with depth and camera poses,
   3. fit the support's world motion with a robust (least-median) Kabsch,
-  4. apply it only when the support moves: most of its points are flagged `moving` by the
-     reconstruction, their motion clearly exceeds the fit's own residual noise, and the
-     support's look in frame t does not match the static pose better (a photometric check
-     against frame 0 that also refines the motion in-plane, since DIS flow underestimates
-     small movers). Otherwise the pose is kept exactly.
+  4. two hypotheses are kept: the static frame-0 pose, and a pose that follows the support
+     whenever its flow clearly differs from a static point's (fitted in the support's plane
+     to the flowed pixels and refined against the support's frame-0 look, since DIS flow
+     underestimates small movers). Frame t's look of the support (shading-free texture NCC
+     against frame 0) picks one; the reconstruction's `moving` flags decide when both look
+     alike and for plain supports. A static support thus keeps the frame-0 pose exactly.
 Poses are world_from_object [F, 4, 4] similarities; the object's scale never changes.
 """
 
@@ -31,7 +32,7 @@ HIDDEN_TOLERANCE = 0.05   # a support point is hidden when the scene is nearer b
 OCCLUDER_GAP = 0.25       # ... and near an occluder's edge when something this much nearer is close by
 MIN_POINTS = 6            # fewer tracked support points than this: keep the pose (and say so)
 MOVING_FRACTION = 0.5     # share of support inliers flagged moving that makes the support move
-PHOTO_MARGIN = 0.0        # NCC by which the static pose may win before it vetoes a flagged motion
+PHOTO_MARGIN = 0.02       # texture NCC difference that decides between the static and the following pose
 PATCH_POINTS = 600        # dense support samples for the photometric check
 MIN_TEXTURE = 0.01        # texture (log-grey) std below which the support is too plain to check
 LMEDS_TRIALS = 64
@@ -249,8 +250,14 @@ def propagate(scene: SceneRecord, world_from_object0: np.ndarray, anchor_world: 
     patch = support_patch(scene, anchor_cam, height_px, object_height).to_frame(object_from_world @ invert_rigid(w2c0))
     info["support"][0] = len(local)
     rng = np.random.default_rng(0)
+    following = pose0  # the hypothesis that the support moves: it follows the support's flow
+    displaced = False
     for t in range(1, num):
-        poses[t], info["support"][t], info["moving"][t] = _step(scene, t - 1, poses[t - 1], local, patch, rng)
+        look = _Look(scene, t, patch)
+        following, info["support"][t], flagged = _follow(scene, t - 1, following, local, patch, look, rng)
+        displaced, following = _decide(look, pose0, following, flagged, displaced)
+        poses[t] = following if displaced else pose0
+        info["moving"][t] = displaced
         report(progress, t, num - 1)
     lost = [t for t in range(1, num) if info["support"][t] < MIN_POINTS]
     if lost:
@@ -258,26 +265,47 @@ def propagate(scene: SceneRecord, world_from_object0: np.ndarray, anchor_world: 
     return ObjectTrack(poses, info)
 
 
-def _step(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray, patch: _Patch,
-          rng: np.random.Generator) -> tuple[np.ndarray, int, bool]:
-    """One step t -> t+1: (new pose, number of support points used, whether it moved)."""
+def _follow(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray, patch: _Patch, look: "_Look",
+            rng: np.random.Generator) -> tuple[np.ndarray, int, float]:
+    """Move the following hypothesis t -> t+1 with its support: (pose, points used, share flagged moving).
+
+    It moves when the support's flow clearly differs from a static point's (on a plain support
+    only when the reconstruction also flags it moving); the motion is fitted in the support's
+    plane (or in 3D when it tilts fast), then refined by aligning the support's look in frame
+    t+1 to frame 0 (drift-free; DIS flow underestimates small movers)."""
     fit = _flow_motion(scene, t, pose, local, rng)
-    if fit is None or fit.flagged < MOVING_FRACTION or not fit.significant:
-        return pose, 0 if fit is None else fit.used, False
+    if fit is None:
+        return pose, 0, 0.0
+    if not fit.significant or (patch.reference is None and fit.flagged < MOVING_FRACTION):
+        return pose, fit.used, fit.flagged
     plane = _Plane.of(pose, patch)
     motion = fit.motion
     if plane.tilt(motion) <= MAX_TILT_DEG:
-        motion = _planar_motion(fit, plane, scene.world_to_camera[t + 1].astype(np.float64),
-                                scene.K.astype(np.float64))
+        motion = _planar_motion(fit, plane, look.w2c, look.K)
     flowed = motion @ pose
-    look = _Look(scene, t + 1, patch)
-    gain = look.ncc(flowed, pose)
-    if gain is None and patch.reference is not None:
-        return pose, fit.used, False  # too little of a textured support in view to confirm: hold
-    if gain is not None and gain < -PHOTO_MARGIN:
-        return pose, fit.used, False  # the support looks as in the static pose: a false motion flag
-    moved = look.align(flowed)
-    return (moved if look.agrees(moved, flowed, pose) else flowed), fit.used, True
+    moved = look.align(flowed, patch.reference, np.ones(len(patch.points), bool))
+    return (moved if look.agrees(moved, flowed, pose) else flowed), fit.used, fit.flagged
+
+
+def _decide(look: "_Look", static: np.ndarray, following: np.ndarray, flagged: float,
+            displaced: bool) -> tuple[bool, np.ndarray]:
+    """Has the support left its frame-0 place? (decision, following pose after a possible reset).
+
+    Frame t's look of the support decides between the static and the following pose (texture
+    NCC against frame 0, so the evidence grows as the support travels); when it cannot (too
+    little in view) the last decision holds; when the two look alike the motion mask decides.
+    A following pose that looks clearly worse than the static one was led astray (flow dragged
+    by a shadow or an occluder) and restarts from the static pose."""
+    if look.gray is None:  # plain support: it only followed flagged motion
+        return bool(displaced or not np.array_equal(following, static)), following
+    evidence = look.ncc(following, static)
+    if evidence is None:
+        return displaced, following
+    if evidence > PHOTO_MARGIN:
+        return True, following
+    if evidence < -PHOTO_MARGIN:
+        return False, static
+    return flagged >= MOVING_FRACTION, following
 
 
 @dataclass
@@ -474,16 +502,18 @@ class _Look:
         ref = self.patch.reference[both]
         return _ncc(a[both], ref) - _ncc(b[both], ref)
 
-    def align(self, pose: np.ndarray) -> np.ndarray:
-        """Refine the pose by in-plane motion (2 shifts + a turn about the patch normal): robust
-        Gauss-Newton on the standardised grey residual."""
+    def align(self, pose: np.ndarray, reference: np.ndarray, seen: np.ndarray) -> np.ndarray:
+        """Refine the pose by in-plane motion (2 shifts + a turn about the patch normal) so this
+        frame's texture at the patch matches `reference` [m] (seen [m] marks valid values):
+        robust Gauss-Newton on the standardised texture residual."""
         if self.gray is None:
             return pose
         _, ok = self.sample(pose)
+        ok &= seen
         if not self.enough(ok):
             return pose
         plane = _Plane.of(pose, self.patch)
-        ref = _standard(self.patch.reference[ok])
+        ref = _standard(reference[ok])
 
         def residual(params):
             values, seen = self.sample(plane.motion(params) @ pose)
