@@ -38,6 +38,7 @@ MIN_TEXTURE = 0.01        # texture (log-grey) std below which the support is to
 LMEDS_TRIALS = 64
 BLUR_SIGMA = 1.0          # px, smooths the grey frames for the photometric alignment
 SHADE_SIGMA = 4.0         # px, shading scale removed from the grey frames (shadows, light changes)
+LOOK_MARGIN = 16          # px around the patch where texture is computed (room for alignment steps)
 ALIGN_ITERATIONS = 8
 ALIGN_SLACK_PX = 2.0      # the photometric alignment may move the flowed pose this far (or half the motion)
 MAX_TILT_DEG = 2.0        # support motions tilting less than this per frame are taken as planar
@@ -283,7 +284,7 @@ def _follow(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray, pat
     if plane.tilt(motion) <= MAX_TILT_DEG:
         motion = _planar_motion(fit, plane, look.w2c, look.K)
     flowed = motion @ pose
-    moved = look.align(flowed, patch.reference, np.ones(len(patch.points), bool))
+    moved = look.align(flowed)
     return (moved if look.agrees(moved, flowed, pose) else flowed), fit.used, fit.flagged
 
 
@@ -296,7 +297,7 @@ def _decide(look: "_Look", static: np.ndarray, following: np.ndarray, flagged: f
     little in view) the last decision holds; when the two look alike the motion mask decides.
     A following pose that looks clearly worse than the static one was led astray (flow dragged
     by a shadow or an occluder) and restarts from the static pose."""
-    if look.gray is None:  # plain support: it only followed flagged motion
+    if not look.textured:  # plain support: it only followed flagged motion
         return bool(displaced or not np.array_equal(following, static)), following
     evidence = look.ncc(following, static)
     if evidence is None:
@@ -454,17 +455,37 @@ class _Look:
     and passing shadows matter little)."""
 
     def __init__(self, scene: SceneRecord, t: int, patch: _Patch):
-        import cv2
-
         self.patch = patch
         self.w2c = scene.world_to_camera[t].astype(np.float64)
         self.K = scene.K.astype(np.float64)
-        self.depth = scene.depth[t]
-        reach = int(np.ceil(2 * SHADE_SIGMA))
-        self.nearest_depth = cv2.erode(np.nan_to_num(scene.depth[t], nan=np.inf).astype(np.float32),
-                                       np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
         self.size = scene.size
-        self.gray = _texture(scene.frames[t]) if patch.reference is not None else None
+        self.frame = scene.frames[t]
+        self.depth = scene.depth[t]
+        self.textured = patch.reference is not None
+        self.box = (0, 0, 0, 0)  # (y0, y1, x0, x1) of the maps below, computed on demand
+        self.texture = self.nearest_depth = np.zeros((0, 0), np.float32)
+
+    def _maps_cover(self, uv: np.ndarray) -> None:
+        """Compute texture and the nearest-depth map (for occluder edges) on a window holding uv."""
+        import cv2
+
+        h, w = self.size
+        lo = np.clip(np.floor(uv.min(0)).astype(int) - LOOK_MARGIN, 0, [w, h])
+        hi = np.clip(np.ceil(uv.max(0)).astype(int) + LOOK_MARGIN + 1, 0, [w, h])
+        y0, y1, x0, x1 = self.box
+        if y1 > y0 and x0 <= lo[0] and y0 <= lo[1] and hi[0] <= x1 and hi[1] <= y1:
+            return
+        if y1 > y0:  # grow the window to hold both
+            lo, hi = np.minimum(lo, [x0, y0]), np.maximum(hi, [x1, y1])
+        pad = int(np.ceil(3 * SHADE_SIGMA)) + 1
+        px0, py0 = max(lo[0] - pad, 0), max(lo[1] - pad, 0)
+        px1, py1 = min(hi[0] + pad, w), min(hi[1] + pad, h)
+        inner = (slice(lo[1] - py0, hi[1] - py0), slice(lo[0] - px0, hi[0] - px0))
+        self.texture = _texture(self.frame[py0:py1, px0:px1])[inner]
+        reach = int(np.ceil(2 * SHADE_SIGMA))
+        depth = np.nan_to_num(self.depth[py0:py1, px0:px1], nan=np.inf).astype(np.float32)
+        self.nearest_depth = cv2.erode(depth, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))[inner]
+        self.box = (int(lo[1]), int(hi[1]), int(lo[0]), int(hi[0]))
 
     def sample(self, pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Texture values [m] of the patch points placed by `pose`, and which are seen clearly [m]:
@@ -473,9 +494,13 @@ class _Look:
         uv, z = project(transform(self.w2c @ pose, self.patch.points), self.K)
         ok = _inside(uv, self.size) & (z > 0)
         uv = np.nan_to_num(uv)
+        if not ok.any():
+            return np.zeros(len(uv)), ok
+        self._maps_cover(uv[ok])
+        local = uv - [self.box[2], self.box[0]]
         ok &= ~(_nearest(self.depth, uv) < z * (1 - HIDDEN_TOLERANCE))
-        ok &= ~(_nearest(self.nearest_depth, uv) < z * (1 - OCCLUDER_GAP))
-        return _sample_bilinear(self.gray, uv[:, 0], uv[:, 1]), ok
+        ok &= ~(_nearest(self.nearest_depth, local) < z * (1 - OCCLUDER_GAP))
+        return _sample_bilinear(self.texture, local[:, 0], local[:, 1]), ok
 
     def enough(self, seen: np.ndarray) -> bool:
         """Photometric evidence needs a good share of the patch in view."""
@@ -493,7 +518,7 @@ class _Look:
 
     def ncc(self, pose: np.ndarray, other: np.ndarray) -> Optional[float]:
         """NCC(pose) - NCC(other) on the points both show clearly; None when undecidable."""
-        if self.gray is None:
+        if not self.textured:
             return None
         (a, ok_a), (b, ok_b) = self.sample(pose), self.sample(other)
         both = ok_a & ok_b
@@ -502,18 +527,17 @@ class _Look:
         ref = self.patch.reference[both]
         return _ncc(a[both], ref) - _ncc(b[both], ref)
 
-    def align(self, pose: np.ndarray, reference: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    def align(self, pose: np.ndarray) -> np.ndarray:
         """Refine the pose by in-plane motion (2 shifts + a turn about the patch normal) so this
-        frame's texture at the patch matches `reference` [m] (seen [m] marks valid values):
-        robust Gauss-Newton on the standardised texture residual."""
-        if self.gray is None:
+        frame's texture at the patch matches frame 0's: robust Gauss-Newton on the standardised
+        texture residual."""
+        if not self.textured:
             return pose
         _, ok = self.sample(pose)
-        ok &= seen
         if not self.enough(ok):
             return pose
         plane = _Plane.of(pose, self.patch)
-        ref = _standard(reference[ok])
+        ref = _standard(self.patch.reference[ok])
 
         def residual(params):
             values, seen = self.sample(plane.motion(params) @ pose)
