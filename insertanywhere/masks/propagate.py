@@ -31,7 +31,7 @@ from .scene import ObjectTrack, SceneRecord
 HIDDEN_TOLERANCE = 0.05   # a support point is hidden when the scene is nearer by this fraction
 OCCLUDER_GAP = 0.25       # ... and near an occluder's edge when something this much nearer is close by
 MIN_POINTS = 6            # fewer tracked support points than this: keep the pose (and say so)
-MOVING_FRACTION = 0.5     # share of support inliers flagged moving that makes the support move
+MOVING_FRACTION = 0.5     # share of support points flagged moving that counts as 'flagged'
 PHOTO_MARGIN = 0.02       # texture NCC difference that decides between the static and the following pose
 PATCH_POINTS = 600        # dense support samples for the photometric check
 MIN_TEXTURE = 0.01        # texture (log-grey) std below which the support is too plain to check
@@ -79,9 +79,9 @@ def support_points(depth0: np.ndarray, K: np.ndarray, anchor_camera: np.ndarray,
 class _Patch:
     """Dense support samples for the photometric check and alignment.
 
-    points [m, 3] (camera 0 when made, then the object's frame), their frame-0 grey values
-    reference [m] (None when the support is too plain to compare), and the patch plane's
-    unit normal [3] in the same frame.
+    points [m, 3] (camera 0 when made, then the object's frame), their frame-0 texture values
+    reference [m] (see _texture; None when the support is too plain to compare), and the
+    patch plane's unit normal [3] in the same frame.
     """
 
     points: np.ndarray
@@ -109,10 +109,7 @@ def support_patch(scene: SceneRecord, anchor_camera: np.ndarray, height_px: floa
     ok = np.isfinite(z) & (z > 0)
     pts = unproject(gx[ok].astype(np.float64), gy[ok].astype(np.float64), z[ok], K)
     near = np.linalg.norm(pts - anchor_camera, axis=1) <= 0.5 * object_height
-    import cv2
-
-    gray0 = _texture(scene.frames[0])
-    reference = gray0[gy[ok][near], gx[ok][near]].astype(np.float64)
+    reference = _texture(scene.frames[0])[gy[ok][near], gx[ok][near]].astype(np.float64)
     textured = near.sum() >= MIN_POINTS and reference.std() >= MIN_TEXTURE
     pts = pts[near]
     normal = np.array([0.0, 0.0, -1.0])
@@ -228,7 +225,8 @@ def propagate(scene: SceneRecord, world_from_object0: np.ndarray, anchor_world: 
     anchor_world [3]: the surface point under the anchor (SurfaceFrame.point);
     height_px: the placement's pixel height (sets the support's extent);
     enabled=False keeps the frame-0 world pose in every frame (camera-only ablation).
-    info: per frame 'support' (tracked points), 'moving' (motion applied), warnings.
+    info: per frame 'support' (support points tracked), 'moving' (the support has left its frame-0
+    place, so the following pose is used), 'warnings'.
     """
     num = scene.num_frames
     pose0 = np.asarray(world_from_object0, np.float64)
