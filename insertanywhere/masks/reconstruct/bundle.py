@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import solveh_banded
 
-from .depth import INVERSE_AFFINE, SCALE
+from .depth import SCALE
 from .correspond import match, sample_cells
 from .flow import sample_bilinear
 from .threads import map_threads
@@ -85,6 +85,19 @@ def build_pairs(gray: np.ndarray, textured: np.ndarray, flow_fwd: np.ndarray, fl
     jobs = [(i, gap) for gap in gaps for i in range(num - gap)]
     rows = [row for row in map_threads(pair, jobs) if row is not None]
     return _pack(rows, values, stride, per_pair)
+
+
+def without_moving(pairs: Pairs, moving: np.ndarray, stride: int) -> Pairs:
+    """The same pairs with correspondences on moving cells (bool [F, H', W'], either end) weighted 0."""
+    h, w = moving.shape[1:]
+
+    def on_moving(frames: np.ndarray, uv: np.ndarray) -> np.ndarray:
+        iy = np.clip(np.rint(uv[..., 1] / stride).astype(np.int64), 0, h - 1)
+        ix = np.clip(np.rint(uv[..., 0] / stride).astype(np.int64), 0, w - 1)
+        return moving[frames[:, None], iy, ix]
+
+    keep = ~on_moving(pairs.src, pairs.p_uv) & ~on_moving(pairs.tgt, pairs.q_uv)
+    return Pairs(pairs.src, pairs.tgt, pairs.p_uv, pairs.q_uv, pairs.p_val, pairs.q_val, pairs.weight * keep)
 
 
 def _pack(rows, values, stride, per_pair) -> Pairs:

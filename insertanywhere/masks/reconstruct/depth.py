@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .flow import sample_bilinear
-
 INVERSE_AFFINE = "inverse_affine"
 SCALE = "scale"
 MAX_DEPTH_RATIO = 200.0  # depth is capped at this multiple of the frame's median depth
@@ -59,7 +57,3 @@ def robust_fit(kind: str, values: np.ndarray, target_depth: np.ndarray, iteratio
         weights = 1.0 / (1.0 + (rel / (2.0 * sigma)) ** 2)  # Cauchy: gross outliers fade out
     return params
 
-
-def sample_frame(values: np.ndarray, u: np.ndarray, v: np.ndarray, stride: int) -> np.ndarray:
-    """Bilinear sample of a grid map [H', W'] at full-res pixels (u, v)."""
-    return sample_bilinear(values, u / stride, v / stride)

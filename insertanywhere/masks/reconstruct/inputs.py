@@ -117,7 +117,7 @@ def prepare_disparity(disparity, num_frames: int, height: int, width: int, warni
     """
     maps = _as_maps(disparity, "disparity", num_frames, height, width)
     maps = _fill_invalid(maps, ~np.isfinite(maps), "disparity", warnings)
-    flat = maps.reshape(num_frames, -1)
+    flat = maps[:, ::4, ::4].reshape(num_frames, -1)
     lo = np.percentile(flat, 0.5, axis=1)
     hi = np.percentile(flat, 99.5, axis=1)
     flat_frames = np.flatnonzero(hi - lo <= 1e-6 * np.maximum(np.abs(hi), 1.0))
@@ -125,4 +125,5 @@ def prepare_disparity(disparity, num_frames: int, height: int, width: int, warni
         raise InsertAnywhereError(
             f"disparity of frame {int(flat_frames[0])} is constant, so it carries no depth; "
             "check the depth node's output (it should vary across the image) or leave the input empty.")
-    return ((maps - lo[:, None, None]) / (hi - lo)[:, None, None]).astype(np.float32)
+    scale = (1.0 / (hi - lo)).astype(np.float32)[:, None, None]
+    return (maps - lo.astype(np.float32)[:, None, None]) * scale  # a new array: the input stays untouched

@@ -13,7 +13,7 @@ from ...errors import InsertAnywhereError
 from ...progress import Progress, report
 from ..scene import SceneRecord
 from . import inputs
-from .bundle import State, build_pairs, bundle_adjust
+from .bundle import State, build_pairs, bundle_adjust, without_moving
 from .chain import chain_poses
 from .depth import INVERSE_AFFINE, SCALE, depth_from_params
 from .correspond import texture_strength, textured
@@ -121,7 +121,8 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
     state = State(R=poses[:, :3, :3].copy(), t=poses[:, :3, 3].copy(), params=params, f=float(K0[0, 0]),
                   c=K0[:2, 2].copy())
     pairs = build_pairs(gray, tex, fwd, valid, stride, values, ba_gaps, ba_points, seed=seed)
-    state, log = bundle_adjust(state, kind, pairs, refine_focal=refine_focal, depth_weight=depth_weight,
+    # the focal is left to the second pass: moving things, still in here, bias it
+    state, log = bundle_adjust(state, kind, pairs, refine_focal=False, depth_weight=depth_weight,
                                iterations=ba_iterations)
     timings["bundle"] = time.perf_counter() - mark
     report(progress, num + 1, steps)
@@ -133,10 +134,9 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
     timings["motion"] = time.perf_counter() - mark
     report(progress, num + 2, steps)
 
-    if moving.any():  # refine once more without the moving things
+    if moving.any() or refine_focal:  # refine once more without the moving things
         mark = time.perf_counter()
-        static = ~moving[:, ::stride, ::stride]
-        pairs = build_pairs(gray, tex, fwd, valid, stride, values, ba_gaps, ba_points, static=static, seed=seed + 1)
+        pairs = without_moving(pairs, moving[:, ::stride, ::stride], stride)
         state, log = bundle_adjust(state, kind, pairs, refine_focal=refine_focal, depth_weight=depth_weight,
                                    iterations=ba_iterations)
         timings["bundle_static"] = time.perf_counter() - mark

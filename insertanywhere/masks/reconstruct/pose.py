@@ -31,8 +31,8 @@ def skew(x: np.ndarray) -> np.ndarray:
     ], -2)
 
 
-def pnp(points: np.ndarray, pixels: np.ndarray, K: np.ndarray, threshold_px: float = 1.5,
-        guess: Optional[np.ndarray] = None) -> tuple[Optional[np.ndarray], np.ndarray]:
+def pnp(points: np.ndarray, pixels: np.ndarray, K: np.ndarray, threshold_px: float = 1.5
+        ) -> tuple[Optional[np.ndarray], np.ndarray]:
     """world_to_camera [4, 4] from world points [N, 3] seen at pixels [N, 2], and the inlier mask [N].
 
     USAC MAGSAC (plain RANSAC is far less accurate at sub-pixel noise), then a Levenberg-Marquardt
