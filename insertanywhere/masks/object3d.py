@@ -23,7 +23,7 @@ from ..errors import InsertAnywhereError
 MESH_SUFFIXES = (".glb", ".gltf", ".obj", ".ply", ".stl")
 DEFAULT_COLOR = (160, 160, 160)
 # Image-derived objects are meshed on a grid at most this many cells tall/wide.
-IMAGE_GRID_CELLS = 160
+IMAGE_GRID_CELLS = 128
 # Textured meshes are subdivided until edges are at most this fraction of the height,
 # so per-vertex texture samples carry the texture's detail.
 TEXTURE_EDGE = 1.0 / 48
