@@ -113,7 +113,8 @@ class SAM2Loader(io.ComfyNode):
                         "predictor. The config is built without global Hydra state.",
             inputs=[
                 io.Combo.Input("checkpoint", options=model_options("sam2"),
-                               tooltip="A .pt from Meta (sam2.1_hiera_large.pt, ...) or a .safetensors in models/sam2."),
+                               tooltip="A .pt from Meta (sam2.1_hiera_large.pt, ...) or a .safetensors in "
+                                       "models/sam2."),
                 io.Combo.Input("config", options=["auto", *sam2_refine.packaged_configs()], default="auto",
                                tooltip="auto: a .yaml with the checkpoint's name beside it, else read off the "
                                        "weights (size and SAM2 vs SAM2.1)."),
@@ -301,7 +302,8 @@ class WanVACELoader(io.ComfyNode):
                 io.Combo.Input("vae", options=[FROM_FOLDER, *model_options("vae")], default=FROM_FOLDER,
                                tooltip="Single file, e.g. wan_2.1_vae.safetensors."),
                 io.Combo.Input("text_encoder", options=[FROM_FOLDER, *model_options("text_encoders")],
-                               default=FROM_FOLDER, tooltip="Single file, e.g. umt5_xxl_fp8_e4m3fn_scaled.safetensors."),
+                               default=FROM_FOLDER,
+                               tooltip="Single file, e.g. umt5_xxl_fp8_e4m3fn_scaled.safetensors."),
                 io.Combo.Input("precision", options=PRECISIONS, default="auto",
                                tooltip="Transformer and text encoder dtype; auto: bfloat16 on GPU, float32 on CPU. "
                                        "The VAE always runs float32."),
@@ -343,7 +345,8 @@ class WanVACELoRA(io.ComfyNode):
                         "strength. Chain several to stack them; the loaded model itself is not changed.",
             inputs=[
                 WanVACE.Input("model"),
-                io.Combo.Input("lora", options=model_options("loras"), tooltip="e.g. the InsertAnywhere insertion LoRA."),
+                io.Combo.Input("lora", options=model_options("loras"),
+                               tooltip="e.g. the InsertAnywhere insertion LoRA."),
                 io.Float.Input("strength", default=1.0, min=-4.0, max=4.0, step=0.05,
                                tooltip="0 = off, 1 = as trained."),
             ],

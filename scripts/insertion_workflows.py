@@ -60,7 +60,8 @@ def diffusers_workflow() -> list:
         ("lora", "IA_WanVACELoRA", {"model": ("wan", "model"), "lora": LORA, "strength": 1.0}),
         ("vace", "IA_VACEInsert", {"model": ("lora", "model"), "frames": ("load", "frames"),
                                    "masks": ("refine", "masks"), "first_frame": ("inpaint", "first_frame"),
-                                   "reference": ("reference", "IMAGE"), "prompt": PROMPT, "negative_prompt": NEGATIVE, "steps": 30, "cfg": 5.0}),
+                                   "reference": ("reference", "IMAGE"), "prompt": PROMPT,
+                                   "negative_prompt": NEGATIVE, "steps": 30, "cfg": 5.0}),
     ] + _composite_and_save(("vace", "frames"))
 
 

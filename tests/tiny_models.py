@@ -28,7 +28,6 @@ Wan VAE base_dim 4 with the real z_dim 16; UMT5 d_model 4096 but 2 layers with
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import torch

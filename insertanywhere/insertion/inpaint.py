@@ -106,8 +106,8 @@ def poisson_insert(scene: np.ndarray, render: np.ndarray, mask: np.ndarray, *, c
 # --------------------------------------------------------------------------------------------- Flux Kontext
 
 
-def load_kontext(folder: Union[str, Path], device: Union[str, torch.device] = "cpu", dtype: Optional[torch.dtype] = None,
-                 offload: str = "none"):
+def load_kontext(folder: Union[str, Path], device: Union[str, torch.device] = "cpu",
+                 dtype: Optional[torch.dtype] = None, offload: str = "none"):
     """FluxKontextInpaintPipeline from a local diffusers folder (e.g. FLUX.1-Kontext-dev)."""
     from diffusers import FluxKontextInpaintPipeline
 
@@ -159,7 +159,8 @@ def kontext_inpaint(pipe, scene: np.ndarray, mask: np.ndarray, reference: Option
         image_reference=None if reference is None else Image.fromarray(reference[..., :3]),
         prompt=prompt, height=height // 16 * 16, width=width // 16 * 16, strength=strength,
         num_inference_steps=steps, guidance_scale=guidance, generator=torch.Generator("cpu").manual_seed(int(seed)),
-        output_type="np", callback_on_step_end=callback, max_area=height * width if resolution == "input" else 1024 ** 2, _auto_resize=resolution == "preferred",
+        output_type="np", callback_on_step_end=callback,
+        max_area=height * width if resolution == "input" else 1024 ** 2, _auto_resize=resolution == "preferred",
     )
     image = np.clip(np.asarray(result.images[0]) * 255 + 0.5, 0, 255).astype(np.uint8)
     image = resize_frames(image[None], (height, width))[0]

@@ -111,10 +111,12 @@ def read_lora(path: Union[str, Path], transformer: torch.nn.Module, strength: fl
             if set(parts) <= {"bias", "alpha"} and "bias" in parts:
                 raise InsertAnywhereError(f"LoRA '{path.name}' has a bias-only entry for '{module_key}'; "
                                           "bias-only LoRAs are not supported.")
-            raise InsertAnywhereError(f"LoRA '{path.name}' has no down/up pair for '{module_key}'; the file is damaged.")
+            raise InsertAnywhereError(
+                f"LoRA '{path.name}' has no down/up pair for '{module_key}'; the file is damaged.")
         down, up = parts["down"].float(), parts["up"].float()
         rank = down.shape[0]
-        if down.ndim != 2 or up.ndim != 2 or down.shape[1] != layer.in_features or up.shape != (layer.out_features, rank):
+        fits = down.ndim == 2 and up.ndim == 2 and down.shape[1] == layer.in_features
+        if not fits or up.shape != (layer.out_features, rank):
             raise InsertAnywhereError(
                 f"LoRA '{path.name}' layer '{module_key}' has shapes {tuple(down.shape)}/{tuple(up.shape)} but the "
                 f"model's layer is {layer.out_features}x{layer.in_features}: the LoRA is for another Wan size."
@@ -143,7 +145,8 @@ def applied_loras(transformer, loras: Sequence[LoRASpec]) -> Iterator[None]:
         for index, spec in enumerate(loras):
             name = f"ia_lora_{index}"
             dtype = next(transformer.parameters()).dtype
-            weights = {k: v.to(torch.float32 if dtype == torch.float8_e4m3fn else dtype) for k, v in spec.weights.items()}
+            dtype = torch.float32 if dtype == torch.float8_e4m3fn else dtype  # fp8 storage: LoRA stays precise
+            weights = {k: v.to(dtype) for k, v in spec.weights.items()}
             transformer.load_lora_adapter(weights, adapter_name=name, prefix=None)
             names.append(name)
         if names:

@@ -97,8 +97,10 @@ def _package_config_dir() -> Optional[Path]:
 
 
 def _import_sam2() -> None:
+    import importlib
+
     try:
-        import sam2.sam2_video_predictor  # noqa: F401
+        importlib.import_module("sam2.sam2_video_predictor")
     except ImportError as exc:
         raise InsertAnywhereError(
             f"The 'sam2' package is not installed ({exc}). Install it with: "

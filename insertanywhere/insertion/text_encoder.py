@@ -43,7 +43,8 @@ def hf_tokenizer(folder: Union[str, Path]) -> Tokenize:
     try:
         tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     except Exception as exc:
-        raise InsertAnywhereError(f"Cannot load the tokenizer from '{folder}' ({exc}); the folder is incomplete.") from exc
+        raise InsertAnywhereError(
+            f"Cannot load the tokenizer from '{folder}' ({exc}); the folder is incomplete.") from exc
 
     def tokenize(texts: list, max_length: int):
         enc = tok(texts, padding="max_length", max_length=max_length, truncation=True, add_special_tokens=True,
@@ -58,7 +59,8 @@ def spm_tokenizer(model_proto: bytes, eos_id: int = 1, pad_id: int = 0) -> Token
     try:
         import sentencepiece as spm
     except ImportError as exc:
-        raise InsertAnywhereError("Single-file UMT5 text encoders need 'sentencepiece': pip install sentencepiece") from exc
+        raise InsertAnywhereError(
+            "Single-file UMT5 text encoders need 'sentencepiece': pip install sentencepiece") from exc
     proc = spm.SentencePieceProcessor(model_proto=model_proto)
 
     def tokenize(texts: list, max_length: int):

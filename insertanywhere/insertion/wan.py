@@ -93,7 +93,8 @@ def transformer_config(sd: dict) -> dict:
     layers = len({k.split(".")[1] for k in sd if k.startswith("blocks.")})
     vace = len({k.split(".")[1] for k in sd if k.startswith("vace_blocks.")})
     if vace == 0 or layers % vace:
-        raise InsertAnywhereError(f"{vace} VACE blocks do not divide {layers} transformer blocks; not a Wan VACE model.")
+        raise InsertAnywhereError(
+            f"{vace} VACE blocks do not divide {layers} transformer blocks; not a Wan VACE model.")
     volume = patch[0] * patch[1] * patch[2]
     return {
         "_class_name": "WanVACETransformer3DModel",

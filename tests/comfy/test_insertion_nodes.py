@@ -81,9 +81,10 @@ def test_sam2_and_first_frame_nodes(tiny, clip, run_node):
 def test_diffusers_route_with_stacked_loras_and_composite(tiny, clip, run_node):
     frames, masks, anchor = clip
     first = anchor[:1]
-    (folder_model,) = run_node("IA_WanVACELoader", diffusers_folder=tiny["wan_folder"], transformer="from diffusers folder",
-                               vae="from diffusers folder", text_encoder="from diffusers folder", precision="float32",
-                               offload="none", fp8_layerwise=False, vae_tiling=False).result
+    folder = "from diffusers folder"
+    (folder_model,) = run_node("IA_WanVACELoader", diffusers_folder=tiny["wan_folder"], transformer=folder, vae=folder,
+                               text_encoder=folder, precision="float32", offload="none", fp8_layerwise=False,
+                               vae_tiling=False).result
     (single,) = run_node("IA_WanVACELoader", diffusers_folder="none", transformer=tiny["transformer"], vae=tiny["vae"],
                          text_encoder=tiny["text_encoder"], precision="float32", offload="group", fp8_layerwise=False,
                          vae_tiling=True).result
