@@ -73,6 +73,8 @@ def _metadata_alphas(path: Path) -> tuple[float | None, dict]:
         config = json.loads(beside.read_text())
     if not config:
         return None, {}
+    # diffusers' save_lora_weights prefixes each entry with the component: "transformer.lora_alpha"
+    config = {k.removeprefix("transformer."): v for k, v in config.items()}
     return config.get("lora_alpha"), {k.lstrip("^"): v for k, v in (config.get("alpha_pattern") or {}).items()}
 
 

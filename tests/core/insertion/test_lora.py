@@ -75,13 +75,15 @@ def test_stacked_loras_add_up(wan_model, lora_files):
     assert torch.allclose(out - base, expected, atol=1e-5)
 
 
-def test_diffusers_metadata_alpha_is_used(tmp_path, wan_model, lora):
+@pytest.mark.parametrize("metadata", [{"r": 4, "lora_alpha": 2.0},  # PEFT adapter config
+                                      {"transformer.r": 4, "transformer.lora_alpha": 2.0}])  # save_lora_weights
+def test_diffusers_metadata_alpha_is_used(tmp_path, wan_model, lora, metadata):
     from tiny_models import lora_state_dict
 
     sd = lora_state_dict({PROBE: lora[PROBE]}, "diffusers")
     sd[f"transformer.{PROBE}.lora_A.weight"] = lora[PROBE][0]  # unscaled, alpha only in the metadata
     path = tmp_path / "meta.safetensors"
-    save_file(sd, str(path), metadata={"lora_adapter_metadata": json.dumps({"r": 4, "lora_alpha": 2.0})})
+    save_file(sd, str(path), metadata={"lora_adapter_metadata": json.dumps(metadata)})
     spec = read_lora(path, wan_model.transformer)
     down, up, _ = lora[PROBE]
     assert torch.allclose(lora_delta(spec, PROBE), 0.5 * up @ down, atol=1e-6)
