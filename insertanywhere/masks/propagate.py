@@ -269,7 +269,8 @@ def _follow(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray, pat
     """Move the following hypothesis t -> t+1 with its support: (pose, points used, share flagged moving).
 
     It moves when the support's flow clearly differs from a static point's (on a plain support
-    only when the reconstruction also flags it moving); the motion is fitted in the support's
+    only when the reconstruction also flags it moving, on a textured one only while enough of
+    it is in view to check its look); the motion is fitted in the support's
     plane (or in 3D when it tilts fast), then refined by aligning the support's look in frame
     t+1 to frame 0 (drift-free; DIS flow underestimates small movers)."""
     fit = _flow_motion(scene, t, pose, local, rng)
@@ -277,6 +278,8 @@ def _follow(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray, pat
         return pose, 0, 0.0
     if not fit.significant or (patch.reference is None and fit.flagged < MOVING_FRACTION):
         return pose, fit.used, fit.flagged
+    if look.textured and not look.enough(look.sample(pose)[1]):
+        return pose, fit.used, fit.flagged  # a textured support mostly hidden: its flow is not trusted
     plane = _Plane.of(pose, patch)
     motion = fit.motion
     if plane.tilt(motion) <= MAX_TILT_DEG:
