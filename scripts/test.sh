@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
 install_pack ".[test]"
+install_sam2
 exec .venv/bin/python -m pytest -q "$@"

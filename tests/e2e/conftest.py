@@ -46,19 +46,33 @@ class ComfyServer:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"{}")
 
-    def run_prompt(self, prompt: dict, timeout: float = 600) -> dict:
-        """Queue an API-format prompt and wait for its /history entry."""
+    def queue(self, prompt: dict) -> str:
+        """POST /prompt (the server validates the whole graph first); returns the prompt id."""
         status, body = self.post("/prompt", {"prompt": prompt, "client_id": "ia-tests"})
-        assert status == 200, f"/prompt refused the workflow: {json.dumps(body)[:2000]}"
-        prompt_id = body["prompt_id"]
+        assert status == 200 and not body.get("node_errors"), f"/prompt refused the workflow: {json.dumps(body)[:2000]}"
+        return body["prompt_id"]
+
+    def wait_idle(self, timeout: float = 120) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            queue = self.get("/queue")
+            if not queue["queue_running"] and not queue["queue_pending"]:
+                return
+            time.sleep(0.5)
+        raise AssertionError("the server queue did not drain")
+
+    def run_prompt(self, prompt: dict, timeout: float = 600) -> dict:
+        """Queue an API-format prompt and wait for its /history entry; raises on an execution error."""
+        prompt_id = self.queue(prompt)
         deadline = time.time() + timeout
         while time.time() < deadline:
             history = self.get(f"/history/{prompt_id}")
-            if prompt_id in history and history[prompt_id].get("status", {}).get("completed") is not None:
-                entry = history[prompt_id]
-                if entry["status"].get("status_str") == "success" or entry.get("outputs"):
-                    return entry
-                raise AssertionError(f"prompt failed: {json.dumps(entry['status'])[:4000]}")
+            entry = history.get(prompt_id)
+            if entry and entry.get("status", {}).get("completed") is not None:
+                if entry["status"].get("status_str") == "error":
+                    messages = [m for m in entry["status"].get("messages", []) if m[0] == "execution_error"]
+                    raise AssertionError(f"prompt failed: {json.dumps(messages)[:4000]}")
+                return entry
             time.sleep(0.5)
         raise AssertionError(f"prompt {prompt_id} did not finish in {timeout}s\n{self.log()[-4000:]}")
 

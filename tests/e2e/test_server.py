@@ -61,10 +61,21 @@ def _check_masks_outputs(server, entry) -> None:
     assert scores["mean"] >= 0.85, scores
 
 
+# Workflows the real server can only validate here: ComfyUI's CLIPLoader always builds the full-size
+# UMT5-XXL (5.7B) and VAELoader the full Wan VAE, so no tiny stand-in loads. Their graph is executed
+# in-process with ComfyUI's own node classes in tests/comfy/test_insertion_nodes.py.
+VALIDATE_ONLY = {"insertanywhere_insert_native"}
+
+
 @pytest.mark.parametrize("workflow", shipped_workflows(), ids=lambda p: p.stem)
 def test_shipped_workflow_runs(comfy_server, workflow):
     _prepare_models(comfy_server)
     prompt = to_api(json.loads(workflow.read_text()), comfy_server.get("/object_info"))
+    if workflow.stem in VALIDATE_ONLY:
+        comfy_server.queue(prompt)  # asserts the server accepted every node, link, value and model file
+        comfy_server.post("/interrupt", {})
+        comfy_server.wait_idle()
+        return
     entry = comfy_server.run_prompt(prompt, timeout=900)
     data = json.loads(workflow.read_text())
     output_nodes = [str(n["id"]) for n in data["nodes"] if n["type"] in ("SaveImage", "SaveVideo", "PreviewImage")]
