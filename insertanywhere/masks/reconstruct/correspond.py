@@ -78,3 +78,22 @@ def match(gray: np.ndarray, flow_fwd: np.ndarray, flow_valid: np.ndarray, stride
     q[sel], good = refine(gray[src], gray[dst], p[sel], q[sel], levels=levels)
     ok[sel] = good
     return p, q, ok
+
+
+def step_points(scene, t: int, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Carry full-res pixels uv [N, 2] of frame t to frame t + 1 precisely.
+
+    scene: a SceneRecord with flow. The dense flow (which shrinks displacements by a percent or
+    two) gives the start, Lucas-Kanade on the full-res frames the answer. Returns uv' [N, 2] and
+    ok [N] (flow valid there and the Lucas-Kanade solve checked by solving back).
+    """
+    uv = np.asarray(uv, np.float64).reshape(-1, 2)
+    s = scene.flow_stride
+    u, v, ok = follow(scene.flow_fwd[t:t + 1].astype(np.float32), scene.flow_valid[t:t + 1], s, uv[:, 0], uv[:, 1])
+    start = np.stack([u, v], -1).astype(np.float64)
+    gray = [cv2.cvtColor(scene.frames[k], cv2.COLOR_RGB2GRAY) for k in (t, t + 1)]
+    out = start.copy()
+    sel = np.flatnonzero(ok)
+    out[sel], good = refine(gray[0], gray[1], uv[sel], start[sel])
+    ok[sel] = good
+    return out, ok

@@ -41,20 +41,33 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
                 motion_relative: float = 0.03, refine_depth: Optional[bool] = None, seed: int = 0) -> SceneRecord:
     """Reconstruct camera, depth and moving things of a video.
 
-    frames: uint8 [F, H, W, 3] RGB (or float 0..1). At most one of
+    frames: uint8 [F, H, W, 3] RGB (or float 0..1), F >= 2. At most one of
       depth      float [F, h, w] metric camera z (any resolution with the frames' aspect ratio), or
       disparity  float [F, h, w] relative inverse depth, any per-frame affine (larger = nearer), e.g.
                  a depth network's output or a ComfyUI depth node's IMAGE [F, h, w, 3] in 0..1.
-    Without either, depth is triangulated from camera motion (the camera must translate).
+    Without either, depth is triangulated from camera motion; a camera that only turns raises
+    InsertAnywhereError asking for depth.
     K: [3, 3] intrinsics; else from fov_deg (horizontal) or a 60 degree default. Unless K is given,
     the focal length is refined from the video (refine_focal=False keeps it).
     NaN / inf / non-positive depth pixels are filled from valid neighbours (listed in
     info["warnings"]); a frame with more than half of them invalid is refused.
 
+    How: DIS flow both ways (flow_preset, on a grid of flow_stride, default: long side <= 512);
+    cameras chained by PnP (USAC MAGSAC) on Lucas-Kanade-refined correspondences lifted with each
+    frame's depth, that depth aligned per frame to the running reconstruction (scale, or scale and
+    shift of disparity); bundle adjustment over frame pairs ba_gaps apart (ba_points per pair,
+    depth_weight on depth agreement, focal refined only after moving things are masked);
+    moving masks from the flow that the camera motion does not explain (motion_tolerance_px +
+    motion_relative * parallax, widened to the fit's own residuals); for disparity input
+    (refine_depth=None) each frame's depth is finally corrected by a smooth field fitted to
+    multi-view triangulation.
+
     Returns a SceneRecord: depth float32 [F, H, W] (camera z, one scale for all frames; metric if
     `depth` was metric, else relative with frame 0's median depth = 1), K, world_to_camera
-    [F, 4, 4] with frame 0 = identity, moving bool [F, H, W], and flow_fwd / flow_bwd /
-    flow_valid on a grid of stride flow_stride (conventions in reconstruct.flow).
+    [F, 4, 4] with frame 0 = identity, moving bool [F, H, W], and flow_fwd / flow_bwd float16
+    [F-1, H', W', 2], flow_valid bool [F-1, H', W'] on a grid of stride flow_stride:
+    flow_fwd[t, i, j] moves full-res pixel (j*s, i*s) of frame t to frame t+1, in full-res pixels
+    (full conventions in reconstruct.flow). info: depth source, focal, timings, warnings.
     """
     with _single_threaded_blas():
         return _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_stride, flow_preset,
