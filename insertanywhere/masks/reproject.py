@@ -27,7 +27,7 @@ from .scene import ObjectTrack, SceneRecord
 # nearer than object_z * (1 - DEPTH_TOLERANCE). Absorbs depth noise at the contact with
 # the support; real occluders are much nearer than that.
 DEPTH_TOLERANCE = 0.03
-MAX_CANDIDATES = 2_000_000  # pixel-triangle pairs per rasterisation chunk (memory bound)
+MAX_CANDIDATES = 500_000  # pixel-triangle pairs per rasterisation chunk (~150 bytes each)
 MAX_SPLAT_RADIUS = 8
 
 

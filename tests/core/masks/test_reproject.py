@@ -104,3 +104,19 @@ def test_point_cloud_object_matches_the_mesh_on_a_scene():
     for t in range(3):
         iou = (result.amodal[t] & s.gt_amodal[t]).sum() / (result.amodal[t] | s.gt_amodal[t]).sum()
         assert iou > 0.85
+
+
+def test_chunked_rasterisation_matches(monkeypatch):
+    import insertanywhere.masks.reproject as reproject_module
+
+    rng = np.random.default_rng(2)
+    pts = np.column_stack([rng.uniform(-1, 1, (60, 2)), rng.uniform(1.5, 3, 60)])
+    faces = rng.integers(0, 60, (80, 3))
+    faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])]
+    colors = rng.integers(0, 255, (60, 3)).astype(np.uint8)
+    whole = rasterize(pts, faces, K, SIZE, colors)
+    monkeypatch.setattr(reproject_module, "MAX_CANDIDATES", 500)
+    chunked = rasterize(pts, faces, K, SIZE, colors)
+    assert whole.mask.sum() > 2000
+    np.testing.assert_array_equal(whole.depth, chunked.depth)
+    np.testing.assert_array_equal(whole.color, chunked.color)
