@@ -36,7 +36,7 @@ def _motion(kind, values, state, log, fwd, bwd, valid, valid_bwd, gray_grid, str
 def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional[float] = None,
                 fps: float = 16.0, progress: Optional[Progress] = None, flow_stride: Optional[int] = None,
                 flow_preset: str = "medium", refine_focal: Optional[bool] = None,
-                ba_gaps=(1, 2, 4, 8), ba_points: int = 48, ba_iterations: int = 20,
+                ba_gaps=(1, 2, 4, 8), ba_points: int = 96, ba_iterations: int = 20,
                 depth_weight: float = 3.0, motion_tolerance_px: float = 0.75,
                 motion_relative: float = 0.03, refine_depth: Optional[bool] = None, seed: int = 0) -> SceneRecord:
     """Reconstruct camera, depth and moving things of a video.

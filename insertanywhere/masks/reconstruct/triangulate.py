@@ -118,7 +118,7 @@ def smooth_correction(rows: np.ndarray, cols: np.ndarray, log_ratio: np.ndarray,
 
 def correct_depth(depth: np.ndarray, K: np.ndarray, poses: np.ndarray, gray: np.ndarray, usable: np.ndarray,
                   flow_fwd, flow_bwd, flow_valid, valid_bwd, stride: int, points_first: int = 800,
-                  points: int = 200, node_rows: int = 8, min_points: int = 40, seed: int = 0
+                  points: int = 150, node_rows: int = 8, min_points: int = 40, seed: int = 0
                   ) -> tuple[np.ndarray, int]:
     """Multiply each frame's depth [F, H, W] by a smooth field fitted to triangulated depths.
 
