@@ -32,7 +32,8 @@ HIDDEN_TOLERANCE = 0.05   # a support point is hidden when the scene is nearer b
 OCCLUDER_GAP = 0.25       # ... and near an occluder's edge when something this much nearer is close by
 MIN_POINTS = 6            # fewer tracked support points than this: keep the pose (and say so)
 MOVING_FRACTION = 0.5     # share of support points flagged moving that counts as 'flagged'
-PHOTO_MARGIN = 0.02       # texture NCC difference that decides between the static and the following pose
+PHOTO_MARGIN = 0.03       # texture NCC difference that decides between the static and the following pose
+MIN_SEPARATION_PX = 1.0   # ... once they are this far apart in the image (closer, the look is noise)
 PATCH_POINTS = 600        # dense support samples for the photometric check
 MIN_TEXTURE = 0.01        # texture (log-grey) std below which the support is too plain to check
 LMEDS_TRIALS = 64
@@ -295,11 +296,14 @@ def _decide(look: "_Look", static: np.ndarray, following: np.ndarray, flagged: f
 
     Frame t's look of the support decides between the static and the following pose (texture
     NCC against frame 0, so the evidence grows as the support travels); when it cannot (too
-    little in view) the last decision holds; when the two look alike the motion mask decides.
+    little in view, or the two look alike) the last decision holds; while the two poses are
+    less than MIN_SEPARATION_PX apart the motion mask decides.
     A following pose that looks clearly worse than the static one was led astray (flow dragged
     by a shadow or an occluder) and restarts from the static pose."""
     if not look.textured:  # plain support: it only followed flagged motion
         return bool(displaced or not np.array_equal(following, static)), following
+    if look.separation(following, static) < MIN_SEPARATION_PX:
+        return flagged >= MOVING_FRACTION, following  # too close for the look to tell apart
     evidence = look.ncc(following, static)
     if evidence is None:
         return displaced, following
@@ -307,7 +311,7 @@ def _decide(look: "_Look", static: np.ndarray, following: np.ndarray, flagged: f
         return True, following
     if evidence < -PHOTO_MARGIN:
         return False, static
-    return flagged >= MOVING_FRACTION, following
+    return displaced, following
 
 
 @dataclass
@@ -516,6 +520,12 @@ class _Look:
         flow_shift = np.linalg.norm(transform(flowed @ np.linalg.inv(start), centre) - centre)
         fix = np.linalg.norm(transform(aligned @ np.linalg.inv(flowed), centre) - centre)
         return bool(fix <= max(0.5 * flow_shift, ALIGN_SLACK_PX * pixel))
+
+    def separation(self, pose: np.ndarray, other: np.ndarray) -> float:
+        """Mean pixel distance between the patch placed by the two poses."""
+        a, _ = project(transform(self.w2c @ pose, self.patch.points), self.K)
+        b, _ = project(transform(self.w2c @ other, self.patch.points), self.K)
+        return float(np.nanmean(np.linalg.norm(a - b, axis=1))) if len(a) else 0.0
 
     def ncc(self, pose: np.ndarray, other: np.ndarray) -> Optional[float]:
         """NCC(pose) - NCC(other) on the points both show clearly; None when undecidable."""
