@@ -16,12 +16,15 @@ MAX_DEPTH_RATIO = 200.0  # depth is capped at this multiple of the frame's media
 
 
 def depth_from_params(kind: str, values: np.ndarray, params: np.ndarray) -> np.ndarray:
-    """values [..., n] of one frame with params [2] -> depth z [..., n] (> 0, capped far away)."""
+    """values [..., n] of one frame with params [2] -> depth z [..., n] (> 0, capped far away),
+    in the values' float type."""
+    dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.float64
+    a, b = (np.asarray(p, dtype) for p in params[:2])
     if kind == SCALE:
-        return values * params[0]
-    inv = params[0] * values + params[1]
-    floor = np.median(inv) / MAX_DEPTH_RATIO if inv.size > 16 else 1e-6
-    return 1.0 / np.maximum(inv, max(floor, 1e-9))
+        return values * a
+    inv = a * values + b
+    floor = np.median(inv.ravel()[::7]) / MAX_DEPTH_RATIO if inv.size > 16 else 1e-6
+    return 1.0 / np.maximum(inv, np.asarray(max(floor, 1e-9), dtype))
 
 
 def depth_jacobian(kind: str, values: np.ndarray, z: np.ndarray) -> np.ndarray:

@@ -143,7 +143,7 @@ def correct_depth(depth: np.ndarray, K: np.ndarray, poses: np.ndarray, gray: np.
     corrected = 0
     for t, grid in enumerate(map_threads(field, range(num))):
         if grid is not None:
-            out[t] *= np.exp(cv2.resize(grid, (width, height), interpolation=cv2.INTER_LINEAR))
+            out[t] *= cv2.resize(np.exp(grid), (width, height), interpolation=cv2.INTER_LINEAR)
             corrected += 1
     return out, corrected
 
