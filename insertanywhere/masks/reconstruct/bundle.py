@@ -100,6 +100,15 @@ def without_moving(pairs: Pairs, moving: np.ndarray, stride: int) -> Pairs:
     return Pairs(pairs.src, pairs.tgt, pairs.p_uv, pairs.q_uv, pairs.p_val, pairs.q_val, pairs.weight * keep)
 
 
+def resample_values(pairs: Pairs, values: np.ndarray, stride: int) -> Pairs:
+    """The same correspondences with depth-model inputs read from new maps values [F, H', W']."""
+    p_val = np.stack([sample_bilinear(values[f], uv[:, 0] / stride, uv[:, 1] / stride)
+                      for f, uv in zip(pairs.src, pairs.p_uv)])
+    q_val = np.stack([sample_bilinear(values[f], uv[:, 0] / stride, uv[:, 1] / stride)
+                      for f, uv in zip(pairs.tgt, pairs.q_uv)])
+    return Pairs(pairs.src, pairs.tgt, pairs.p_uv, pairs.q_uv, p_val, q_val, pairs.weight)
+
+
 def _pack(rows, values, stride, per_pair) -> Pairs:
     """Pad the rows to per_pair points and add the reversed pairs."""
     P = len(rows)

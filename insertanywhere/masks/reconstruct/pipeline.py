@@ -13,7 +13,7 @@ from ...errors import InsertAnywhereError
 from ...progress import Progress, report
 from ..scene import SceneRecord
 from . import inputs
-from .bundle import State, build_pairs, bundle_adjust, without_moving
+from .bundle import State, build_pairs, bundle_adjust, resample_values, without_moving
 from .chain import chain_poses
 from .depth import INVERSE_AFFINE, SCALE, depth_from_params
 from .correspond import texture_strength, textured
@@ -38,7 +38,8 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
                 flow_preset: str = "medium", refine_focal: Optional[bool] = None,
                 ba_gaps=(1, 2, 4, 8), ba_points: int = 96, ba_iterations: int = 20,
                 depth_weight: float = 3.0, motion_tolerance_px: float = 0.75,
-                motion_relative: float = 0.03, refine_depth: Optional[bool] = None, seed: int = 0) -> SceneRecord:
+                motion_relative: float = 0.03, refine_depth: Optional[bool] = None, polish: bool = True,
+                seed: int = 0) -> SceneRecord:
     """Reconstruct camera, depth and moving things of a video.
 
     frames: uint8 [F, H, W, 3] RGB (or float 0..1), F >= 2. At most one of
@@ -60,7 +61,7 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
     moving masks from the flow that the camera motion does not explain (motion_tolerance_px +
     motion_relative * parallax, widened to the fit's own residuals); for disparity input
     (refine_depth=None) each frame's depth is finally corrected by a smooth field fitted to
-    multi-view triangulation.
+    multi-view triangulation, and with polish the cameras are adjusted once more to that depth.
 
     Returns a SceneRecord: depth float32 [F, H, W] (camera z, one scale for all frames; metric if
     `depth` was metric, else relative with frame 0's median depth = 1), K, world_to_camera
@@ -72,7 +73,7 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
     with _single_threaded_blas():
         return _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_stride, flow_preset,
                             refine_focal, ba_gaps, ba_points, ba_iterations, depth_weight, motion_tolerance_px,
-                            motion_relative, refine_depth, seed)
+                            motion_relative, refine_depth, polish, seed)
 
 
 def _single_threaded_blas():
@@ -86,7 +87,7 @@ def _single_threaded_blas():
 
 def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_stride, flow_preset, refine_focal,
                  ba_gaps, ba_points, ba_iterations, depth_weight, motion_tolerance_px, motion_relative,
-                 refine_depth, seed) -> SceneRecord:
+                 refine_depth, polish, seed) -> SceneRecord:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     warnings: list[str] = []
@@ -166,6 +167,14 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
         if corrected < num:
             warnings.append(f"depth: {num - corrected} frames had too little parallax for a multi-view "
                             "correction and keep the input's shape")
+        if polish:  # cameras once more against the corrected depth (its shape now fixed)
+            grid = full_depth[:, ::stride, ::stride].astype(np.float64)
+            pairs = resample_values(pairs, grid, stride)
+            state = State(R=state.R, t=state.t, params=np.c_[np.ones(num), np.zeros(num)], f=state.f, c=state.c)
+            state, log = bundle_adjust(state, SCALE, pairs, refine_focal=refine_focal, depth_weight=depth_weight,
+                                       iterations=max(1, ba_iterations // 2))
+            poses = state.poses()
+            full_depth *= state.params[:, :1, None].astype(np.float32)
     timings["depth"] = time.perf_counter() - mark
     mark = time.perf_counter()
     if source != "metric":
