@@ -269,7 +269,9 @@ def placement_pose(placement: Union[Placement, dict, str], depth0: np.ndarray, K
     camera_from_object = np.eye(4)
     camera_from_object[:3, :3] = H * R
     camera_from_object[:3, 3] = point + H * basis @ np.asarray(placement.offset)
-    world_from_camera = np.eye(4) if world_to_camera0 is None else invert_rigid(np.asarray(world_to_camera0, np.float64))
+    world_from_camera = np.eye(4)
+    if world_to_camera0 is not None:
+        world_from_camera = invert_rigid(np.asarray(world_to_camera0, np.float64))
     rot = world_from_camera[:3, :3]
     frame = SurfaceFrame(
         point=transform(world_from_camera, point[None])[0], right=rot @ right, up=rot @ up,
