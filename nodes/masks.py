@@ -178,7 +178,7 @@ class ObjectFromImage(io.ComfyNode):
         if invert_mask:
             alpha = ~alpha
         relief = image_to_gray(depth[:1])[0] if depth is not None else None
-        obj = core_object.object_from_image(rgb, alpha.astype(np.uint8) * 255, relief)
+        obj = core_object.object_from_image(rgb, alpha.astype(np.uint8) * 255, disparity=relief)
         return io.NodeOutput(obj, ui=preview_image(_object_preview(obj), cls))
 
 
