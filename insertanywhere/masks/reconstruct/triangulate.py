@@ -63,6 +63,8 @@ def sparse_depth(t: int, K: np.ndarray, poses: np.ndarray, gray: np.ndarray, mas
     weight = np.zeros(len(rows))
     if others is None:
         others = [o for gap in gaps for o in (t + gap, t - gap) if 0 <= o < num]
+        if not others:  # a short video: the farthest frames there are
+            others = [o for o in {0, num - 1} if o != t]
     for other in others:
         p, q, ok = match(gray, flow_fwd, flow_valid, stride, t, other, rows, cols, flow_bwd, valid_bwd)
         depth, angle = triangulate(K, poses[t], poses[other], p[ok], q[ok])
