@@ -73,6 +73,20 @@ def _run_bench(args: argparse.Namespace) -> int:
     return bench_main(args.scenes, modes=args.modes.split(","), out=args.out)
 
 
+# --- eval-reconstruction ---------------------------------------------------------------------------
+
+def _add_eval(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenes", type=Path, help="folder of scene bundles (or one bundle)")
+    p.add_argument("--modes", default="oracle,mono,none", help="comma list of oracle, mono, none")
+    p.add_argument("--json", type=Path, help="also write the rows here")
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from .masks.reconstruct.evaluate import main as evaluate_main
+
+    return evaluate_main([str(args.scenes), "--modes", args.modes] + (["--json", str(args.json)] if args.json else []))
+
+
 # --- demo ------------------------------------------------------------------------------------------
 
 def _add_demo(p: argparse.ArgumentParser) -> None:
@@ -114,6 +128,8 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "masks": ("4D-aware masks: reconstruct, place, propagate, reproject", _add_masks, _run_masks),
     "bench": ("score the mask pipeline on ground-truth scene bundles", _add_bench, _run_bench),
     "sample-scene": ("write a synthetic scene bundle with exact ground truth", _add_sample, _run_sample),
+    "eval-reconstruction": ("camera / depth / moving-mask errors of 4D Reconstruct on scene bundles",
+                            _add_eval, _run_eval),
 }
 
 
