@@ -7,6 +7,7 @@ import contextlib
 import time
 from typing import Optional
 
+import cv2
 import numpy as np
 
 from ...errors import InsertAnywhereError
@@ -70,10 +71,16 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
     flow_fwd[t, i, j] moves full-res pixel (j*s, i*s) of frame t to frame t+1, in full-res pixels
     (full conventions in reconstruct.flow). info: depth source, focal, timings, warnings.
     """
+    _seed_opencv(seed)
     with _single_threaded_blas():
         return _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_stride, flow_preset,
                             refine_focal, ba_gaps, ba_points, ba_iterations, depth_weight, motion_tolerance_px,
                             motion_relative, refine_depth, polish, seed)
+
+
+def _seed_opencv(seed: int) -> None:
+    """Same input, same output: OpenCV's global RNG (used by its robust estimators) restarts from seed."""
+    cv2.setRNGSeed(int(seed))
 
 
 def _single_threaded_blas():
