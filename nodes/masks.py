@@ -273,10 +273,12 @@ class Propagate(io.ComfyNode):
 
     @classmethod
     def execute(cls, scene, placement, propagation) -> io.NodeOutput:
+        from insertanywhere.masks.track_preview import track_preview
+
         track = propagate(scene, placement.world_from_object, placement.surface.point, placement.placement.top_k,
                           placement.placement.height_px, enabled=propagation,
                           progress=progress_bar(scene.num_frames))
-        return io.NodeOutput(track)
+        return io.NodeOutput(track, ui=preview_video(track_preview(scene, track), scene.fps, "ia_track"))
 
 
 # --- Reproject -------------------------------------------------------------------------------------
