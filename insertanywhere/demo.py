@@ -19,6 +19,13 @@ from .progress import Progress
 DEMO_FRAMES, DEMO_WIDTH, DEMO_HEIGHT = 33, 320, 192
 
 
+def bundled_sample(kind: str = "occluder"):
+    """The pack's sample scene: the demo's input and the shipped workflows' sample inputs."""
+    from .sample_scene import make_scene
+
+    return make_scene(kind=kind, num_frames=DEMO_FRAMES, width=DEMO_WIDTH, height=DEMO_HEIGHT, seed=0)
+
+
 def result_figure(frames: np.ndarray, anchor: np.ndarray, visible: np.ndarray, gt: np.ndarray,
                   columns: int = 4) -> np.ndarray:
     """uint8 figure: row 1 input frames, row 2 anchor video, row 3 masks (green = predicted,
@@ -47,10 +54,9 @@ def run_demo(out: Path, kind: str = "occluder", depth: str = "mono",
     from PIL import Image
 
     from .masks.pipeline import run_masks
-    from .sample_scene import make_scene
 
     out = Path(out)
-    scene = make_scene(kind=kind, num_frames=DEMO_FRAMES, width=DEMO_WIDTH, height=DEMO_HEIGHT, seed=0)
+    scene = bundled_sample(kind)
     bundle = scene.write_bundle(out / "scene")
     placement = out / "scene" / "placement.json"
     placement.write_text(json.dumps(scene.placement, indent=1))

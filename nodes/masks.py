@@ -15,7 +15,7 @@ from insertanywhere.masks import placement as core_placement
 from insertanywhere.masks.pipeline import load_depth, load_intrinsics
 from insertanywhere.masks.propagate import propagate
 from insertanywhere.masks.reproject import reproject
-from insertanywhere.masks.scene import ObjectTrack, SceneRecord
+from insertanywhere.masks.scene import SceneRecord
 
 from ._comfy import io, preview_image, preview_video, progress_bar
 from .tensors import frames_to_image, image_to_frames, image_to_gray, mask_to_numpy, masks_to_tensor

@@ -27,14 +27,13 @@ def ensure_sample_inputs() -> None:
     """Render the sample scene into the input folder unless all its files are already there."""
     import folder_paths
 
-    from insertanywhere.demo import DEMO_FRAMES, DEMO_HEIGHT, DEMO_WIDTH
-    from insertanywhere.sample_scene import make_scene
+    from insertanywhere.demo import bundled_sample
 
     input_dir = folder_paths.get_input_directory()
     if all(os.path.isfile(os.path.join(input_dir, name)) for name in SAMPLE_FILES.values()):
         return
     try:
-        scene = make_scene(kind="occluder", num_frames=DEMO_FRAMES, width=DEMO_WIDTH, height=DEMO_HEIGHT, seed=0)
+        scene = bundled_sample()
         with tempfile.TemporaryDirectory() as tmp:
             bundle = scene.write_bundle(tmp)
             with open(os.path.join(bundle, "placement.json"), "w") as f:

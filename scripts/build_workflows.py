@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
 UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload", "animated_image_upload")
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 COLUMN_WIDTH, ROW_HEIGHT = 360, 320
@@ -121,20 +122,9 @@ def build(spec: list, schemas: dict) -> dict:
 
 
 def sample_placement() -> str:
-    path = None
-    try:
-        import folder_paths
+    from insertanywhere.demo import bundled_sample
 
-        path = Path(folder_paths.get_input_directory()) / "insertanywhere_sample_placement.json"
-    except ImportError:
-        pass
-    if path is None or not path.is_file():
-        from insertanywhere.demo import DEMO_FRAMES, DEMO_HEIGHT, DEMO_WIDTH
-        from insertanywhere.sample_scene import make_scene
-
-        scene = make_scene(kind="occluder", num_frames=DEMO_FRAMES, width=DEMO_WIDTH, height=DEMO_HEIGHT, seed=0)
-        return json.dumps(scene.placement, indent=1)
-    return path.read_text()
+    return json.dumps(bundled_sample().placement, indent=1)
 
 
 def masks_workflow() -> list:
@@ -163,8 +153,10 @@ WORKFLOWS = {"insertanywhere_masks": masks_workflow}
 
 
 def main() -> None:
+    from insertion_workflows import WORKFLOWS as INSERTION
+
     schemas = _load_schemas()
-    for name, make in WORKFLOWS.items():
+    for name, make in {**WORKFLOWS, **INSERTION}.items():
         path = ROOT / "workflows" / f"{name}.json"
         path.write_text(json.dumps(build(make(), schemas), indent=1) + "\n")
         print(f"wrote {path}")

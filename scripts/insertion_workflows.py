@@ -1,6 +1,7 @@
-"""Specs of the full insertion workflows (diffusers route and native route), built like build_workflows.py:
+"""Specs of the full insertion workflows (diffusers route and native route); scripts/build_workflows.py
+writes them with the others:
 
-    COMFYUI_PATH=/path/to/ComfyUI python scripts/insertion_workflows.py
+    COMFYUI_PATH=/path/to/ComfyUI python scripts/build_workflows.py
 
 Both continue the masks workflow (video -> reconstruct -> place -> propagate -> reproject) with
 SAM2 refine -> first-frame inpaint -> VACE -> composite -> SaveVideo. The model names are the
@@ -14,12 +15,11 @@ files users download (and the names the e2e harness installs tiny models under):
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_workflows import ROOT, _load_schemas, build, masks_workflow  # noqa: E402
+from build_workflows import masks_workflow  # noqa: E402
 
 SAM2 = "sam2.1_hiera_tiny.pt"
 LORA = "insertanywhere_vace_1.3b_lora.safetensors"
@@ -95,14 +95,3 @@ def native_workflow() -> list:
 WORKFLOWS = {"insertanywhere_insert_diffusers": diffusers_workflow,
              "insertanywhere_insert_native": native_workflow}
 
-
-def main() -> None:
-    schemas = _load_schemas()
-    for name, make in WORKFLOWS.items():
-        path = ROOT / "workflows" / f"{name}.json"
-        path.write_text(json.dumps(build(make(), schemas), indent=1) + "\n")
-        print(f"wrote {path}")
-
-
-if __name__ == "__main__":
-    main()

@@ -47,8 +47,7 @@ def _prepare_models(server) -> None:
 
 def _check_masks_outputs(server, entry) -> None:
     from insertanywhere.bench import score
-    from insertanywhere.demo import DEMO_FRAMES, DEMO_HEIGHT, DEMO_WIDTH
-    from insertanywhere.sample_scene import make_scene
+    from insertanywhere.demo import DEMO_FRAMES, bundled_sample
     from PIL import Image
 
     saved = [image for output in entry["outputs"].values() for image in output.get("images", [])
@@ -56,7 +55,7 @@ def _check_masks_outputs(server, entry) -> None:
     assert len(saved) == DEMO_FRAMES
     visible = np.stack([np.asarray(Image.open(server.base / "output" / image["subfolder"] / image["filename"]))
                         for image in sorted(saved, key=lambda i: i["filename"])])[..., 0] >= 128
-    truth = make_scene(kind="occluder", num_frames=DEMO_FRAMES, width=DEMO_WIDTH, height=DEMO_HEIGHT, seed=0)
+    truth = bundled_sample()
     scores = score(visible, truth.gt_visible, truth.gt_amodal)
     assert scores["mean"] >= 0.85, scores
 
