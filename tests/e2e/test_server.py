@@ -46,8 +46,11 @@ def _prepare_models(server) -> None:
 
 
 def _check_masks_outputs(server, entry) -> None:
-    from insertanywhere.bench import score
+    """The server's masks are the CLI's masks for the same inputs (one core, two front ends), and they
+    match the sample's ground truth as well as mono depth allows (the benchmark measures quality)."""
+    from insertanywhere.bench import frame_ious, score
     from insertanywhere.demo import DEMO_FRAMES, bundled_sample
+    from insertanywhere.masks.pipeline import run_masks
     from PIL import Image
 
     saved = [image for output in entry["outputs"].values() for image in output.get("images", [])
@@ -55,9 +58,14 @@ def _check_masks_outputs(server, entry) -> None:
     assert len(saved) == DEMO_FRAMES
     visible = np.stack([np.asarray(Image.open(server.base / "output" / image["subfolder"] / image["filename"]))
                         for image in sorted(saved, key=lambda i: i["filename"])])[..., 0] >= 128
+    inputs = server.input_dir
+    cli = run_masks(video=inputs / "insertanywhere_sample.mp4", placement=inputs / "insertanywhere_sample_placement.json",
+                    object_mesh=inputs / "insertanywhere_sample_object.ply",
+                    depth=inputs / "insertanywhere_sample_depth_mono.npz")
+    assert frame_ious(visible, cli.visible).min() >= 0.99
     truth = bundled_sample()
     scores = score(visible, truth.gt_visible, truth.gt_amodal)
-    assert scores["mean"] >= 0.85, scores
+    assert scores["mean"] >= 0.7, scores
 
 
 # Workflows the real server can only validate here: ComfyUI's CLIPLoader always builds the full-size
