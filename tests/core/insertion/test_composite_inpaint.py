@@ -9,7 +9,7 @@ from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.insertion import composite, inpaint
 from insertanywhere.insertion.composite import blend_alpha
 
-from conftest import box_masks, scene_video
+from insertion_helpers import box_masks, scene_video
 
 
 def _generated(video, masks, shift=(18, -12, 10)):

@@ -10,7 +10,7 @@ from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.insertion import sam2_refine
 from insertanywhere.insertion.sam2_refine import fuse, keyframes, load_sam2, parse_occluder_prompts, refine_masks
 
-from conftest import box_masks, scene_video
+from insertion_helpers import box_masks, scene_video
 
 
 def _iou(a, b):

@@ -8,7 +8,7 @@ import pytest
 from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.insertion import conditioning, long_video, vace, wan
 
-from conftest import box_masks, scene_video
+from insertion_helpers import box_masks, scene_video
 
 
 # --------------------------------------------------------------------------------------------- conditioning

@@ -4,7 +4,6 @@ Each one fails today for a documented reason; when a change fixes it, the xfail 
 into an error and the marker must come off (the fix is then locked in by the test).
 """
 
-import numpy as np
 import pytest
 
 from insertanywhere.bench import score

@@ -4,17 +4,7 @@ dataset and one short training run reused by several tests (helpers: train_helpe
 from __future__ import annotations
 
 import pytest
-import torch
 from train_helpers import CLIP_FRAMES, WIDTH, fresh_model, train_config, write_removal_clip
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _one_thread():
-    """Tiny models run fastest single-threaded (and the CI box has two shared cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
