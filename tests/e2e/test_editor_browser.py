@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -154,6 +155,20 @@ def _wait_preview(pg, node: int, after: int, frame: int = 0, timeout: float = 60
     return _state(pg, node)
 
 
+def _settled(pg, expression: str, timeout: float = 10.0) -> list:
+    """Evaluate a client-point expression until two reads 250 ms apart agree: the node's DOM widget
+    can still be laid out (resized, scrolled) right after loading, and a drag must not start mid-move."""
+    deadline = time.time() + timeout
+    previous = pg.evaluate(f"() => {expression}")
+    while time.time() < deadline:
+        pg.wait_for_timeout(250)
+        current = pg.evaluate(f"() => {expression}")
+        if current == previous:
+            return current
+        previous = current
+    raise AssertionError(f"the editor kept moving on the page: {expression}")
+
+
 def _placement(state: dict) -> dict:
     return json.loads(state["text"])
 
@@ -205,8 +220,8 @@ def test_editor_drag_yaw_scale_scrub_and_reload(comfy_server, masks_run, page):
 
     # 1. Drag the object by (+40, -12) frame pixels: the anchor follows, nothing else changes.
     u, v = original["anchor"]
-    start = pg.evaluate(f"() => window.iaEditor({node}).clientPoint({u}, {v})")
-    end = pg.evaluate(f"() => window.iaEditor({node}).clientPoint({u + 40}, {v - 12})")
+    start = _settled(pg, f"window.iaEditor({node}).clientPoint({u}, {v})")
+    end = _settled(pg, f"window.iaEditor({node}).clientPoint({u + 40}, {v - 12})")
     count = state["previewCount"]
     pg.mouse.move(*start)
     pg.mouse.down()
@@ -235,7 +250,7 @@ def test_editor_drag_yaw_scale_scrub_and_reload(comfy_server, masks_run, page):
     wheeled = _placement(state)
     assert wheeled["height_px"] == pytest.approx(turned["height_px"] * 1.1, abs=0.02)
     pg.wait_for_function(f"() => window.iaEditor({node}).state().surfaces > 0")
-    handle = pg.evaluate(f"() => window.iaEditor({node}).scaleHandleClientPoint()")
+    handle = _settled(pg, f"window.iaEditor({node}).scaleHandleClientPoint()")
     anchor_client = pg.evaluate(f"() => window.iaEditor({node}).clientPoint({wheeled['anchor'][0]}, "
                                 f"{wheeled['anchor'][1]})")
     target = [2 * handle[0] - anchor_client[0], 2 * handle[1] - anchor_client[1]]
