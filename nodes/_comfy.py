@@ -32,6 +32,15 @@ def progress_bar(total: int) -> Progress:
     return update
 
 
+def check_input_file(name: str, what: str):
+    """validate_inputs answer for a file picked from ComfyUI's input folder: True or the message."""
+    import folder_paths
+
+    if not name or not folder_paths.exists_annotated_filepath(name):
+        return f"{what} '{name}' is not in ComfyUI's input folder; upload it or put it there and pick it again."
+    return True
+
+
 def preview_video(frames: np.ndarray, fps: float, prefix: str = "ia_preview") -> ui.PreviewVideo:
     """Encode uint8 frames [F, H, W, 3] into the temp folder and show them on the node."""
     import folder_paths

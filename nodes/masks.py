@@ -17,7 +17,7 @@ from insertanywhere.masks.propagate import propagate
 from insertanywhere.masks.reproject import reproject
 from insertanywhere.masks.scene import SceneRecord
 
-from ._comfy import io, preview_image, preview_video, progress_bar
+from ._comfy import check_input_file, io, preview_image, preview_video, progress_bar
 from .tensors import frames_to_image, image_to_frames, image_to_gray, mask_to_numpy, masks_to_tensor
 from .types import CATEGORY, Object3D, Placement, Scene, Track
 
@@ -205,11 +205,7 @@ class ObjectFromMesh(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, mesh_file):
-        import folder_paths
-
-        if not folder_paths.exists_annotated_filepath(mesh_file):
-            return f"Mesh file '{mesh_file}' is not in the input folder; put it into ComfyUI/input."
-        return True
+        return check_input_file(mesh_file, "Mesh file")
 
 
 # --- Place Object ----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import os
 
 from insertanywhere import video as core_video
 
-from ._comfy import io, progress_bar
+from ._comfy import check_input_file, io, progress_bar
 from .tensors import frames_to_image, image_to_frames
 from .types import CATEGORY
 
@@ -79,11 +79,7 @@ class LoadVideo(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, file, **_):
-        import folder_paths
-
-        if not folder_paths.exists_annotated_filepath(file):
-            return f"Video file '{file}' is not in the input folder; upload it or pick another."
-        return True
+        return check_input_file(file, "Video file")
 
 
 class VideoToFrames(io.ComfyNode):

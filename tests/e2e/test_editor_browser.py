@@ -169,6 +169,16 @@ def _settled(pg, expression: str, timeout: float = 10.0) -> list:
     raise AssertionError(f"the editor kept moving on the page: {expression}")
 
 
+def _drag(pg, node: int, start, end, steps: int, state: dict) -> dict:
+    """Press at `start`, move to `end` in `steps`, release; wait for the preview of the result."""
+    count = state["previewCount"]
+    pg.mouse.move(*start)
+    pg.mouse.down()
+    pg.mouse.move(*end, steps=steps)
+    pg.mouse.up()
+    return _wait_preview(pg, node, count)
+
+
 def _placement(state: dict) -> dict:
     return json.loads(state["text"])
 
@@ -222,12 +232,7 @@ def test_editor_drag_yaw_scale_scrub_and_reload(comfy_server, masks_run, page):
     u, v = original["anchor"]
     start = _settled(pg, f"window.iaEditor({node}).clientPoint({u}, {v})")
     end = _settled(pg, f"window.iaEditor({node}).clientPoint({u + 40}, {v - 12})")
-    count = state["previewCount"]
-    pg.mouse.move(*start)
-    pg.mouse.down()
-    pg.mouse.move(*end, steps=12)
-    pg.mouse.up()
-    state = _wait_preview(pg, node, count)
+    state = _drag(pg, node, start, end, 12, state)
     moved = _placement(state)
     assert moved["anchor"] == pytest.approx([u + 40, v - 12], abs=1.0)
     _assert_same_except(moved, original, "anchor")
@@ -251,15 +256,10 @@ def test_editor_drag_yaw_scale_scrub_and_reload(comfy_server, masks_run, page):
     assert wheeled["height_px"] == pytest.approx(turned["height_px"] * 1.1, abs=0.02)
     pg.wait_for_function(f"() => window.iaEditor({node}).state().surfaces > 0")
     handle = _settled(pg, f"window.iaEditor({node}).scaleHandleClientPoint()")
-    anchor_client = pg.evaluate(f"() => window.iaEditor({node}).clientPoint({wheeled['anchor'][0]}, "
-                                f"{wheeled['anchor'][1]})")
+    anchor_client = _settled(pg, f"window.iaEditor({node}).clientPoint({wheeled['anchor'][0]}, "
+                                 f"{wheeled['anchor'][1]})")
     target = [2 * handle[0] - anchor_client[0], 2 * handle[1] - anchor_client[1]]
-    count = state["previewCount"]
-    pg.mouse.move(*handle)
-    pg.mouse.down()
-    pg.mouse.move(*target, steps=10)
-    pg.mouse.up()
-    state = _wait_preview(pg, node, count)
+    state = _drag(pg, node, handle, target, 10, state)
     scaled = _placement(state)
     assert scaled["height_px"] == pytest.approx(2 * wheeled["height_px"], rel=0.03)
     assert scaled["anchor"] == wheeled["anchor"] and scaled["yaw_deg"] == 45
