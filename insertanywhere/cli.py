@@ -42,6 +42,8 @@ def _add_masks(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-occlusion", action="store_true", help="ablation: ignore scene depth in the z-test")
     p.add_argument("--no-propagation", action="store_true", help="ablation: keep the frame-0 world pose")
     p.add_argument("--max-frames", type=int, default=None, help="use at most this many frames")
+    p.add_argument("--no-upright", action="store_true",
+                   help="take 'up' from the depth normal alone, not the scene's vertical lines (objects on slopes)")
 
 
 def _run_masks(args: argparse.Namespace) -> int:
@@ -53,7 +55,8 @@ def _run_masks(args: argparse.Namespace) -> int:
         video=args.video, placement=args.placement, out=args.out,
         object_mesh=args.object_mesh, object_image=args.object_image, object_mask=args.object_mask,
         depth=args.depth, intrinsics=args.intrinsics, occlusion=not args.no_occlusion,
-        propagation=not args.no_propagation, max_frames=args.max_frames, progress=text_progress,
+        propagation=not args.no_propagation, max_frames=args.max_frames, upright=not args.no_upright,
+        progress=text_progress,
     )
     print(f"wrote {args.out}  ({result.summary()})")
     return 0

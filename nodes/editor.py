@@ -31,8 +31,9 @@ _lock = threading.Lock()
 _entries: "OrderedDict[str, object]" = OrderedDict()
 
 
-def remember(node_id: str, scene, object3d) -> None:
-    """Keep `scene` and `object3d` of Place Object node `node_id` for the editor routes.
+def remember(node_id: str, scene, object3d, upright: bool = True) -> None:
+    """Keep `scene` and `object3d` (and the node's upright switch) of Place Object node `node_id`
+    for the editor routes.
 
     Bounded: the least recently used entry is dropped beyond MAX_ENTRIES. Rerunning with
     the same (cached) scene and object keeps the session, so the browser's state stays valid.
@@ -45,8 +46,8 @@ def remember(node_id: str, scene, object3d) -> None:
         return
     with _lock:
         old = _entries.get(node_id)
-        if old is None or old.scene is not scene or old.object3d is not object3d:
-            _entries[node_id] = EditorSession(scene, object3d)  # else keep its caches (same inputs)
+        if old is None or old.scene is not scene or old.object3d is not object3d or old.upright != upright:
+            _entries[node_id] = EditorSession(scene, object3d, upright)  # else keep its caches (same inputs)
         _entries.move_to_end(node_id)
         while len(_entries) > MAX_ENTRIES:
             _entries.popitem(last=False)

@@ -15,7 +15,7 @@ from insertanywhere.masks import placement as core_placement
 from insertanywhere.masks.pipeline import load_depth, load_intrinsics
 from insertanywhere.masks.propagate import propagate
 from insertanywhere.masks.reproject import reproject
-from insertanywhere.masks.scene import SceneRecord
+from insertanywhere.masks.scene import SCENE_FORMAT_VERSION, SceneRecord
 
 from ._comfy import check_input_file, io, preview_image, preview_video, progress_bar
 from .tensors import frames_to_image, image_to_frames, image_to_gray, mask_to_numpy, masks_to_tensor
@@ -67,7 +67,7 @@ def _scene_cache_path(frames: np.ndarray, depth_input: dict, K, fov_deg: float) 
     for key, value in sorted(depth_input.items()):
         digest.update(key.encode())
         digest.update(np.ascontiguousarray(value, np.float32).tobytes())
-    digest.update(repr((None if K is None else np.asarray(K).tolist(), fov_deg)).encode())
+    digest.update(repr((None if K is None else np.asarray(K).tolist(), fov_deg, SCENE_FORMAT_VERSION)).encode())
     folder = os.path.join(folder_paths.get_output_directory(), "insertanywhere_cache")
     return os.path.join(folder, f"scene_{digest.hexdigest()[:20]}.npz")
 
@@ -226,6 +226,11 @@ class PlaceObject(io.ComfyNode):
                                 tooltip="Placement JSON: anchor [u, v] pixel of the base in frame 0, height_px "
                                         "(apparent height there), yaw/pitch/roll_deg, offset [dx, dy, dz] in "
                                         "object heights along right/up/front, top_k support points."),
+                io.Boolean.Input("stand_upright", default=True,
+                                 tooltip="On a level surface, point the object's up at the scene's vertical "
+                                         "vanishing point (from its straight vertical lines) instead of the depth "
+                                         "normal, which monocular depth tilts by a degree or two. Turn off for "
+                                         "objects on slopes."),
             ],
             outputs=[
                 Placement.Output(display_name="placement"),
@@ -235,13 +240,16 @@ class PlaceObject(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, scene, object, placement) -> io.NodeOutput:
+    def execute(cls, scene, object, placement, stand_upright=True) -> io.NodeOutput:
+        from insertanywhere.masks.vertical import scene_lines
+
         from .editor import remember
 
         plan = core_placement.parse_placement(placement)
-        remember(str(cls.hidden.unique_id), scene, object)  # the editor can preview before the graph reruns
+        remember(str(cls.hidden.unique_id), scene, object, stand_upright)  # the editor previews before a rerun
         pose, surface, preview = core_placement.place_object(
-            plan, object, scene.frames[0], scene.depth[0], scene.K, scene.world_to_camera[0])
+            plan, object, scene.frames[0], scene.depth[0], scene.K, scene.world_to_camera[0],
+            scene_lines(scene) if stand_upright else None)
         placed = PlacedObject(plan, pose, surface)
         return io.NodeOutput(placed, frames_to_image(preview[None]), ui=preview_image(preview, cls))
 

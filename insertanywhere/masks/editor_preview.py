@@ -21,10 +21,11 @@ from ..errors import InsertAnywhereError
 from .geometry import transform, unproject
 from .object3d import Object3D
 from .placement import (MAX_RADIUS, MIN_RADIUS, PLANE_TOLERANCE, WINDOW_FRACTION, Placement, check_in_front,
-                        parse_placement, placement_pose, surface_frame, surface_plane)
+                        parse_placement, placement_pose, surface_frame, surface_normal)
 from .propagate import propagate
 from .reproject import composite, render_object, visible_mask
 from .scene import ObjectTrack, SceneRecord
+from .vertical import LineEvidence, scene_lines
 
 EDITOR_FORMAT = 1
 OBJECT_POINTS = 1500        # canonical object points sent to the browser for its overlay
@@ -77,9 +78,11 @@ class EditorSession:
     object3d: Object3D in the canonical unit-height frame.
     """
 
-    def __init__(self, scene: SceneRecord, object3d: Object3D):
+    def __init__(self, scene: SceneRecord, object3d: Object3D, upright: bool = True):
         self.scene = scene
         self.object3d = object3d
+        self.upright = upright
+        self._lines: Optional[LineEvidence] = None
         self._lock = threading.Lock()
         self.token = uuid.uuid4().hex[:12]  # changes whenever the node runs again: the browser reloads frame 0
         self._frame0_jpeg: Optional[bytes] = None
@@ -137,7 +140,8 @@ class EditorSession:
         depth0 = np.asarray(self.scene.depth[0], np.float64)
         K = np.asarray(self.scene.K, np.float64)
         radius = plane_radius(placement.height_px)
-        point, normal, inlier_ratio = surface_plane(depth0, K, placement.anchor, radius)
+        point, normal, inlier_ratio, up_source = surface_normal(
+            depth0, K, placement.anchor, placement.height_px, self.scene.world_to_camera[0], self.lines())
         right, up, forward = surface_frame(point, normal)
         return {
             "anchor": list(placement.anchor),
@@ -149,6 +153,7 @@ class EditorSession:
             "forward": forward.tolist(),
             "depth": float(point[2]),
             "inlier_ratio": inlier_ratio,
+            "up_source": up_source,
             "samples": self._window_samples(depth0, K, placement.anchor, radius, point, normal),
         }
 
@@ -286,13 +291,22 @@ class EditorSession:
                          name="ia-editor-propagate", daemon=True).start()
         return True
 
+    def lines(self) -> Optional[LineEvidence]:
+        """The scene's vertical lines when the node stands objects upright, else None."""
+        if not self.upright:
+            return None
+        with self._lock:
+            if self._lines is None:
+                self._lines = scene_lines(self.scene)
+            return self._lines
+
     def _pose(self, placement: Placement):
         """placement_pose on frame 0 (world_from_object [4, 4], SurfaceFrame), memoised."""
         with self._lock:
             hit = self._poses.get(placement)
         if hit is None:
             scene = self.scene
-            hit = placement_pose(placement, scene.depth[0], scene.K, scene.world_to_camera[0])
+            hit = placement_pose(placement, scene.depth[0], scene.K, scene.world_to_camera[0], self.lines())
             with self._lock:
                 self._poses[placement] = hit
                 while len(self._poses) > POSES_KEPT:

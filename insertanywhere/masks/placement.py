@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import InsertAnywhereError
 from .geometry import invert_rigid, rot_x, rot_y, rot_z, transform, unproject
 from .object3d import Object3D
+from .vertical import LineEvidence
 
 REQUIRED_KEYS = ("anchor", "height_px")
 OPTIONAL_KEYS = ("yaw_deg", "pitch_deg", "roll_deg", "offset", "top_k")
@@ -34,6 +35,7 @@ MIN_RADIUS, MAX_RADIUS = 8, 48
 INNER_RADIUS = 4  # px around the anchor where the depth noise is measured
 PLANE_TOLERANCE = 0.01  # plane inlier distance relative to the anchor depth, when noise is unknown
 RANSAC_TRIALS = 200
+TRUSTED_LEAN_DEG = 5.0  # depth normals further than this from the lines' vertical are distorted
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ class SurfaceFrame:
     """The surface at the anchor, in world coordinates.
 
     point [3] (p), right/up/forward [3] unit vectors, height = H (world units),
-    depth = z of p in frame 0's camera, inlier_ratio of the plane fit.
+    depth = z of p in frame 0's camera, inlier_ratio of the plane fit; up_source says where
+    up came from: "depth" (the plane's normal) or "vertical lines" (see masks.vertical).
     """
 
     point: np.ndarray
@@ -67,6 +70,7 @@ class SurfaceFrame:
     height: float
     depth: float
     inlier_ratio: float
+    up_source: str = "depth"
 
 
 def parse_placement(source: Union[str, bytes, dict, Placement]) -> Placement:
@@ -250,18 +254,59 @@ def surface_frame(point: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, np
     return right, up, forward
 
 
+def surface_normal(depth0: np.ndarray, K: np.ndarray, anchor: tuple[float, float], height_px: float,
+                   world_to_camera0: Optional[np.ndarray] = None, lines: Optional[LineEvidence] = None):
+    """(point p [3], up [3], plane inlier ratio, up source) at the anchor, camera-0 coordinates.
+
+    Up is the depth plane's normal; with `lines` (the scene's vertical lines) and a level surface
+    (the lines' vertical within vertical.MAX_DEVIATION degrees of the normal) it is turned to
+    point at the vertical vanishing point (upright_normal): monocular depth tilts planes by a
+    degree or two, which a thin upright object shows at once; the vanishing point does not.
+    """
+    radius = int(np.clip(WINDOW_FRACTION * height_px, MIN_RADIUS, MAX_RADIUS))
+    point, normal, inlier_ratio = surface_plane(depth0, K, anchor, radius)
+    if lines is None:
+        return point, normal, inlier_ratio, "depth"
+    rotation = np.eye(3) if world_to_camera0 is None else np.asarray(world_to_camera0, np.float64)[:3, :3]
+    vertical = lines.vertical_near(rotation.T @ normal)
+    if vertical is None:
+        return point, normal, inlier_ratio, "depth"
+    return point, upright_normal(normal, rotation @ vertical.direction, point), inlier_ratio, "vertical lines"
+
+
+def upright_normal(normal: np.ndarray, vertical: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """Up at a level surface point [3] from its depth normal [3] and the lines' vertical [3].
+
+    In the image, up must point at the vertical vanishing point: that is any direction in the
+    plane through the viewing ray and the vertical, so the normal is projected onto that plane
+    (keeping the depth's lean towards the camera). When the two disagree by more than
+    TRUSTED_LEAN_DEG the depth plane itself is distorted (a wrong focal length bends it) and
+    the vertical is taken whole.
+    """
+    vertical = vertical / np.linalg.norm(vertical)
+    if np.degrees(np.arccos(np.clip(normal @ vertical, -1.0, 1.0))) > TRUSTED_LEAN_DEG:
+        return vertical
+    side = np.cross(point, vertical)
+    side /= np.linalg.norm(side)
+    leaned = normal - (normal @ side) * side
+    return leaned / np.linalg.norm(leaned)
+
+
 def placement_pose(placement: Union[Placement, dict, str], depth0: np.ndarray, K: np.ndarray,
-                   world_to_camera0: Optional[np.ndarray] = None) -> tuple[np.ndarray, SurfaceFrame]:
+                   world_to_camera0: Optional[np.ndarray] = None,
+                   lines: Optional[LineEvidence] = None) -> tuple[np.ndarray, SurfaceFrame]:
     """Pose of the unit-height canonical object in frame 0.
 
-    depth0 [H, W] frame 0's camera z; K [3, 3]; world_to_camera0 [4, 4] (identity if None).
+    depth0 [H, W] frame 0's camera z; K [3, 3]; world_to_camera0 [4, 4] (identity if None);
+    lines: the scene's vertical lines (masks.vertical.scene_lines) to stand the object upright
+    on level surfaces, or None for the depth normal alone.
     Returns (world_from_object [4, 4] similarity, the surface frame in world coordinates).
     """
     placement = parse_placement(placement)
     depth0 = np.asarray(depth0, np.float64)
     K = np.asarray(K, np.float64)
-    radius = int(np.clip(WINDOW_FRACTION * placement.height_px, MIN_RADIUS, MAX_RADIUS))
-    point, normal, inlier_ratio = surface_plane(depth0, K, placement.anchor, radius)
+    point, normal, inlier_ratio, up_source = surface_normal(depth0, K, placement.anchor, placement.height_px,
+                                                            world_to_camera0, lines)
     right, up, forward = surface_frame(point, normal)
     H = placement.height_px * point[2] / K[1, 1]
     basis = np.stack([right, up, forward], axis=1)
@@ -276,6 +321,7 @@ def placement_pose(placement: Union[Placement, dict, str], depth0: np.ndarray, K
     frame = SurfaceFrame(
         point=transform(world_from_camera, point[None])[0], right=rot @ right, up=rot @ up,
         forward=rot @ forward, height=float(H), depth=float(point[2]), inlier_ratio=inlier_ratio,
+        up_source=up_source,
     )
     return world_from_camera @ camera_from_object, frame
 
@@ -291,12 +337,13 @@ def check_in_front(obj: Object3D, camera_from_object: np.ndarray) -> None:
 
 
 def place_object(placement: Union[Placement, dict, str], obj: Object3D, frame0: np.ndarray, depth0: np.ndarray,
-                 K: np.ndarray, world_to_camera0: Optional[np.ndarray] = None):
+                 K: np.ndarray, world_to_camera0: Optional[np.ndarray] = None,
+                 lines: Optional[LineEvidence] = None):
     """Pose + preview: (world_from_object [4, 4], SurfaceFrame, preview uint8 [H, W, 3] of frame 0
-    with the object rendered in, occluded by the scene depth)."""
+    with the object rendered in, occluded by the scene depth). lines: see placement_pose."""
     from .reproject import composite, render_object, visible_mask
 
-    world_from_object, frame = placement_pose(placement, depth0, K, world_to_camera0)
+    world_from_object, frame = placement_pose(placement, depth0, K, world_to_camera0, lines)
     w2c = np.eye(4) if world_to_camera0 is None else np.asarray(world_to_camera0, np.float64)
     camera_from_object = w2c @ world_from_object
     check_in_front(obj, camera_from_object)

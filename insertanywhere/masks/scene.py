@@ -9,6 +9,7 @@ Shapes (F frames, H x W pixels):
   SceneRecord.flow_fwd        float16 [F-1, H', W', 2] flow t -> t+1 in full-res pixels
   SceneRecord.flow_bwd        float16 [F-1, H', W', 2] flow t+1 -> t
   SceneRecord.flow_valid      bool    [F-1, H', W']  forward-backward consistent
+  SceneRecord.lines           float32 [N, 5]         near-vertical segments (frame, x0, y0, x1, y1)
   (H', W' = flow grid; `flow_stride` full-res pixels per flow cell, 1 = full res)
 
   ObjectTrack.world_from_object float32 [F, 4, 4]  similarity: canonical object -> world
@@ -25,7 +26,7 @@ import numpy as np
 
 from ..errors import InsertAnywhereError
 
-SCENE_FORMAT_VERSION = 1
+SCENE_FORMAT_VERSION = 2  # 2: sharpened depth edges, vertical line segments
 
 
 @dataclass
@@ -41,6 +42,7 @@ class SceneRecord:
     flow_stride: int = 1
     fps: float = 16.0
     info: dict = field(default_factory=dict)  # how it was made: depth source, timings, warnings
+    lines: Optional[np.ndarray] = None  # see masks.vertical; detected on first use when None
 
     @property
     def num_frames(self) -> int:
@@ -65,7 +67,7 @@ class SceneRecord:
             "format_version": np.int32(SCENE_FORMAT_VERSION),
             "info_json": np.array(json.dumps(self.info)),
         }
-        for name in ("flow_fwd", "flow_bwd", "flow_valid"):
+        for name in ("flow_fwd", "flow_bwd", "flow_valid", "lines"):
             value = getattr(self, name)
             if value is not None:
                 arrays[name] = value
@@ -87,7 +89,7 @@ class SceneRecord:
             raise InsertAnywhereError(
                 f"Scene record '{path}' has format {version}, this pack reads {SCENE_FORMAT_VERSION}; recompute it."
             )
-        optional = {n: data[n] for n in ("flow_fwd", "flow_bwd", "flow_valid") if n in data}
+        optional = {n: data[n] for n in ("flow_fwd", "flow_bwd", "flow_valid", "lines") if n in data}
         return cls(
             frames=data["frames"],
             depth=data["depth"],

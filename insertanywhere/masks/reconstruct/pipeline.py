@@ -16,7 +16,9 @@ from ..scene import SceneRecord
 from . import inputs
 from .bundle import State, build_pairs, bundle_adjust, resample_values, without_moving
 from .chain import chain_poses
+from ..vertical import detect_segments
 from .depth import INVERSE_AFFINE, SCALE, depth_from_params
+from .edges import sharpen_edges
 from .correspond import texture_strength, textured
 from .flow import choose_stride, compute_flow, downsample_gray, to_gray
 from .motion import motion_evidence, moving_masks
@@ -40,7 +42,7 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
                 ba_gaps=(1, 2, 4, 8), ba_points: int = 96, ba_iterations: int = 20,
                 depth_weight: float = 3.0, motion_tolerance_px: float = 0.75,
                 motion_relative: float = 0.03, refine_depth: Optional[bool] = None, polish: bool = True,
-                seed: int = 0) -> SceneRecord:
+                sharpen_px: Optional[int] = None, seed: int = 0) -> SceneRecord:
     """Reconstruct camera, depth and moving things of a video.
 
     frames: uint8 [F, H, W, 3] RGB (or float 0..1), F >= 2. At most one of
@@ -63,6 +65,9 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
     motion_relative * parallax, widened to the fit's own residuals); for disparity input
     (refine_depth=None) each frame's depth is finally corrected by a smooth field fitted to
     multi-view triangulation, and with polish the cameras are adjusted once more to that depth.
+    Depth edges blurred into ramps are snapped to steps (sharpen_px: ramp half-width, None = by
+    frame size, 0 = off; see reconstruct.edges), and near-vertical line segments of a few frames
+    are kept for the placement's upright test (masks.vertical).
 
     Returns a SceneRecord: depth float32 [F, H, W] (camera z, one scale for all frames; metric if
     `depth` was metric, else relative with frame 0's median depth = 1), K, world_to_camera
@@ -75,7 +80,7 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
     with _single_threaded_blas():
         return _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_stride, flow_preset,
                             refine_focal, ba_gaps, ba_points, ba_iterations, depth_weight, motion_tolerance_px,
-                            motion_relative, refine_depth, polish, seed)
+                            motion_relative, refine_depth, polish, sharpen_px, seed)
 
 
 def _seed_opencv(seed: int) -> None:
@@ -94,7 +99,7 @@ def _single_threaded_blas():
 
 def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_stride, flow_preset, refine_focal,
                  ba_gaps, ba_points, ba_iterations, depth_weight, motion_tolerance_px, motion_relative,
-                 refine_depth, polish, seed) -> SceneRecord:
+                 refine_depth, polish, sharpen_px, seed) -> SceneRecord:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     warnings: list[str] = []
@@ -182,7 +187,11 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
                                        iterations=max(1, ba_iterations // 2))
             poses = state.poses()
             full_depth *= state.params[:, :1, None].astype(np.float32)
+    full_depth = sharpen_edges(full_depth, sharpen_px)
     timings["depth"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    lines = detect_segments(frames)
+    timings["lines"] = time.perf_counter() - mark
     mark = time.perf_counter()
     if source != "metric":
         unit = float(np.median(full_depth[0]))
@@ -199,4 +208,4 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
     return SceneRecord(frames=frames, depth=full_depth, K=state.K().astype(np.float32),
                        world_to_camera=poses.astype(np.float32), moving=moving, flow_fwd=fwd.astype(np.float16),
                        flow_bwd=bwd.astype(np.float16), flow_valid=valid, flow_stride=stride, fps=float(fps),
-                       info=info)
+                       info=info, lines=lines)

@@ -205,7 +205,8 @@ def test_depth_image_at_other_resolution_is_resized(static_scene):
 def test_save_load_round_trip(static_oracle, tmp_path):
     path = static_oracle.save(tmp_path / "scene.npz")
     loaded = SceneRecord.load(path)
-    for name in ("frames", "depth", "K", "world_to_camera", "moving", "flow_fwd", "flow_bwd", "flow_valid"):
+    assert static_oracle.lines is not None and static_oracle.lines.shape[1] == 5
+    for name in ("frames", "depth", "K", "world_to_camera", "moving", "flow_fwd", "flow_bwd", "flow_valid", "lines"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(static_oracle, name))
     assert loaded.flow_stride == static_oracle.flow_stride
     assert loaded.info["timings"].keys() == static_oracle.info["timings"].keys()
