@@ -26,7 +26,7 @@ from scipy.linalg import solveh_banded
 from .depth import SCALE
 from .correspond import match, sample_cells
 from .flow import sample_bilinear
-from .threads import map_threads
+from .threads import WORKERS, map_threads
 from .pose import so3_exp
 
 POSE_DOF = 6
@@ -51,6 +51,12 @@ class Pairs:
     @property
     def count(self) -> int:
         return int((self.weight > 0).sum())
+
+    def split(self, parts: int) -> list["Pairs"]:
+        """The pairs in `parts` consecutive slices (for the threads)."""
+        bounds = np.linspace(0, len(self.src), parts + 1).round().astype(int)
+        return [Pairs(self.src[a:b], self.tgt[a:b], self.p_uv[a:b], self.q_uv[a:b], self.p_val[a:b],
+                      self.q_val[a:b], self.weight[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
 def build_pairs(gray: np.ndarray, textured: np.ndarray, flow_fwd: np.ndarray, flow_valid: np.ndarray,
@@ -239,9 +245,23 @@ def _robust_weights(r: np.ndarray, ok: np.ndarray, scale: float) -> tuple[np.nda
     return w, float((cost * ok).sum())
 
 
-def _cost(state, kind, pairs, depth_weight, robust_px, prior) -> float:
-    r, ok, _ = residuals(state, kind, pairs, depth_weight, jacobian=False)
-    return _robust_weights(r, ok, robust_px)[1] + _prior_cost(state.f, prior)
+def _cost(state, kind, chunks: list[Pairs], depth_weight, robust_px, prior) -> float:
+    def chunk_cost(pairs: Pairs) -> float:
+        r, ok, _ = residuals(state, kind, pairs, depth_weight, jacobian=False)
+        return _robust_weights(r, ok, robust_px)[1]
+
+    return sum(map_threads(chunk_cost, chunks)) + _prior_cost(state.f, prior)
+
+
+def _linearise(state, kind, chunks: list[Pairs], depth_weight, robust_px):
+    """Gauss-Newton H, g of the robust cost, summed over the chunks (computed on the threads)."""
+    def chunk_normal_equations(pairs: Pairs):
+        r, ok, J = residuals(state, kind, pairs, depth_weight)
+        w, _ = _robust_weights(r, ok, robust_px)
+        return _normal_equations(J, r, w, pairs, len(state.R))
+
+    parts = map_threads(chunk_normal_equations, chunks)
+    return sum(H for H, _ in parts), sum(g for _, g in parts)
 
 
 def _prior_cost(f: float, prior: tuple[float, float] | None) -> float:
@@ -322,14 +342,13 @@ def bundle_adjust(state: State, kind: str, pairs: Pairs, *, refine_focal: bool =
     block = POSE_DOF + 2
     band = (int(np.abs(pairs.src - pairs.tgt).max(initial=0)) + 1) * block
     prior = (state.f, focal_prior * pairs.count) if refine_focal and focal_prior > 0 else None
-    cost = _cost(state, kind, pairs, depth_weight, robust_px, prior)
+    chunks = pairs.split(WORKERS)
+    cost = _cost(state, kind, chunks, depth_weight, robust_px, prior)
     start = cost
     mu = 1e-4
     done = 0
     for done in range(1, iterations + 1):
-        r, ok, J = residuals(state, kind, pairs, depth_weight)
-        w, _ = _robust_weights(r, ok, robust_px)
-        H, g = _normal_equations(J, r, w, pairs, F)
+        H, g = _linearise(state, kind, chunks, depth_weight, robust_px)
         if prior is not None:
             H[-1, -1] += prior[1] / state.f ** 2
             g[-1] += prior[1] * np.log(state.f / prior[0]) / state.f
@@ -346,7 +365,7 @@ def bundle_adjust(state: State, kind: str, pairs: Pairs, *, refine_focal: bool =
             delta = np.zeros(len(free))
             delta[free] = step
             trial = _apply(state, delta)
-            new_cost = _cost(trial, kind, pairs, depth_weight, robust_px, prior)
+            new_cost = _cost(trial, kind, chunks, depth_weight, robust_px, prior)
             if new_cost < cost:
                 improved = True
                 gain = (cost - new_cost) / max(cost, 1e-12)

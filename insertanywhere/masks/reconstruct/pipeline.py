@@ -4,7 +4,9 @@ masks, flow)."""
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
+from concurrent.futures import Future
 from typing import Optional
 
 import cv2
@@ -22,6 +24,7 @@ from .edges import sharpen_edges
 from .correspond import texture_strength, textured
 from .flow import choose_stride, compute_flow, downsample_gray, to_gray
 from .motion import motion_evidence, moving_masks
+from .threads import map_threads
 from .triangulate import correct_depth, depth_from_motion, motion_poses
 
 INITIAL_SHIFT = 0.2  # first guess of b / a for disparity (1/z = a d + b), refined by bundle adjustment
@@ -88,6 +91,33 @@ def _seed_opencv(seed: int) -> None:
     cv2.setRNGSeed(int(seed))
 
 
+def _per_frame(frame_fn, count: int, dtype) -> np.ndarray:
+    """np.stack([frame_fn(t) for t < count]).astype(dtype) without the copies, on the threads."""
+    first = np.asarray(frame_fn(0))
+    out = np.empty((count,) + first.shape, dtype)
+    out[0] = first
+
+    def fill(t: int) -> None:
+        out[t] = frame_fn(t)
+
+    map_threads(fill, range(1, count))
+    return out
+
+
+def _background(fn, *args) -> Future:
+    """fn(*args) on its own thread (OpenCV releases the GIL), to be collected with .result()."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed to .result()
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="ia-lines", daemon=True).start()
+    return future
+
+
 def _single_threaded_blas():
     """BLAS threads only add overhead on these small solves (and fight the OpenCV threads)."""
     try:
@@ -126,6 +156,7 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
     strength = texture_strength(gray_grid)
     tex = textured(strength)
     timings["flow"] = time.perf_counter() - mark
+    lines_job = _background(detect_segments, frames)
 
     mark = time.perf_counter()
     params = np.zeros((num, 2))
@@ -168,7 +199,7 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
         timings["bundle_static"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    full_depth = np.stack([depth_from_params(kind, maps[t], state.params[t]) for t in range(num)]).astype(np.float32)
+    full_depth = _per_frame(lambda t: depth_from_params(kind, maps[t], state.params[t]), num, np.float32)
     poses = state.poses()
     if refine_depth is None:
         refine_depth = kind == INVERSE_AFFINE
@@ -190,8 +221,8 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
     full_depth = sharpen_edges(full_depth, sharpen_px)
     timings["depth"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    lines = detect_segments(frames)
-    timings["lines"] = time.perf_counter() - mark
+    lines = lines_job.result()
+    timings["lines"] = time.perf_counter() - mark  # waiting only: found alongside the bundle adjustment
     mark = time.perf_counter()
     if source != "metric":
         unit = float(np.median(full_depth[0]))
@@ -206,6 +237,6 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
         "bundle": log, "timings": timings, "warnings": warnings,
     }
     return SceneRecord(frames=frames, depth=full_depth, K=state.K().astype(np.float32),
-                       world_to_camera=poses.astype(np.float32), moving=moving, flow_fwd=fwd.astype(np.float16),
-                       flow_bwd=bwd.astype(np.float16), flow_valid=valid, flow_stride=stride, fps=float(fps),
+                       world_to_camera=poses.astype(np.float32), moving=moving, flow_fwd=_per_frame(fwd.__getitem__, len(fwd), np.float16),
+                       flow_bwd=_per_frame(bwd.__getitem__, len(bwd), np.float16), flow_valid=valid, flow_stride=stride, fps=float(fps),
                        info=info, lines=lines)
