@@ -252,11 +252,20 @@ def propagate(scene: SceneRecord, world_from_object0: np.ndarray, anchor_world: 
     rng = np.random.default_rng(0)
     following = pose0  # the hypothesis that the support moves: it follows the support's flow
     displaced = False
+    pending: dict[int, np.ndarray] = {}  # undecided frames since the following pose left the static one
     for t in range(1, num):
         look = _Look(scene, t, patch)
         following, info["support"][t], flagged = _follow(scene, t - 1, following, local, patch, look, rng)
         displaced, following = _decide(look, pose0, following, flagged, displaced)
-        poses[t] = following if displaced else pose0
+        if displaced:  # the support was already moving in the undecided frames: follow there too
+            for k, pose in pending.items():
+                poses[k], info["moving"][k] = pose, True
+            pending = {}
+            poses[t] = following
+        elif np.array_equal(following, pose0):
+            pending = {}
+        else:
+            pending[t] = following
         info["moving"][t] = displaced
         report(progress, t, num - 1)
     lost = [t for t in range(1, num) if info["support"][t] < MIN_POINTS]
@@ -295,7 +304,9 @@ def _decide(look: "_Look", static: np.ndarray, following: np.ndarray, flagged: f
     """Has the support left its frame-0 place? (decision, following pose after a possible reset).
 
     Frame t's look of the support decides between the static and the following pose (texture
-    NCC against frame 0, so the evidence grows as the support travels); when it cannot (too
+    NCC against frame 0, so the evidence grows as the support travels; the static pose may
+    first settle by up to ALIGN_SLACK_PX, so that camera drift alone, which the following pose's
+    alignment absorbs, does not count as motion); when it cannot (too
     little in view, or the two look alike) the last decision holds; while the two poses are
     less than MIN_SEPARATION_PX apart the motion mask decides.
     A following pose that looks clearly worse than the static one was led astray (flow dragged
@@ -304,7 +315,7 @@ def _decide(look: "_Look", static: np.ndarray, following: np.ndarray, flagged: f
         return bool(displaced or not np.array_equal(following, static)), following
     if look.separation(following, static) < MIN_SEPARATION_PX:
         return flagged >= MOVING_FRACTION, following  # too close for the look to tell apart
-    evidence = look.ncc(following, static)
+    evidence = look.ncc(following, look.settle(static))
     if evidence is None:
         return displaced, following
     if evidence > PHOTO_MARGIN:
@@ -537,6 +548,11 @@ class _Look:
             return None
         ref = self.patch.reference[both]
         return _ncc(a[both], ref) - _ncc(b[both], ref)
+
+    def settle(self, pose: np.ndarray) -> np.ndarray:
+        """The pose aligned to this frame's look when that moves it at most ALIGN_SLACK_PX, else the pose."""
+        aligned = self.align(pose)
+        return aligned if self.agrees(aligned, pose, pose) else pose
 
     def align(self, pose: np.ndarray) -> np.ndarray:
         """Refine the pose by in-plane motion (2 shifts + a turn about the patch normal) so this
