@@ -23,7 +23,7 @@ from .object3d import Object3D
 from .placement import (MAX_RADIUS, MIN_RADIUS, PLANE_TOLERANCE, WINDOW_FRACTION, Placement, check_in_front,
                         parse_placement, placement_pose, surface_frame, surface_normal)
 from .propagate import propagate
-from .reproject import composite, render_object, visible_mask
+from .reproject import composite, contact_scales, render_object, visible_mask
 from .scene import ObjectTrack, SceneRecord
 from .vertical import LineEvidence, scene_lines
 
@@ -207,9 +207,12 @@ class EditorSession:
         world_from_object, surface = self._pose(placement)
         check_in_front(self.object3d, np.asarray(scene.world_to_camera[0], np.float64) @ world_from_object)
         track_info: dict = {}
+        contact = 1.0
         anchor_world = np.asarray(surface.point, np.float64)
         if frame > 0:
             track = self._track(placement, world_from_object, surface.point)
+            cameras = np.asarray(scene.world_to_camera, np.float64) @ np.asarray(track.world_from_object, np.float64)
+            contact = float(contact_scales(scene, cameras, track.support)[frame])  # as reproject does
             motion = track.world_from_object[frame] @ np.linalg.inv(world_from_object)  # frame 0 -> frame t
             anchor_world = transform(motion, anchor_world[None])[0]
             world_from_object = track.world_from_object[frame]
@@ -221,6 +224,7 @@ class EditorSession:
         K = scaled_intrinsics(scene.K, scale)
         camera_from_object = np.asarray(scene.world_to_camera[frame], np.float64) @ world_from_object
         render = render_object(self.object3d, camera_from_object, K, size)
+        render.depth *= np.float32(contact)
         depth = cv2.resize(np.asarray(scene.depth[frame], np.float32), size[::-1], interpolation=cv2.INTER_NEAREST)
         image = cv2.resize(np.asarray(scene.frames[frame]), size[::-1], interpolation=cv2.INTER_AREA)
         visible = visible_mask(render, depth)

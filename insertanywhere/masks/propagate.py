@@ -227,18 +227,13 @@ def propagate(scene: SceneRecord, world_from_object0: np.ndarray, anchor_world: 
     height_px: the placement's pixel height (sets the support's extent);
     enabled=False keeps the frame-0 world pose in every frame (camera-only ablation).
     info: per frame 'support' (support points tracked), 'moving' (the support has left its frame-0
-    place, so the following pose is used), 'warnings'.
+    place, so the following pose is used), 'warnings'. The track keeps the support points (object
+    coordinates) for the reprojection's contact check.
     """
     num = scene.num_frames
     pose0 = np.asarray(world_from_object0, np.float64)
     poses = np.repeat(pose0[None], num, axis=0)
     info = {"support": [0] * num, "moving": [False] * num, "warnings": []}
-    if not enabled or num == 1:
-        report(progress, num, num)
-        return ObjectTrack(poses, info)
-    if scene.flow_fwd is None:
-        info["warnings"].append("the scene record has no optical flow; the object stays fixed in the world")
-        return ObjectTrack(poses, info)
     K = scene.K.astype(np.float64)
     w2c0 = scene.world_to_camera[0].astype(np.float64)
     object_height = float(np.cbrt(abs(np.linalg.det(pose0[:3, :3]))))
@@ -247,6 +242,12 @@ def propagate(scene: SceneRecord, world_from_object0: np.ndarray, anchor_world: 
     support_world = transform(invert_rigid(w2c0), support_cam)
     object_from_world = np.linalg.inv(pose0)
     local = transform(object_from_world, support_world)  # fixed in the object's frame
+    if not enabled or num == 1:
+        report(progress, num, num)
+        return ObjectTrack(poses, info, local)
+    if scene.flow_fwd is None:
+        info["warnings"].append("the scene record has no optical flow; the object stays fixed in the world")
+        return ObjectTrack(poses, info, local)
     patch = support_patch(scene, anchor_cam, height_px, object_height).to_frame(object_from_world @ invert_rigid(w2c0))
     info["support"][0] = len(local)
     rng = np.random.default_rng(0)
@@ -271,7 +272,7 @@ def propagate(scene: SceneRecord, world_from_object0: np.ndarray, anchor_world: 
     lost = [t for t in range(1, num) if info["support"][t] < MIN_POINTS]
     if lost:
         info["warnings"].append(f"support not visible in {len(lost)} frame(s) (first {lost[0]}); pose held there")
-    return ObjectTrack(poses, info)
+    return ObjectTrack(poses, info, local)
 
 
 def _follow(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray, patch: _Patch, look: "_Look",

@@ -27,6 +27,14 @@ from .scene import ObjectTrack, SceneRecord
 # nearer than object_z * (1 - DEPTH_TOLERANCE). Absorbs depth noise at the contact with
 # the support; real occluders are much nearer than that.
 DEPTH_TOLERANCE = 0.03
+# The object stands on its support, so in every frame its depth is re-anchored to the scene depth
+# at its support points (monocular depth stays consistent across frames only to a few percent, and
+# an object whose base sinks below its support loses its bottom to the z-test): the median ratio
+# of the scene's depth to theirs, over points within CONTACT_BAND of the last ratio, followed
+# by at most CONTACT_STEP per frame (an occluder sliding over the support cannot drag it along).
+CONTACT_BAND = 0.12
+CONTACT_STEP = 0.005
+MIN_CONTACT_POINTS = 8
 MAX_CANDIDATES = 500_000  # pixel-triangle pairs per rasterisation chunk (~150 bytes each)
 MAX_SPLAT_RADIUS = 8
 
@@ -260,12 +268,36 @@ def paint(frame: np.ndarray, render: Render, visible: np.ndarray) -> None:
     region[shown] = render.color[win][shown]
 
 
+def contact_scales(scene: SceneRecord, camera_from_object: np.ndarray, support: Optional[np.ndarray]) -> np.ndarray:
+    """[F] factor on the object's depth that puts its support points (object coordinates [k, 3])
+    back on the scene depth in each frame (see CONTACT_BAND); ones without support points."""
+    num = scene.num_frames
+    scales = np.ones(num)
+    if support is None or len(support) == 0:
+        return scales
+    K = np.asarray(scene.K, np.float64)
+    height, width = scene.size
+    scale = 1.0
+    for t in range(num):
+        uv, z = project(transform(camera_from_object[t], np.asarray(support, np.float64)), K)
+        ok = np.isfinite(uv).all(axis=1) & (z > 0)
+        ix, iy = np.rint(uv[ok, 0]).astype(int), np.rint(uv[ok, 1]).astype(int)
+        inside = (ix >= 0) & (ix < width) & (iy >= 0) & (iy < height)
+        ratio = scene.depth[t][iy[inside], ix[inside]] / z[ok][inside]
+        near = ratio[np.abs(ratio - scale) < CONTACT_BAND * scale]
+        if len(near) >= max(MIN_CONTACT_POINTS, 0.5 * len(ratio)):
+            scale = float(np.clip(np.median(near), scale - CONTACT_STEP, scale + CONTACT_STEP))
+        scales[t] = scale
+    return scales
+
+
 def reproject(scene: SceneRecord, obj: Object3D, track: ObjectTrack, occlusion: bool = True,
               splat_px: Optional[int] = None, tolerance: float = DEPTH_TOLERANCE,
               progress: Optional[Progress] = None) -> Reprojection:
     """Render the tracked object into every frame of the scene.
 
-    occlusion=False skips the z-test (visible == amodal), for the camera-only ablation.
+    occlusion=False skips the z-test (visible == amodal), for the camera-only ablation. With the
+    track's support points the object's depth follows the scene's at its contact (contact_scales).
     """
     num, (height, width) = scene.num_frames, scene.size
     if track.world_from_object.shape[0] != num:
@@ -278,11 +310,16 @@ def reproject(scene: SceneRecord, obj: Object3D, track: ObjectTrack, occlusion: 
     anchor = scene.frames.copy()
     K = np.asarray(scene.K, np.float64)
     poses = np.asarray(scene.world_to_camera, np.float64) @ np.asarray(track.world_from_object, np.float64)
+    scales = contact_scales(scene, poses, track.support)
     for t in range(num):
         render = render_object(obj, poses[t], K, (height, width), splat_px)
         win = render.window
         amodal[t][win] = np.isfinite(render.depth[win])
-        visible[t] = visible_mask(render, scene.depth[t], tolerance) if occlusion else amodal[t]
+        if occlusion:
+            contact = Render(render.depth * np.float32(scales[t]), render.color, render.box)
+            visible[t] = visible_mask(contact, scene.depth[t], tolerance)
+        else:
+            visible[t] = amodal[t]
         paint(anchor[t], render, visible[t])
         report(progress, t + 1, num)
     return Reprojection(visible, amodal, anchor)

@@ -109,3 +109,4 @@ class ObjectTrack:
 
     world_from_object: np.ndarray  # [F, 4, 4]
     info: dict = field(default_factory=dict)
+    support: Optional[np.ndarray] = None  # [k, 3] scene points under the object, object coordinates

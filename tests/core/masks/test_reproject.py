@@ -120,3 +120,58 @@ def test_chunked_rasterisation_matches(monkeypatch):
     assert whole.mask.sum() > 2000
     np.testing.assert_array_equal(whole.depth, chunked.depth)
     np.testing.assert_array_equal(whole.color, chunked.color)
+
+
+def _drifting_floor(drift_per_frame: float, num_frames: int = 9):
+    """The editor tests' oblique floor, with the scene depth of frame t scaled by
+    (1 - drift_per_frame * t), as monocular depth drifts between frames."""
+    from dataclasses import replace
+
+    from test_editor_preview import _floor_scene
+
+    scene = _floor_scene(num_frames=num_frames)
+    factors = 1.0 - drift_per_frame * np.arange(num_frames, dtype=np.float32)
+    return replace(scene, depth=scene.depth * factors[:, None, None])
+
+
+def _placed_box(scene):
+    from test_editor_preview import _box_object
+
+    from insertanywhere.masks.placement import parse_placement, placement_pose
+    from insertanywhere.masks.propagate import propagate
+
+    placement = parse_placement({"anchor": [80, 70], "height_px": 30})
+    pose, surface = placement_pose(placement, scene.depth[0], scene.K)
+    track = propagate(scene, pose, surface.point, 64, placement.height_px, enabled=False)
+    return _box_object(), track
+
+
+def test_the_object_stays_on_its_support_when_the_depth_drifts():
+    from dataclasses import replace
+
+    from insertanywhere.masks.reproject import reproject
+
+    scene = _drifting_floor(0.006, num_frames=17)  # nearly 10% nearer by the last frame
+    obj, track = _placed_box(scene)
+    assert track.support is not None and len(track.support) >= 32
+    plain = reproject(scene, obj, replace(track, support=None))
+    held = reproject(scene, obj, track)
+    last = scene.num_frames - 1
+    # without the contact check the box sinks into the floor: its base is hidden
+    assert plain.visible[last].sum() < 0.93 * plain.amodal[last].sum()
+    assert held.visible[last].sum() >= 0.98 * held.amodal[last].sum()
+    np.testing.assert_array_equal(held.amodal, plain.amodal)
+
+
+def test_contact_scale_moves_slowly_and_ignores_what_covers_the_support():
+    from insertanywhere.masks.reproject import CONTACT_STEP, contact_scales
+
+    scene = _drifting_floor(0.0)
+    obj, track = _placed_box(scene)
+    cameras = np.asarray(scene.world_to_camera, np.float64) @ track.world_from_object
+    np.testing.assert_allclose(contact_scales(scene, cameras, track.support), 1.0, atol=1e-3)
+    scene.depth[4:] *= 0.93  # something 7% nearer covers the whole support from frame 4
+    scales = contact_scales(scene, cameras, track.support)
+    assert np.abs(np.diff(scales)).max() <= CONTACT_STEP + 1e-9
+    assert scales[-1] >= 1.0 - 5 * CONTACT_STEP - 1e-3
+    assert (contact_scales(scene, cameras, None) == 1.0).all()
