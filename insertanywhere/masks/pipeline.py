@@ -53,7 +53,7 @@ class MaskResult:
         seen = self.visible.any(axis=(1, 2))
         moved = sum(self.track.info.get("moving", []))
         return (f"{len(self.visible)} frames, object visible in {int(seen.sum())}, support moving in {moved}, "
-                f"{self.timings.get('total', 0.0):.1f} s")
+                f"up from {self.surface.up_source}, {self.timings.get('total', 0.0):.1f} s")
 
 
 def load_object(object_mesh: Optional[PathLike] = None, object_image: Optional[PathLike] = None,
