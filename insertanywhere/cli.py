@@ -42,8 +42,9 @@ def _add_masks(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-occlusion", action="store_true", help="ablation: ignore scene depth in the z-test")
     p.add_argument("--no-propagation", action="store_true", help="ablation: keep the frame-0 world pose")
     p.add_argument("--max-frames", type=int, default=None, help="use at most this many frames")
-    p.add_argument("--no-upright", action="store_true",
-                   help="take 'up' from the depth normal alone, not the scene's vertical lines (objects on slopes)")
+    p.add_argument("--upright", default="auto", choices=("auto", "on", "off"),
+                   help="object's up on level surfaces from the scene's vertical lines (on), the depth normal (off, "
+                        "objects on slopes), or auto: lines unless --depth is metric and --intrinsics given")
 
 
 def _run_masks(args: argparse.Namespace) -> int:
@@ -55,7 +56,7 @@ def _run_masks(args: argparse.Namespace) -> int:
         video=args.video, placement=args.placement, out=args.out,
         object_mesh=args.object_mesh, object_image=args.object_image, object_mask=args.object_mask,
         depth=args.depth, intrinsics=args.intrinsics, occlusion=not args.no_occlusion,
-        propagation=not args.no_propagation, max_frames=args.max_frames, upright=not args.no_upright,
+        propagation=not args.no_propagation, max_frames=args.max_frames, upright=args.upright,
         progress=text_progress,
     )
     print(f"wrote {args.out}  ({result.summary()})")

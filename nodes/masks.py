@@ -16,6 +16,7 @@ from insertanywhere.masks.pipeline import load_depth, load_intrinsics
 from insertanywhere.masks.propagate import propagate
 from insertanywhere.masks.reproject import reproject
 from insertanywhere.masks.scene import SCENE_FORMAT_VERSION, SceneRecord
+from insertanywhere.masks.vertical import UPRIGHT_MODES, scene_lines, use_upright
 
 from ._comfy import check_input_file, io, preview_image, preview_video, progress_bar
 from .tensors import frames_to_image, image_to_frames, image_to_gray, mask_to_numpy, masks_to_tensor
@@ -226,11 +227,12 @@ class PlaceObject(io.ComfyNode):
                                 tooltip="Placement JSON: anchor [u, v] pixel of the base in frame 0, height_px "
                                         "(apparent height there), yaw/pitch/roll_deg, offset [dx, dy, dz] in "
                                         "object heights along right/up/front, top_k support points."),
-                io.Boolean.Input("stand_upright", default=True,
-                                 tooltip="On a level surface, point the object's up at the scene's vertical "
-                                         "vanishing point (from its straight vertical lines) instead of the depth "
-                                         "normal, which monocular depth tilts by a degree or two. Turn off for "
-                                         "objects on slopes."),
+                io.Combo.Input("stand_upright", options=list(UPRIGHT_MODES), default="auto",
+                               tooltip="On a level surface, point the object's up at the scene's vertical "
+                                       "vanishing point (from its straight vertical lines) instead of the depth "
+                                       "normal, which monocular depth tilts by a degree or two. auto: on unless "
+                                       "the depth is metric with a given K (measured geometry); off for objects "
+                                       "on slopes."),
             ],
             outputs=[
                 Placement.Output(display_name="placement"),
@@ -240,16 +242,15 @@ class PlaceObject(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, scene, object, placement, stand_upright=True) -> io.NodeOutput:
-        from insertanywhere.masks.vertical import scene_lines
-
+    def execute(cls, scene, object, placement, stand_upright="auto") -> io.NodeOutput:
         from .editor import remember
 
         plan = core_placement.parse_placement(placement)
-        remember(str(cls.hidden.unique_id), scene, object, stand_upright)  # the editor previews before a rerun
+        upright = use_upright(scene, stand_upright)
+        remember(str(cls.hidden.unique_id), scene, object, upright)  # the editor previews before a rerun
         pose, surface, preview = core_placement.place_object(
             plan, object, scene.frames[0], scene.depth[0], scene.K, scene.world_to_camera[0],
-            scene_lines(scene) if stand_upright else None)
+            scene_lines(scene) if upright else None)
         placed = PlacedObject(plan, pose, surface)
         return io.NodeOutput(placed, frames_to_image(preview[None]), ui=preview_image(preview, cls))
 

@@ -24,7 +24,7 @@ from ..errors import InsertAnywhereError
 from ..progress import Progress
 from .object3d import Object3D, load_mesh, object_from_image
 from .placement import Placement, SurfaceFrame, parse_placement, place_object
-from .vertical import scene_lines
+from .vertical import scene_lines, use_upright
 from .propagate import propagate
 from .reproject import reproject
 from .scene import ObjectTrack, SceneRecord
@@ -158,18 +158,19 @@ def load_intrinsics(intrinsics: Union[PathLike, np.ndarray, list]) -> np.ndarray
 
 def masks_from_scene(scene: SceneRecord, obj: Object3D, placement: Union[Placement, dict, str], *,
                      occlusion: bool = True, propagation: bool = True, splat_px: Optional[int] = None,
-                     upright: bool = True, progress: Optional[StageProgress] = None) -> MaskResult:
+                     upright: str = "auto", progress: Optional[StageProgress] = None) -> MaskResult:
     """Place, propagate and reproject on a reconstructed scene.
 
-    occlusion=False and propagation=False together are the camera-only ablation. upright: take
-    'up' from the scene's vertical lines on level surfaces (see placement.surface_normal).
+    occlusion=False and propagation=False together are the camera-only ablation. upright: "on"
+    takes 'up' from the scene's vertical lines on level surfaces (see placement.surface_normal),
+    "off" from the depth alone, "auto" decides by the depth input (vertical.use_upright).
     """
     placement = parse_placement(placement)
     timings = {}
     started = time.perf_counter()
     world_from_object, surface, preview = place_object(
         placement, obj, scene.frames[0], scene.depth[0], scene.K, scene.world_to_camera[0],
-        scene_lines(scene) if upright else None)
+        scene_lines(scene) if use_upright(scene, upright) else None)
     timings["place"] = time.perf_counter() - started
     started = time.perf_counter()
     track = propagate(scene, world_from_object, surface.point, placement.top_k, placement.height_px,
@@ -193,7 +194,7 @@ def run_masks(video: PathLike, placement: Union[PathLike, dict, Placement], out:
               depth: Union[PathLike, Mapping[str, np.ndarray], None] = None,
               intrinsics: Union[PathLike, np.ndarray, None] = None,
               occlusion: bool = True, propagation: bool = True, max_frames: Optional[int] = None,
-              splat_px: Optional[int] = None, upright: bool = True,
+              splat_px: Optional[int] = None, upright: str = "auto",
               progress: Optional[StageProgress] = None) -> MaskResult:
     """The whole mask pipeline on files; writes OUT (see the module doc) when `out` is given.
 

@@ -22,6 +22,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from ..errors import InsertAnywhereError
+
 MIN_LENGTH = 0.04        # segments shorter than this share of the image diagonal are ignored
 MAX_IMAGE_TILT = 25.0    # degrees from the image's vertical a candidate segment may lean
 FRAMES_USED = 8          # frames spread over the video that contribute segments
@@ -138,6 +140,22 @@ class LineEvidence:
         scores = [(self.deviation_deg(chunk) <= INLIER_DEG) @ self.length for chunk in np.array_split(
             candidates, max(1, len(candidates) // 128))]
         return candidates[int(np.argmax(np.concatenate(scores)))]
+
+
+UPRIGHT_MODES = ("auto", "on", "off")
+
+
+def use_upright(scene, mode: str = "auto") -> bool:
+    """Whether the placement takes up from the scene's vertical lines (mode "on"), from the depth
+    alone ("off"), or ("auto") from the lines unless the depth was given metric with the camera's
+    K: measured geometry (LiDAR, a calibrated rig) is trusted for the surface normal, while a
+    depth network's relative depth or an estimated focal length bend it by degrees."""
+    if mode not in UPRIGHT_MODES:
+        raise InsertAnywhereError(f"Upright mode '{mode}' is unknown; use one of {', '.join(UPRIGHT_MODES)}.")
+    if mode != "auto":
+        return mode == "on"
+    measured = scene.info.get("depth_source") == "metric" and scene.info.get("intrinsics_source") == "given"
+    return not measured
 
 
 def scene_lines(scene) -> LineEvidence:

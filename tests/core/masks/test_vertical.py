@@ -123,3 +123,21 @@ def test_upright_normal_takes_the_vertical_whole_when_depth_is_bent():
     vertical = np.array([0.0, -1.0, 0.0])
     normal = rot_x(TRUSTED_LEAN_DEG + 3.0) @ vertical
     assert np.allclose(upright_normal(normal, vertical, point), vertical)
+
+
+def test_upright_auto_trusts_measured_depth_only():
+    from types import SimpleNamespace
+
+    from insertanywhere.errors import InsertAnywhereError
+    from insertanywhere.masks.vertical import use_upright
+
+    def scene(depth_source, intrinsics_source):
+        return SimpleNamespace(info={"depth_source": depth_source, "intrinsics_source": intrinsics_source})
+
+    assert not use_upright(scene("metric", "given"))  # LiDAR-like depth with the camera's K
+    assert use_upright(scene("metric", "default_fov"))  # the focal is a guess: planes bend
+    assert use_upright(scene("disparity", "given"))
+    assert use_upright(scene("motion", "fov"))
+    assert use_upright(scene("metric", "given"), "on") and not use_upright(scene("disparity", "fov"), "off")
+    with pytest.raises(InsertAnywhereError, match="auto, on, off"):
+        use_upright(scene("metric", "given"), "sideways")
