@@ -20,8 +20,8 @@ import numpy as np
 from ..errors import InsertAnywhereError
 from .geometry import transform, unproject
 from .object3d import Object3D
-from .placement import (MAX_RADIUS, MIN_RADIUS, PLANE_TOLERANCE, WINDOW_FRACTION, Placement, check_in_front,
-                        parse_placement, placement_pose, surface_frame, surface_normal)
+from .placement import (PLANE_TOLERANCE, Placement, check_in_front, parse_placement, placement_pose, plane_radius,
+                        surface_frame, surface_normal)
 from .propagate import propagate
 from .reproject import composite, contact_scales, render_object, visible_mask
 from .scene import ObjectTrack, SceneRecord
@@ -37,11 +37,6 @@ TRACKS_KEPT = 4             # propagated tracks cached per session (one per rece
 POSES_KEPT = 16
 HIDDEN_TINT = np.array([255, 64, 200], np.float32)  # colour mixed into the hidden part of the object
 HIDDEN_MIX = 0.45
-
-
-def plane_radius(height_px: float) -> int:
-    """Radius (px) of the depth window `placement_pose` fits the surface plane in."""
-    return int(np.clip(WINDOW_FRACTION * height_px, MIN_RADIUS, MAX_RADIUS))
 
 
 def scaled_intrinsics(K: np.ndarray, scale: float) -> np.ndarray:

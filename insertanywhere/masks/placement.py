@@ -254,6 +254,11 @@ def surface_frame(point: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, np
     return right, up, forward
 
 
+def plane_radius(height_px: float) -> int:
+    """Radius (px) of the depth window the surface plane is fitted in, for an object height_px tall."""
+    return int(np.clip(WINDOW_FRACTION * height_px, MIN_RADIUS, MAX_RADIUS))
+
+
 def surface_normal(depth0: np.ndarray, K: np.ndarray, anchor: tuple[float, float], height_px: float,
                    world_to_camera0: Optional[np.ndarray] = None, lines: Optional[LineEvidence] = None):
     """(point p [3], up [3], plane inlier ratio, up source) at the anchor, camera-0 coordinates.
@@ -263,8 +268,7 @@ def surface_normal(depth0: np.ndarray, K: np.ndarray, anchor: tuple[float, float
     point at the vertical vanishing point (upright_normal): monocular depth tilts planes by a
     degree or two, which a thin upright object shows at once; the vanishing point does not.
     """
-    radius = int(np.clip(WINDOW_FRACTION * height_px, MIN_RADIUS, MAX_RADIUS))
-    point, normal, inlier_ratio = surface_plane(depth0, K, anchor, radius)
+    point, normal, inlier_ratio = surface_plane(depth0, K, anchor, plane_radius(height_px))
     if lines is None:
         return point, normal, inlier_ratio, "depth"
     rotation = np.eye(3) if world_to_camera0 is None else np.asarray(world_to_camera0, np.float64)[:3, :3]

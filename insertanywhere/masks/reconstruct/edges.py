@@ -15,7 +15,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from .threads import map_threads
+from .threads import stack_frames
 
 EDGE_RATIO = 1.1            # nearest / farthest depth ratio that marks a discontinuity
 PIXELS_PER_RADIUS = 256     # auto radius: one pixel of ramp per this many pixels of the long side
@@ -39,14 +39,11 @@ def sharpen_edges(depth: np.ndarray, radius: Optional[int] = None, ratio: float 
         return depth
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * radius + 1, 2 * radius + 1))
 
-    out = np.empty_like(depth)
-
-    def sharpen(t: int) -> None:
+    def sharpen(t: int) -> np.ndarray:
         inverse = 1.0 / depth[t]
         near = cv2.dilate(inverse, kernel)
         far = cv2.erode(inverse, kernel)
         step = np.where(inverse >= 0.5 * (near + far), near, far)
-        out[t] = np.where(near > ratio * far, 1.0 / step, depth[t])
+        return np.where(near > ratio * far, 1.0 / step, depth[t])
 
-    map_threads(sharpen, range(len(depth)))
-    return out
+    return stack_frames(sharpen, len(depth), np.float32)

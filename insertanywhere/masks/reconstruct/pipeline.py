@@ -4,9 +4,8 @@ masks, flow)."""
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Optional
 
 import cv2
@@ -17,14 +16,14 @@ from ...progress import Progress, report
 from ..scene import SceneRecord
 from . import inputs
 from .bundle import State, build_pairs, bundle_adjust, resample_values, without_moving
-from .chain import chain_poses
 from ..vertical import detect_segments
+from .chain import chain_poses
 from .depth import INVERSE_AFFINE, SCALE, depth_from_params
 from .edges import sharpen_edges
 from .correspond import texture_strength, textured
 from .flow import choose_stride, compute_flow, downsample_gray, to_gray
 from .motion import motion_evidence, moving_masks
-from .threads import map_threads
+from .threads import stack_frames
 from .triangulate import correct_depth, depth_from_motion, motion_poses
 
 INITIAL_SHIFT = 0.2  # first guess of b / a for disparity (1/z = a d + b), refined by bundle adjustment
@@ -91,30 +90,11 @@ def _seed_opencv(seed: int) -> None:
     cv2.setRNGSeed(int(seed))
 
 
-def _per_frame(frame_fn, count: int, dtype) -> np.ndarray:
-    """np.stack([frame_fn(t) for t < count]).astype(dtype) without the copies, on the threads."""
-    first = np.asarray(frame_fn(0))
-    out = np.empty((count,) + first.shape, dtype)
-    out[0] = first
-
-    def fill(t: int) -> None:
-        out[t] = frame_fn(t)
-
-    map_threads(fill, range(1, count))
-    return out
-
-
 def _background(fn, *args) -> Future:
     """fn(*args) on its own thread (OpenCV releases the GIL), to be collected with .result()."""
-    future: Future = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(fn(*args))
-        except BaseException as exc:  # handed to .result()
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="ia-lines", daemon=True).start()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ia-background")
+    future = pool.submit(fn, *args)
+    pool.shutdown(wait=False)
     return future
 
 
@@ -199,7 +179,7 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
         timings["bundle_static"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    full_depth = _per_frame(lambda t: depth_from_params(kind, maps[t], state.params[t]), num, np.float32)
+    full_depth = stack_frames(lambda t: depth_from_params(kind, maps[t], state.params[t]), num, np.float32)
     poses = state.poses()
     if refine_depth is None:
         refine_depth = kind == INVERSE_AFFINE
@@ -237,6 +217,7 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
         "bundle": log, "timings": timings, "warnings": warnings,
     }
     return SceneRecord(frames=frames, depth=full_depth, K=state.K().astype(np.float32),
-                       world_to_camera=poses.astype(np.float32), moving=moving, flow_fwd=_per_frame(fwd.__getitem__, len(fwd), np.float16),
-                       flow_bwd=_per_frame(bwd.__getitem__, len(bwd), np.float16), flow_valid=valid, flow_stride=stride, fps=float(fps),
-                       info=info, lines=lines)
+                       world_to_camera=poses.astype(np.float32), moving=moving,
+                       flow_fwd=stack_frames(fwd.__getitem__, len(fwd), np.float16),
+                       flow_bwd=stack_frames(bwd.__getitem__, len(bwd), np.float16), flow_valid=valid,
+                       flow_stride=stride, fps=float(fps), info=info, lines=lines)

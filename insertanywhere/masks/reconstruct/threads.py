@@ -5,6 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, TypeVar
 
+import numpy as np
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -18,3 +20,17 @@ def map_threads(fn: Callable[[T], R], items: Iterable[T], workers: int = WORKERS
         return [fn(item) for item in items]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(fn, items))
+
+
+def stack_frames(frame_fn: Callable[[int], np.ndarray], count: int, dtype) -> np.ndarray:
+    """np.stack([frame_fn(t) for t in range(count)]).astype(dtype), filled in place on the threads
+    (no stacked copy, no second copy for the type)."""
+    first = np.asarray(frame_fn(0))
+    out = np.empty((count,) + first.shape, dtype)
+    out[0] = first
+
+    def fill(t: int) -> None:
+        out[t] = frame_fn(t)
+
+    map_threads(fill, range(1, count))
+    return out

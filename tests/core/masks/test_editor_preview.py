@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from insertanywhere.errors import InsertAnywhereError
-from insertanywhere.masks.editor_preview import EditorSession, encode_jpeg, plane_radius, scaled_intrinsics
+from insertanywhere.masks.editor_preview import EditorSession, encode_jpeg, scaled_intrinsics
 from insertanywhere.masks.geometry import pixel_grid, project, transform, unproject
 from insertanywhere.masks.object3d import Object3D
-from insertanywhere.masks.placement import parse_placement, placement_pose, surface_plane
+from insertanywhere.masks.placement import parse_placement, placement_pose, plane_radius, surface_plane
 from insertanywhere.masks.scene import SceneRecord
 
 FIXTURE = Path(__file__).resolve().parents[2] / "js" / "fixtures" / "placement_cases.json"
