@@ -17,7 +17,10 @@ Shapes (F frames, H x W pixels):
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -27,6 +30,7 @@ import numpy as np
 from ..errors import InsertAnywhereError
 
 SCENE_FORMAT_VERSION = 2  # 2: sharpened depth edges, vertical line segments
+TEMP_SUFFIX = ".tmp"  # SceneRecord.save writes `.<name>.<random>.tmp` first, then renames it
 
 
 @dataclass
@@ -54,8 +58,14 @@ class SceneRecord:
         return int(self.frames.shape[1]), int(self.frames.shape[2])
 
     def save(self, path: str | Path) -> Path:
-        """Cache the record as a compressed .npz (no pickle)."""
+        """Cache the record as a compressed .npz (no pickle); returns the path written (".npz" added).
+
+        Atomic: the arrays go to a temporary file in the same folder, which then replaces the
+        final name in one step (os.replace), so a reader sees the old file, the new one or none,
+        never a partial one, and a killed save leaves only a hidden `.<name>.*.tmp` behind.
+        """
         path = Path(path)
+        final = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
         arrays = {
             "frames": self.frames,
             "depth": self.depth.astype(np.float32),
@@ -71,36 +81,102 @@ class SceneRecord:
             value = getattr(self, name)
             if value is not None:
                 arrays[name] = value
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, **arrays)
-        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            handle, temp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=TEMP_SUFFIX, dir=final.parent)
+        except OSError as exc:
+            raise InsertAnywhereError(f"Cannot write scene record '{final}': {exc}. Check the folder.") from exc
+        try:
+            with os.fdopen(handle, "wb") as file:
+                np.savez_compressed(file, **arrays)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temp, final)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            if isinstance(exc, OSError):
+                raise InsertAnywhereError(f"Cannot write scene record '{final}': {exc}. Check free disk "
+                                          "space and that the folder is writable.") from exc
+            raise
+        return final
 
     @classmethod
     def load(cls, path: str | Path) -> "SceneRecord":
+        """Read a record written by `save`. Every array is read and checked here, so a truncated,
+        bit-flipped, foreign or old-format file raises InsertAnywhereError, never a zip/numpy error
+        later on."""
         path = Path(path)
         if not path.is_file():
             raise InsertAnywhereError(f"Scene record '{path}' does not exist; run 4D Reconstruct first.")
         try:
-            data = np.load(path, allow_pickle=False)
-            version = int(data["format_version"])
-        except Exception as exc:  # zip/npz errors vary by numpy version
-            raise InsertAnywhereError(f"'{path}' is not a scene record saved by this pack ({exc}).") from exc
-        if version != SCENE_FORMAT_VERSION:
+            with np.load(path, allow_pickle=False) as data:
+                if "format_version" not in data.files:
+                    raise ValueError(f"no format_version; it holds {sorted(data.files)[:8]}")
+                version = int(data["format_version"])
+                if version != SCENE_FORMAT_VERSION:
+                    raise _OldFormat(version)
+                arrays = {name: data[name] for name in data.files}  # reads (and CRC-checks) every array now
+        except _OldFormat as old:
             raise InsertAnywhereError(
-                f"Scene record '{path}' has format {version}, this pack reads {SCENE_FORMAT_VERSION}; recompute it."
+                f"Scene record '{path}' has format {old.args[0]}, this pack reads {SCENE_FORMAT_VERSION}; "
+                "recompute it."
+            ) from None
+        except MemoryError:
+            raise
+        except Exception as exc:  # zip / zlib / npy errors vary by numpy version and by the damage
+            raise InsertAnywhereError(
+                f"'{path}' is not a scene record saved by this pack, or it is damaged "
+                f"({type(exc).__name__}: {exc}); recompute it."
+            ) from exc
+        try:
+            record = cls(
+                frames=arrays["frames"],
+                depth=arrays["depth"],
+                K=arrays["K"],
+                world_to_camera=arrays["world_to_camera"],
+                moving=arrays["moving"],
+                flow_stride=int(arrays["flow_stride"]),
+                fps=float(arrays["fps"]),
+                info=json.loads(str(arrays["info_json"])),
+                **{n: arrays[n] for n in ("flow_fwd", "flow_bwd", "flow_valid", "lines") if n in arrays},
             )
-        optional = {n: data[n] for n in ("flow_fwd", "flow_bwd", "flow_valid", "lines") if n in data}
-        return cls(
-            frames=data["frames"],
-            depth=data["depth"],
-            K=data["K"],
-            world_to_camera=data["world_to_camera"],
-            moving=data["moving"],
-            flow_stride=int(data["flow_stride"]),
-            fps=float(data["fps"]),
-            info=json.loads(str(data["info_json"])),
-            **optional,
-        )
+            record._check()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InsertAnywhereError(
+                f"'{path}' is not a complete scene record ({type(exc).__name__}: {exc}); recompute it."
+            ) from exc
+        return record
+
+    def _check(self) -> None:
+        """Shapes and dtypes as in the module doc; ValueError names the first that is off."""
+        if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.dtype != np.uint8:
+            raise ValueError(f"frames are {self.frames.dtype} {self.frames.shape}, not uint8 [F, H, W, 3]")
+        F, H, W = self.frames.shape[:3]
+        expected = {"depth": ((F, H, W), np.floating), "K": ((3, 3), np.floating),
+                    "world_to_camera": ((F, 4, 4), np.floating), "moving": ((F, H, W), np.bool_)}
+        for name, (shape, kind) in expected.items():
+            value = getattr(self, name)
+            if value.shape != shape or not np.issubdtype(value.dtype, kind):
+                raise ValueError(f"{name} is {value.dtype} {value.shape}, expected {shape}")
+        flows = [getattr(self, n) for n in ("flow_fwd", "flow_bwd", "flow_valid")]
+        if any(f is not None for f in flows):
+            if any(f is None for f in flows):
+                raise ValueError("only part of the flow arrays is present")
+            fwd, bwd, valid = flows
+            if fwd.ndim != 4 or fwd.shape[0] != F - 1 or fwd.shape[-1] != 2 or bwd.shape != fwd.shape \
+                    or valid.shape != fwd.shape[:3]:
+                raise ValueError(f"flow arrays {fwd.shape}, {bwd.shape}, {valid.shape} do not fit {F} frames")
+        if self.lines is not None and (self.lines.ndim != 2 or self.lines.shape[1] != 5):
+            raise ValueError(f"lines are {self.lines.shape}, expected [N, 5]")
+        if self.flow_stride < 1 or not np.isfinite(self.fps) or self.fps <= 0:
+            raise ValueError(f"flow_stride {self.flow_stride} / fps {self.fps} out of range")
+        if not isinstance(self.info, dict):
+            raise ValueError("info is not a JSON object")
+
+
+class _OldFormat(Exception):
+    pass
 
 
 @dataclass

@@ -11,4 +11,8 @@ preview, evaluate (bench measurements).
 from .pipeline import reconstruct
 from .preview import preview_frames
 
-__all__ = ["reconstruct", "preview_frames"]
+# Part of every disk-cache key (masks.scene_cache): bump it when a change to the reconstruction
+# changes its results, so scenes cached by the old code are recomputed rather than reused.
+RECONSTRUCT_VERSION = 1
+
+__all__ = ["reconstruct", "preview_frames", "RECONSTRUCT_VERSION"]
