@@ -45,6 +45,10 @@ def _add_masks(p: argparse.ArgumentParser) -> None:
     p.add_argument("--upright", default="auto", choices=("auto", "on", "off"),
                    help="object's up on level surfaces from the scene's vertical lines (on), the depth normal (off, "
                         "objects on slopes), or auto: lines unless --depth is metric and --intrinsics given")
+    p.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                   help="reuse the 4D reconstruction of the same frames and inputs from this folder (off by default)")
+    p.add_argument("--cache-max-gb", type=float, default=None, metavar="N",
+                   help="size cap of the --cache folder in GB, least recently used scenes removed first (default 10)")
 
 
 def _run_masks(args: argparse.Namespace) -> int:
@@ -52,15 +56,31 @@ def _run_masks(args: argparse.Namespace) -> int:
 
     if args.object_image and not args.object_mask:
         raise InsertAnywhereError("--object-image needs --object-mask (white where the object is).")
+    cache = _scene_cache(args)
     result = run_masks(
         video=args.video, placement=args.placement, out=args.out,
         object_mesh=args.object_mesh, object_image=args.object_image, object_mask=args.object_mask,
         depth=args.depth, intrinsics=args.intrinsics, occlusion=not args.no_occlusion,
         propagation=not args.no_propagation, max_frames=args.max_frames, upright=args.upright,
-        progress=text_progress,
+        progress=text_progress, cache=cache,
     )
     print(f"wrote {args.out}  ({result.summary()})")
     return 0
+
+
+def _scene_cache(args: argparse.Namespace):
+    """--cache DIR --cache-max-gb N as a SceneCache (None without --cache); its warnings go to stderr at once."""
+    from .masks.scene_cache import DEFAULT_MAX_GB, SceneCache
+
+    if args.cache is None:
+        if args.cache_max_gb is not None:
+            raise InsertAnywhereError("--cache-max-gb needs --cache DIR (the folder to keep reconstructions in).")
+        return None
+    if args.cache.exists() and not args.cache.is_dir():
+        raise InsertAnywhereError(f"--cache '{args.cache}' is a file; give a folder.")
+    return SceneCache.from_gb(args.cache, DEFAULT_MAX_GB if args.cache_max_gb is None else args.cache_max_gb,
+                              "--cache-max-gb",
+                              on_warning=lambda text: print(f"insertanywhere masks: warning: {text}", file=sys.stderr))
 
 
 # --- bench -----------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from .vertical import scene_lines, use_upright
 from .propagate import propagate
 from .reproject import reproject
 from .scene import ObjectTrack, SceneRecord
+from .scene_cache import SceneCache
 
 # The CLI passes a factory: label -> progress callback (one bar per stage).
 StageProgress = Callable[[str], Progress]
@@ -195,12 +196,13 @@ def run_masks(video: PathLike, placement: Union[PathLike, dict, Placement], out:
               intrinsics: Union[PathLike, np.ndarray, None] = None,
               occlusion: bool = True, propagation: bool = True, max_frames: Optional[int] = None,
               splat_px: Optional[int] = None, upright: str = "auto",
-              progress: Optional[StageProgress] = None) -> MaskResult:
+              progress: Optional[StageProgress] = None, cache: Optional[SceneCache] = None) -> MaskResult:
     """The whole mask pipeline on files; writes OUT (see the module doc) when `out` is given.
 
     depth: .npz (or mapping) with 'depth' (metric) or 'disparity' (relative inverse depth),
     [frames, H, W] covering at least the used frames; intrinsics: K.json or a 3x3 array.
-    Without depth the reconstruction works from the video alone.
+    Without depth the reconstruction works from the video alone. cache: a scene_cache.SceneCache
+    to reuse the reconstruction of the same frames and inputs (its warnings join the scene's).
     """
     from ..video import read_video
     from .reconstruct import reconstruct
@@ -224,7 +226,17 @@ def run_masks(video: PathLike, placement: Union[PathLike, dict, Placement], out:
         depth_input[key] = values[: len(frames)]
 
     started = time.perf_counter()
-    scene = reconstruct(frames, K=K, fps=fps, progress=_stage(progress, "reconstruct"), **depth_input)
+
+    def compute() -> SceneRecord:
+        return reconstruct(frames, K=K, fps=fps, progress=_stage(progress, "reconstruct"), **depth_input)
+
+    if cache is not None:
+        scene, cache_warnings = cache.load_or_compute(cache.key(frames, fps=fps, depth_input=depth_input, K=K),
+                                                      compute)
+        if cache_warnings:
+            scene.info["warnings"] = list(scene.info.get("warnings", [])) + cache_warnings
+    else:
+        scene = compute()
     timings["reconstruct"] = time.perf_counter() - started
 
     started = time.perf_counter()
