@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from insertanywhere.masks import placement as core_placement
 from insertanywhere.masks.pipeline import load_depth, load_intrinsics
 from insertanywhere.masks.propagate import propagate
 from insertanywhere.masks.reproject import reproject
-from insertanywhere.masks.scene import SCENE_FORMAT_VERSION, SceneRecord
+from insertanywhere.masks.scene_cache import DEFAULT_MAX_GB, SceneCache
 from insertanywhere.masks.vertical import UPRIGHT_MODES, scene_lines, use_upright
 
 from ._comfy import check_input_file, io, preview_image, preview_video, progress_bar
@@ -61,16 +60,10 @@ def _input_path(name: str, what: str) -> str:
 
 # --- 4D Reconstruct --------------------------------------------------------------------------------
 
-def _scene_cache_path(frames: np.ndarray, depth_input: dict, K, fov_deg: float) -> str:
+def _scene_cache(max_gb: float) -> SceneCache:
     import folder_paths
 
-    digest = hashlib.sha1(np.ascontiguousarray(frames).tobytes())
-    for key, value in sorted(depth_input.items()):
-        digest.update(key.encode())
-        digest.update(np.ascontiguousarray(value, np.float32).tobytes())
-    digest.update(repr((None if K is None else np.asarray(K).tolist(), fov_deg, SCENE_FORMAT_VERSION)).encode())
-    folder = os.path.join(folder_paths.get_output_directory(), "insertanywhere_cache")
-    return os.path.join(folder, f"scene_{digest.hexdigest()[:20]}.npz")
+    return SceneCache.from_gb(os.path.join(folder_paths.get_output_directory(), "insertanywhere_cache"), max_gb)
 
 
 class Reconstruct4D(io.ComfyNode):
@@ -100,6 +93,9 @@ class Reconstruct4D(io.ComfyNode):
                 io.Image.Input("depth_map", optional=True,
                                tooltip="Optional depth from any ComfyUI depth node (bright = near, i.e. "
                                        "relative inverse depth). Overrides depth_file."),
+                io.Float.Input("cache_max_gb", default=DEFAULT_MAX_GB, min=0.1, max=10_000.0, step=0.5, optional=True,
+                               tooltip="Size cap of output/insertanywhere_cache in GB (about 0.2 GB per 81 frames "
+                                       "at 832x480); the least recently used scenes are removed to stay under it."),
             ],
             outputs=[
                 Scene.Output(display_name="scene"),
@@ -109,7 +105,8 @@ class Reconstruct4D(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, frames, fps, depth_file, fov_deg, intrinsics, disk_cache, depth_map=None) -> io.NodeOutput:
+    def execute(cls, frames, fps, depth_file, fov_deg, intrinsics, disk_cache, depth_map=None,
+                cache_max_gb=DEFAULT_MAX_GB) -> io.NodeOutput:
         from insertanywhere.masks.reconstruct import preview_frames, reconstruct
 
         video = image_to_frames(frames)
@@ -120,14 +117,19 @@ class Reconstruct4D(io.ComfyNode):
         else:
             depth_input = {}
         K = load_intrinsics(json.loads(intrinsics)) if intrinsics.strip() else None
-        cache = _scene_cache_path(video, depth_input, K, fov_deg) if disk_cache else None
-        if cache and os.path.isfile(cache):
-            scene = SceneRecord.load(cache)
+        fov = fov_deg or None
+
+        def compute():
+            return reconstruct(video, K=K, fov_deg=fov, fps=fps, progress=progress_bar(len(video)), **depth_input)
+
+        if disk_cache:
+            cache = _scene_cache(cache_max_gb)
+            key = cache.key(video, fps=fps, depth_input=depth_input, K=K, fov_deg=fov)
+            scene, warnings = cache.load_or_compute(key, compute)
+            if warnings:  # shown with the scene's own warnings
+                scene.info["warnings"] = list(scene.info.get("warnings", [])) + warnings
         else:
-            scene = reconstruct(video, K=K, fov_deg=fov_deg or None, fps=fps,
-                                progress=progress_bar(len(video)), **depth_input)
-            if cache:
-                scene.save(cache)
+            scene = compute()
         preview = preview_frames(scene)
         return io.NodeOutput(scene, masks_to_tensor(scene.moving), frames_to_image(preview),
                              ui=preview_video(preview, scene.fps, "ia_reconstruct"))
