@@ -110,6 +110,10 @@ class SceneRecord:
         if not path.is_file():
             raise InsertAnywhereError(f"Scene record '{path}' does not exist; run 4D Reconstruct first.")
         try:
+            with open(path, "rb") as file:
+                head = file.read(4)
+            if head != b"PK\x03\x04":  # np.load would take anything else for a pickle
+                raise ValueError("the file is empty" if not head else f"not an .npz archive: it starts with {head!r}")
             with np.load(path, allow_pickle=False) as data:
                 if "format_version" not in data.files:
                     raise ValueError(f"no format_version; it holds {sorted(data.files)[:8]}")

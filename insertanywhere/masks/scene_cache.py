@@ -142,7 +142,8 @@ class SceneCache:
             scene = SceneRecord.load(path)
             stored = scene.info.pop("cache_key", None)
             if stored != key:
-                raise InsertAnywhereError(f"'{path}' was not stored for these inputs (its key is {stored!r})")
+                how = "it was saved outside the cache" if stored is None else f"it was stored under key {stored}"
+                raise InsertAnywhereError(f"'{path}' holds a scene of other inputs ({how})")
         except InsertAnywhereError as error:
             self._warn(f"disk cache: removed an unusable entry and recomputed the scene: {error}")
             self._remove(path)
@@ -168,8 +169,8 @@ class SceneCache:
         size = _size(path)
         if self.max_bytes is not None and size > self.max_bytes:
             self._remove(path)
-            self._warn(f"disk cache: this scene takes {size / MB:.0f} MB, more than the whole cache cap "
-                       f"({self.max_bytes / GB:.3g} GB), so it was not kept; raise the cap (cache_max_gb / "
+            self._warn(f"disk cache: this scene takes {_human(size)}, more than the whole cache cap "
+                       f"({_human(self.max_bytes)}), so it was not kept; raise the cap (cache_max_gb / "
                        "--cache-max-gb) or use fewer / smaller frames.")
             self.evict(keep=None)
             return None
@@ -256,6 +257,13 @@ class SceneCache:
         self.warnings.append(message)
         if self.on_warning is not None:
             self.on_warning(message)
+
+
+def _human(size: int) -> str:
+    for unit, scale in (("GB", GB), ("MB", MB), ("kB", 1000)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size} bytes"
 
 
 def _size(path: Path) -> int:

@@ -226,14 +226,14 @@ def _other_scene(path: Path) -> None:  # a whole record of other inputs, copied 
 
 DAMAGE = {
     "truncated": (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "not a scene record"),
-    "zero-length": (lambda p: p.write_bytes(b""), "not a scene record"),
+    "zero-length": (lambda p: p.write_bytes(b""), "the file is empty"),
     "bit flip in the middle": (_flip_middle, "damaged"),
-    "not an npz": (lambda p: p.write_text("hello, I am a text file\n"), "not a scene record"),
+    "not an npz": (lambda p: p.write_text("hello, I am a text file\n"), "not an .npz archive: it starts with b'hell'"),
     "npz from elsewhere": (lambda p: open(p, "wb").write(_depth_npz()), "no format_version"),
     "old format": (_old_format, "has format 1, this pack reads"),
     "array missing": (_drop_array, "not a complete scene record .*depth"),
     "wrong shape": (_wrong_shape, "depth is float32 \\(3, 5, 24\\)"),
-    "other inputs' scene": (_other_scene, "was not stored for these inputs"),
+    "other inputs' scene": (_other_scene, "holds a scene of other inputs"),
 }
 
 

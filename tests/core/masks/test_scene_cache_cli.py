@@ -81,7 +81,7 @@ def test_cli_cache_reuses_repairs_and_caps(files, reconstructions, tmp_path, cap
 
     tiny = tmp_path / "tiny"
     assert masks(files, tmp_path / "e", "--cache", str(tiny), "--cache-max-gb", "0.000001") == 0  # 1 kB
-    assert "more than the whole cache cap (1e-06 GB), so it was not kept" in capsys.readouterr().err
+    assert "more than the whole cache cap (1 kB), so it was not kept" in capsys.readouterr().err
     assert list(tiny.glob("scene_*.npz")) == []
 
 
