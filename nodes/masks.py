@@ -14,7 +14,7 @@ from insertanywhere.masks import placement as core_placement
 from insertanywhere.masks.pipeline import load_depth, load_intrinsics
 from insertanywhere.masks.propagate import propagate
 from insertanywhere.masks.reproject import reproject
-from insertanywhere.masks.scene_cache import DEFAULT_MAX_GB, SceneCache
+from insertanywhere.masks.scene_cache import DEFAULT_MAX_GB, SceneCache, reconstruct_cached
 from insertanywhere.masks.vertical import UPRIGHT_MODES, scene_lines, use_upright
 
 from ._comfy import check_input_file, io, preview_image, preview_video, progress_bar
@@ -107,7 +107,7 @@ class Reconstruct4D(io.ComfyNode):
     @classmethod
     def execute(cls, frames, fps, depth_file, fov_deg, intrinsics, disk_cache, depth_map=None,
                 cache_max_gb=DEFAULT_MAX_GB) -> io.NodeOutput:
-        from insertanywhere.masks.reconstruct import preview_frames, reconstruct
+        from insertanywhere.masks.reconstruct import preview_frames
 
         video = image_to_frames(frames)
         if depth_map is not None:
@@ -117,19 +117,9 @@ class Reconstruct4D(io.ComfyNode):
         else:
             depth_input = {}
         K = load_intrinsics(json.loads(intrinsics)) if intrinsics.strip() else None
-        fov = fov_deg or None
-
-        def compute():
-            return reconstruct(video, K=K, fov_deg=fov, fps=fps, progress=progress_bar(len(video)), **depth_input)
-
-        if disk_cache:
-            cache = _scene_cache(cache_max_gb)
-            key = cache.key(video, fps=fps, depth_input=depth_input, K=K, fov_deg=fov)
-            scene, warnings = cache.load_or_compute(key, compute)
-            if warnings:  # shown with the scene's own warnings
-                scene.info["warnings"] = list(scene.info.get("warnings", [])) + warnings
-        else:
-            scene = compute()
+        scene, _ = reconstruct_cached(_scene_cache(cache_max_gb) if disk_cache else None, video, fps=fps,
+                                      depth_input=depth_input, K=K, fov_deg=fov_deg or None,
+                                      progress=progress_bar(len(video)))
         preview = preview_frames(scene)
         return io.NodeOutput(scene, masks_to_tensor(scene.moving), frames_to_image(preview),
                              ui=preview_video(preview, scene.fps, "ia_reconstruct"))

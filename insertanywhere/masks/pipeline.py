@@ -28,7 +28,7 @@ from .vertical import scene_lines, use_upright
 from .propagate import propagate
 from .reproject import reproject
 from .scene import ObjectTrack, SceneRecord
-from .scene_cache import SceneCache
+from .scene_cache import SceneCache, reconstruct_cached
 
 # The CLI passes a factory: label -> progress callback (one bar per stage).
 StageProgress = Callable[[str], Progress]
@@ -205,7 +205,6 @@ def run_masks(video: PathLike, placement: Union[PathLike, dict, Placement], out:
     to reuse the reconstruction of the same frames and inputs (its warnings join the scene's).
     """
     from ..video import read_video
-    from .reconstruct import reconstruct
 
     total_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -226,17 +225,8 @@ def run_masks(video: PathLike, placement: Union[PathLike, dict, Placement], out:
         depth_input[key] = values[: len(frames)]
 
     started = time.perf_counter()
-
-    def compute() -> SceneRecord:
-        return reconstruct(frames, K=K, fps=fps, progress=_stage(progress, "reconstruct"), **depth_input)
-
-    if cache is not None:
-        scene, cache_warnings = cache.load_or_compute(cache.key(frames, fps=fps, depth_input=depth_input, K=K),
-                                                      compute)
-        if cache_warnings:
-            scene.info["warnings"] = list(scene.info.get("warnings", [])) + cache_warnings
-    else:
-        scene = compute()
+    scene, _ = reconstruct_cached(cache, frames, fps=fps, depth_input=depth_input, K=K,
+                                  progress=_stage(progress, "reconstruct"))
     timings["reconstruct"] = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -1,9 +1,10 @@
 """A disk cache of reconstructed scenes, shared by the 4D Reconstruct node and `insertanywhere masks --cache`.
 
-  cache = SceneCache(folder, max_bytes)
-  key = scene_key(frames, fps=, depth_input=, K=, fov_deg=, **reconstruct_settings)
-  scene, warnings = cache.load_or_compute(key, lambda: reconstruct(...))
-  (or cache.get(key) -> SceneRecord | None and cache.put(key, scene); both add to cache.warnings)
+  cache = SceneCache(folder, max_bytes)                  (or SceneCache.from_gb(folder, gb))
+  scene, warnings = reconstruct_cached(cache, frames, fps=, depth_input=, K=, fov_deg=, progress=, **settings)
+  key = scene_key(frames, fps=, depth_input=, K=, fov_deg=, **settings)
+  scene, warnings = cache.load_or_compute(key, compute)
+  cache.get(key) -> SceneRecord | None, cache.put(key, scene)   (both add to cache.warnings)
 
 Entries are `scene_<key>.npz` (SceneRecord.save: written to a temporary file, then renamed, so
 a reader never sees a partial entry). A damaged, foreign or old-format entry is removed, the
@@ -87,8 +88,32 @@ def scene_key(frames: np.ndarray, *, fps: float, depth_input: Optional[Mapping[s
     header = {"fps": float(fps), "fov_deg": fov,
               "settings": {k: _plain(v) for k, v in sorted(reconstruct_settings(**settings).items())},
               "scene_format": SCENE_FORMAT_VERSION, "reconstruct_version": RECONSTRUCT_VERSION}
-    part("header", json.dumps(header, sort_keys=True).encode())
+    part("header", json.dumps(header, sort_keys=True, default=repr).encode())
     return digest.hexdigest()
+
+
+def reconstruct_cached(cache: Optional["SceneCache"], frames: np.ndarray, *, fps: float,
+                       depth_input: Optional[Mapping[str, np.ndarray]] = None, K=None,
+                       fov_deg: Optional[float] = None, progress=None, **settings) -> tuple[SceneRecord, list[str]]:
+    """reconstruct() through `cache` (None: no cache), keyed by exactly the arguments it is given.
+
+    Returns (scene, this call's cache warnings); the warnings are also appended to
+    scene.info["warnings"], so they travel with the scene (track.json, node messages)."""
+    from . import reconstruct as module
+
+    depth_input = dict(depth_input or {})
+
+    def compute() -> SceneRecord:
+        return module.reconstruct(frames, K=K, fov_deg=fov_deg, fps=fps, progress=progress, **depth_input,
+                                  **settings)
+
+    if cache is None:
+        return compute(), []
+    key = cache.key(frames, fps=fps, depth_input=depth_input, K=K, fov_deg=fov_deg, **settings)
+    scene, warnings = cache.load_or_compute(key, compute)
+    if warnings:
+        scene.info["warnings"] = list(scene.info.get("warnings", [])) + warnings
+    return scene, warnings
 
 
 def _plain(value):

@@ -450,3 +450,34 @@ def test_cap_must_be_positive(tmp_path):
         with pytest.raises(InsertAnywhereError, match="cache_max_gb must be a positive, finite number"):
             SceneCache.from_gb(tmp_path, bad)
     assert SceneCache.from_gb(tmp_path, 0.5).max_bytes == 500_000_000
+
+
+def test_reconstruct_cached_keys_exactly_what_it_passes(tmp_path, monkeypatch):
+    """The node and the CLI go through reconstruct_cached: every argument given to reconstruct() is in the key."""
+    import insertanywhere.masks.reconstruct as module
+    from insertanywhere.masks.scene_cache import reconstruct_cached
+
+    calls = []
+
+    def fake(frames, **kwargs):
+        calls.append(kwargs)
+        return record(len(calls))
+
+    monkeypatch.setattr(module, "reconstruct", fake)
+    cache = SceneCache(tmp_path, 10 ** 9)
+    frames = record().frames
+    disparity = np.ones((3, 16, 24), np.float32)
+    first, warnings = reconstruct_cached(cache, frames, fps=16.0, depth_input={"disparity": disparity}, K=None,
+                                         fov_deg=50.0, progress=None)
+    assert warnings == [] and len(calls) == 1 and calls[0]["disparity"] is disparity and calls[0]["fov_deg"] == 50.0
+    again, _ = reconstruct_cached(cache, frames.copy(), fps=16.0, depth_input={"disparity": disparity.copy()},
+                                  fov_deg=50.0, progress=lambda done, total: None)  # progress is not an input
+    assert len(calls) == 1 and same(again, first)
+    reconstruct_cached(cache, frames, fps=16.0, depth_input={"disparity": disparity}, fov_deg=50.0, seed=4)
+    assert len(calls) == 2 and calls[1]["seed"] == 4
+    reconstruct_cached(None, frames, fps=16.0)  # no cache: always computed, nothing written
+    assert len(calls) == 3 and len(cache.entries()) == 2
+    cache.path(cache.key(frames, fps=16.0, depth_input={"disparity": disparity}, fov_deg=50.0)).write_bytes(b"")
+    repaired, warnings = reconstruct_cached(cache, frames, fps=16.0, depth_input={"disparity": disparity},
+                                            fov_deg=50.0)
+    assert len(calls) == 4 and len(warnings) == 1 and repaired.info["warnings"] == warnings
