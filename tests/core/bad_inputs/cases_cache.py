@@ -23,7 +23,8 @@ def _record(seed: int = 0, frames: int = 3) -> SceneRecord:
     rng = np.random.default_rng(seed)
     F, H, W = frames, 16, 24
     return SceneRecord(
-        frames=rng.integers(0, 256, (F, H, W, 3), dtype=np.uint8), depth=rng.uniform(1, 5, (F, H, W)).astype(np.float32),
+        frames=rng.integers(0, 256, (F, H, W, 3), dtype=np.uint8),
+        depth=rng.uniform(1, 5, (F, H, W)).astype(np.float32),
         K=np.array([[20.0, 0, 12], [0, 20, 8], [0, 0, 1]], np.float32),
         world_to_camera=np.repeat(np.eye(4, dtype=np.float32)[None], F, 0), moving=rng.random((F, H, W)) < 0.1,
         flow_fwd=rng.normal(size=(F - 1, H, W, 2)).astype(np.float16),
@@ -203,7 +204,8 @@ CASES = [
          r"^error: --cache-max-gb must be a positive, finite number of GB, got 0\.0\.$"),
     Case("CLI: --cache-max-gb without --cache", _cli("--cache-max-gb", "4"),
          r"^error: --cache-max-gb needs --cache DIR"),
-    Case("CLI: --cache names a file", _cli("--cache", "TMP/a_file"), r"^error: --cache '.*a_file' is a file; give a folder\.$"),
+    Case("CLI: --cache names a file", _cli("--cache", "TMP/a_file"),
+         r"^error: --cache '.*a_file' is a file; give a folder\.$"),
     Case("scene record .npz with one bit flipped inside its data, loaded directly",
          lambda tmp: (_flip(_record().save(tmp / "s.npz")), SceneRecord.load(tmp / "s.npz"))[1] and None,
          r"^error: '.*s\.npz' is not a scene record saved by this pack, or it is damaged \((BadZipFile: Bad CRC-32|"
