@@ -170,6 +170,8 @@ class SceneCache:
                 how = "it was saved outside the cache" if stored is None else f"it was stored under key {stored}"
                 raise InsertAnywhereError(f"'{path}' holds a scene of other inputs ({how})")
         except InsertAnywhereError as error:
+            if not path.exists():  # evicted by another run meanwhile: a plain miss
+                return None
             self._warn(f"disk cache: removed an unusable entry and recomputed the scene: {error}")
             self._remove(path)
             return None

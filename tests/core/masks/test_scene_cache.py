@@ -481,3 +481,14 @@ def test_reconstruct_cached_keys_exactly_what_it_passes(tmp_path, monkeypatch):
     repaired, warnings = reconstruct_cached(cache, frames, fps=16.0, depth_input={"disparity": disparity},
                                             fov_deg=50.0)
     assert len(calls) == 4 and len(warnings) == 1 and repaired.info["warnings"] == warnings
+
+
+def test_unwritable_cache_folder_computes_and_warns(tmp_path):
+    (tmp_path / "taken").write_text("a file where the cache folder should be")
+    cache = SceneCache(tmp_path / "taken", 10 ** 9)
+    rec = record()
+    compute = Computer(rec)
+    got, warnings = cache.load_or_compute(cache.key(rec.frames, fps=16), compute)
+    assert same(got, rec) and compute.calls == 1
+    assert len(warnings) == 1 and warnings[0].startswith("disk cache: could not store the scene (Cannot write scene")
+    assert warnings[0].endswith("it was computed but not cached.")
