@@ -118,7 +118,7 @@ def run_scene(folder: Path, mode: str, out: Optional[Path] = None, ablation: boo
     row["frames"] = count
     row["timings"] = {k: round(v, 3) for k, v in result.timings.items()}
     row["moving_frames"] = int(sum(result.track.info.get("moving", [])))
-    row["warnings"] = result.track.info.get("warnings", []) + list(result.scene.info.get("warnings", []))
+    row["warnings"] = list(result.warnings)
     return row
 
 

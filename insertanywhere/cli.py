@@ -60,7 +60,17 @@ def _run_masks(args: argparse.Namespace) -> int:
         progress=text_progress,
     )
     print(f"wrote {args.out}  ({result.summary()})")
+    report_warnings("masks", result.warnings)
     return 0
+
+
+def report_warnings(command: str, warnings: list[str]) -> None:
+    """Each warning of the run on stderr, then the summary line (also when there are none)."""
+    from .masks.pipeline import warning_summary
+
+    for warning in warnings:
+        print(f"insertanywhere {command}: warning: {warning}", file=sys.stderr)
+    print(f"insertanywhere {command}: {warning_summary(warnings)}", file=sys.stderr, flush=True)
 
 
 # --- bench -----------------------------------------------------------------------------------------

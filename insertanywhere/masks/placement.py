@@ -337,9 +337,9 @@ def check_height(height_px: float, shape: tuple[int, int]) -> None:
     frame_h = shape[0]
     if height_px < MIN_HEIGHT_PX:
         raise InsertAnywhereError(
-            f"height_px is {height_px:g}: an object under {MIN_HEIGHT_PX} pixels tall covers no pixel of the "
+            f"height_px is {height_px:g}: an object under {MIN_HEIGHT_PX:g} pixels tall covers no pixel of the "
             f"{shape[1]}x{frame_h} frames, so its masks would be empty. Give its apparent height in frame 0 in "
-            f"pixels (e.g. {max(MIN_HEIGHT_PX, frame_h // 4)}).")
+            f"pixels (e.g. {max(int(MIN_HEIGHT_PX), frame_h // 4)}).")
     if height_px > MAX_HEIGHT_FRAMES * frame_h:
         raise InsertAnywhereError(
             f"height_px is {height_px:g}, {height_px / frame_h:.0f} times the frame height ({frame_h} px): only a "

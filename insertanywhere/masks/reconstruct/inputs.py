@@ -15,8 +15,9 @@ DEFAULT_FOV_DEG = 60.0
 MAX_INVALID_FRACTION = 0.5
 # A depth / disparity frame whose values (0.5th..99.5th percentile) span less than this fraction of
 # their magnitude has no usable structure: any scene with a surface to stand an object on spans far
-# more (a floor seen at 30 degrees spans a factor of 2 or more), while 1 % is below 3 levels of an
-# 8-bit depth image. Constant metric depth passed before and gave masks with IoU 0.10.
+# more (a floor seen at 30 degrees spans a factor of 2 or more), while 1 % of an 8-bit depth image
+# spanning 0..1 is 2.5 grey levels. Constant metric depth passed before and gave masks with IoU 0.10.
+# (Pure noise with a larger spread is not detected: that would need a test of spatial structure.)
 MIN_RELATIVE_SPREAD = 0.01
 
 
