@@ -20,6 +20,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from .errors import InsertAnywhereError
+from .jsontext import parse_json
 from .masks.pipeline import masks_from_scene, run_masks
 
 MODES = ("oracle", "mono", "none")
@@ -76,9 +77,10 @@ def read_meta(folder: Path) -> dict:
     """scene.json with the keys the bench needs (placement, intrinsics)."""
     path = folder / "scene.json"
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise InsertAnywhereError(f"Cannot read '{path}': {exc}.") from exc
+    meta = parse_json(text, f"'{path}'", "the bench FORMAT (docs/FORMATS.md)")
     missing = [k for k in ("placement", "intrinsics") if not isinstance(meta, dict) or k not in meta]
     if missing:
         raise InsertAnywhereError(f"'{path}' lacks {missing}; the bundle does not follow the bench FORMAT.")

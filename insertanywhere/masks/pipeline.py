@@ -168,7 +168,7 @@ def load_intrinsics(intrinsics: Union[PathLike, np.ndarray, list, dict]) -> np.n
     """
     where = "The intrinsics"
     if isinstance(intrinsics, str) and intrinsics.lstrip()[:1] in ("{", "["):
-        intrinsics = parse_json(intrinsics, where, K_EXAMPLE)
+        intrinsics = parse_json(intrinsics, "The intrinsics text", K_EXAMPLE)
     elif isinstance(intrinsics, (str, Path)):
         path = Path(intrinsics)
         if not path.is_file():
@@ -178,7 +178,7 @@ def load_intrinsics(intrinsics: Union[PathLike, np.ndarray, list, dict]) -> np.n
         except (OSError, UnicodeDecodeError) as exc:
             raise InsertAnywhereError(f"Cannot read intrinsics file '{path}': {exc}.") from exc
         where = f"The intrinsics in '{path}'"
-        intrinsics = parse_json(text, where, K_EXAMPLE)
+        intrinsics = parse_json(text, f"Intrinsics file '{path}'", K_EXAMPLE)
     if isinstance(intrinsics, dict):
         if "K" not in intrinsics:
             raise InsertAnywhereError(

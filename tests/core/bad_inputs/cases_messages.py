@@ -105,6 +105,12 @@ def _all_nan():
     return np.full((FRAMES, HEIGHT, WIDTH), np.nan)
 
 
+def _occluders(text: str):
+    from insertanywhere.insertion.sam2_refine import parse_occluder_prompts
+
+    parse_occluder_prompts(text, FRAMES, (HEIGHT, WIDTH))
+
+
 def _k_forms(tmp: Path):
     bare = load_intrinsics(json.dumps(GOOD_K))
     wrapped = load_intrinsics(json.dumps({"K": GOOD_K}))
@@ -181,7 +187,10 @@ CASES = [
          r"^error: The placement is 2097\d+ characters long, more than the 1048576 allowed"),
     Case("K: file nested 5000 levels deep (CLI --intrinsics)",
          lambda tmp: load_intrinsics(_k_file(tmp, "[" * 5000 + "]" * 5000)),
-         r"^error: The intrinsics in '.*K\.json' is nested more than 32 levels deep; write it like \{\"K\""),
+         r"^error: Intrinsics file '.*K\.json' is nested more than 32 levels deep; write it like \{\"K\""),
+    Case("SAM2 occluder prompts widget nested 5000 levels deep",
+         lambda tmp: _occluders("[" * 5000),
+         r"^error: The occluder prompt text is nested more than 32 levels deep; write it like \[\{\"frame\": 0"),
     Case("K: the CLI's {\"K\": ...} form, the bare 3x3 list and a K.json give the same K",
          _k_forms, r"^ok$"),
     Case("K: intrinsics widget text 'fx=500, cx=320' (not JSON)",
