@@ -195,4 +195,7 @@ def main(scenes: Path, modes: Sequence[str] = MODES, out: Optional[Path] = None)
     rows = run_bench(Path(scenes), modes=[m.strip() for m in modes if m.strip()], out=out, echo=True)
     if out is not None:
         print(f"results written to {Path(out) / 'results.md'} and results.json")
+    from .cli import report_warnings
+
+    report_warnings("bench", [f"{r['scene']}/{r['mode']}: {w}" for r in rows for w in r.get("warnings", [])])
     return 1 if any("error" in r for r in rows) else 0

@@ -29,7 +29,6 @@ from .object3d import Object3D, load_mesh, object_from_image
 from .placement import Placement, SurfaceFrame, parse_placement, place_object
 from .vertical import scene_lines, use_upright
 from .propagate import propagate
-from .reconstruct.inputs import check_maps
 from .reproject import reproject
 from .scene import ObjectTrack, SceneRecord
 
@@ -152,6 +151,8 @@ def load_depth(depth: Union[PathLike, Mapping[str, np.ndarray]]) -> dict:
         raise InsertAnywhereError(f"'{keys[0]}' has shape {values.shape}; it must be [frames, H, W].")
     if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
         raise InsertAnywhereError(f"'{keys[0]}' in {where} holds {values.dtype} values; it must be real numbers.")
+    from .reconstruct.inputs import check_maps  # lazily: the reconstruction package is heavy to import
+
     check_maps(values, keys[0], where)
     return {keys[0]: values}
 
