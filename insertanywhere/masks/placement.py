@@ -102,7 +102,7 @@ def parse_placement(source: Union[str, bytes, dict, Placement]) -> Placement:
         raise InsertAnywhereError(f"height_px is {height}; it must be > 0 (the object's height in pixels).")
     top_k = source.get("top_k", 64)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 3 <= top_k <= MAX_TOP_K:
-        raise InsertAnywhereError(f"top_k is {top_k!r}; it must be an integer from 3 to {MAX_TOP_K}.")
+        raise InsertAnywhereError(f"top_k is {_shown(top_k)}; it must be an integer from 3 to {MAX_TOP_K}.")
     return Placement(
         anchor=tuple(_vector(source["anchor"], 2, "anchor")),
         height_px=height,
@@ -116,13 +116,19 @@ def parse_placement(source: Union[str, bytes, dict, Placement]) -> Placement:
 
 def _number(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InsertAnywhereError(f"Placement '{name}' is {value!r}; it must be a finite number.")
+        raise InsertAnywhereError(f"Placement '{name}' is {_shown(value)}; it must be a finite number.")
     return float(value)
+
+
+def _shown(value, limit: int = 80) -> str:
+    """repr for a message, cut to `limit` characters (a pasted 100k-element list stays readable)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 def _vector(value, length: int, name: str) -> list[float]:
     if not isinstance(value, (list, tuple)) or len(value) != length:
-        raise InsertAnywhereError(f"Placement '{name}' is {value!r}; it must be a list of {length} numbers.")
+        raise InsertAnywhereError(f"Placement '{name}' is {_shown(value)}; it must be a list of {length} numbers.")
     return [_number(v, f"{name}[{i}]") for i, v in enumerate(value)]
 
 

@@ -182,6 +182,10 @@ CASES = [
     Case("placement: JSON file nested 5000 levels deep (CLI --placement)",
          lambda tmp: _run(tmp, placement=_nested_file(tmp, 5000)),
          r"^error: The placement is nested more than 32 levels deep"),
+    Case("placement: anchor with 100000 numbers",
+         lambda tmp: load_placement(json.dumps({"anchor": [0] * 100000, "height_px": 30})),
+         r"^error: Placement 'anchor' is \[0, 0, 0, .{60,80}\.\.\. \(300000 characters\); it must be a list of 2 "
+         r"numbers\.$"),
     Case("placement: 2 MB of JSON text",
          lambda tmp: load_placement('{"anchor": [1, 2], "height_px": 3, "pad": "' + "x" * (2 << 20) + '"}'),
          r"^error: The placement is 2097\d+ characters long, more than the 1048576 allowed"),
