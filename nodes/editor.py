@@ -11,7 +11,9 @@ Routes (all under /insertanywhere/editor, also reachable with the /api prefix):
                             under the anchor (point, normal, basis) and scene points near it
   POST /{node_id}/preview   body {"placement": {...} | "...", "frame": t, "max_side": n}
                             -> JPEG of frame t with the propagated, occluded object
-A node that has not run yet answers 404, and the editor falls back to plain JSON.
+A node that has not run yet answers 404, and the editor falls back to plain JSON. A request body
+over MAX_BODY_BYTES answers 413 (also a chunked one, refused as soon as it passes the cap); a body
+that is not a JSON object, or is nested deeper than insertanywhere.jsontext allows, answers 400.
 """
 
 from __future__ import annotations
