@@ -20,6 +20,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from .errors import InsertAnywhereError
+from .jsontext import parse_json
 from .masks.pipeline import masks_from_scene, run_masks
 
 MODES = ("oracle", "mono", "none")
@@ -76,9 +77,10 @@ def read_meta(folder: Path) -> dict:
     """scene.json with the keys the bench needs (placement, intrinsics)."""
     path = folder / "scene.json"
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise InsertAnywhereError(f"Cannot read '{path}': {exc}.") from exc
+    meta = parse_json(text, f"'{path}'", "the bench FORMAT (docs/FORMATS.md)")
     missing = [k for k in ("placement", "intrinsics") if not isinstance(meta, dict) or k not in meta]
     if missing:
         raise InsertAnywhereError(f"'{path}' lacks {missing}; the bundle does not follow the bench FORMAT.")
@@ -118,7 +120,7 @@ def run_scene(folder: Path, mode: str, out: Optional[Path] = None, ablation: boo
     row["frames"] = count
     row["timings"] = {k: round(v, 3) for k, v in result.timings.items()}
     row["moving_frames"] = int(sum(result.track.info.get("moving", [])))
-    row["warnings"] = result.track.info.get("warnings", []) + list(result.scene.info.get("warnings", []))
+    row["warnings"] = list(result.warnings)
     return row
 
 
@@ -193,4 +195,7 @@ def main(scenes: Path, modes: Sequence[str] = MODES, out: Optional[Path] = None)
     rows = run_bench(Path(scenes), modes=[m.strip() for m in modes if m.strip()], out=out, echo=True)
     if out is not None:
         print(f"results written to {Path(out) / 'results.md'} and results.json")
+    from .cli import report_warnings
+
+    report_warnings("bench", [f"{r['scene']}/{r['mode']}: {w}" for r in rows for w in r.get("warnings", [])])
     return 1 if any("error" in r for r in rows) else 0

@@ -65,11 +65,12 @@ def _run_masks(args: argparse.Namespace) -> int:
         progress=text_progress, cache=cache,
     )
     print(f"wrote {args.out}  ({result.summary()})")
+    report_warnings("masks", result.warnings)
     return 0
 
 
 def _scene_cache(args: argparse.Namespace):
-    """--cache DIR --cache-max-gb N as a SceneCache (None without --cache); its warnings go to stderr at once."""
+    """--cache DIR --cache-max-gb N as a SceneCache (None without --cache)."""
     from .masks.scene_cache import DEFAULT_MAX_GB, SceneCache
 
     if args.cache is None:
@@ -78,9 +79,18 @@ def _scene_cache(args: argparse.Namespace):
         return None
     if args.cache.exists() and not args.cache.is_dir():
         raise InsertAnywhereError(f"--cache '{args.cache}' is a file; give a folder.")
+    # its warnings join the run's (scene.info), printed with the others at the end
     return SceneCache.from_gb(args.cache, DEFAULT_MAX_GB if args.cache_max_gb is None else args.cache_max_gb,
-                              "--cache-max-gb",
-                              on_warning=lambda text: print(f"insertanywhere masks: warning: {text}", file=sys.stderr))
+                              "--cache-max-gb")
+
+
+def report_warnings(command: str, warnings: list[str]) -> None:
+    """Each warning of the run on stderr, then the summary line (also when there are none)."""
+    from .masks.pipeline import warning_summary
+
+    for warning in warnings:
+        print(f"insertanywhere {command}: warning: {warning}", file=sys.stderr)
+    print(f"insertanywhere {command}: {warning_summary(warnings)}", file=sys.stderr, flush=True)
 
 
 # --- bench -----------------------------------------------------------------------------------------

@@ -74,4 +74,7 @@ def run_demo(out: Path, kind: str = "occluder", depth: str = "mono",
     print(f"visible-mask IoU vs ground truth: mean {scores['mean']:.3f}, min {scores['min']:.3f}, "
           f"occluded frames {occluded}")
     print(f"time: {result.timings['total']:.1f} s  ->  {out}/result.png, {out}/masks/")
+    from .cli import report_warnings
+
+    report_warnings("demo", result.warnings)
     return 0

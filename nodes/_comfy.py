@@ -57,3 +57,19 @@ def preview_image(frame: np.ndarray, node_cls) -> ui.PreviewImage:
     from .tensors import frames_to_image
 
     return ui.PreviewImage(frames_to_image(frame[None]), cls=node_cls)
+
+
+def with_warnings(preview, warnings: list[str], node: str) -> dict:
+    """The node's UI output plus its warnings as text on the node (js/node_warnings.js shows them),
+    each also logged; the same warnings the CLI prints (insertanywhere.masks.pipeline.run_warnings)."""
+    import logging
+
+    data = dict(preview.as_dict()) if hasattr(preview, "as_dict") else dict(preview or {})
+    for warning in warnings:
+        logging.warning("InsertAnywhere %s: warning: %s", node, warning)
+    if warnings:
+        from insertanywhere.masks.pipeline import warning_summary
+
+        data["text"] = (warning_summary(list(warnings)),)
+    return data
+

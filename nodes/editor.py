@@ -11,7 +11,9 @@ Routes (all under /insertanywhere/editor, also reachable with the /api prefix):
                             under the anchor (point, normal, basis) and scene points near it
   POST /{node_id}/preview   body {"placement": {...} | "...", "frame": t, "max_side": n}
                             -> JPEG of frame t with the propagated, occluded object
-A node that has not run yet answers 404, and the editor falls back to plain JSON.
+A node that has not run yet answers 404, and the editor falls back to plain JSON. A request body
+over MAX_BODY_BYTES answers 413 (also a chunked one, refused as soon as it passes the cap); a body
+that is not a JSON object, or is nested deeper than insertanywhere.jsontext allows, answers 400.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections import OrderedDict
 ROUTE_PREFIX = "/insertanywhere/editor"
 MAX_ENTRIES = 4            # scenes kept for previews (each holds a whole SceneRecord)
 MAX_BODY_BYTES = 64 * 1024
+BODY_PIECE_BYTES = 16 * 1024  # read size while enforcing MAX_BODY_BYTES on a body of unknown length
 _NODE_ID = re.compile(r"^[0-9A-Za-z:_.\-]{1,64}$")
 
 _lock = threading.Lock()
@@ -126,13 +129,30 @@ async def _frame0(request):
 
 
 async def _json_body(request):
-    """(dict, None) or (None, 400 response)."""
+    """(dict, None) or (None, error response): 413 past MAX_BODY_BYTES, 400 for anything but a JSON object.
+
+    The body is read in pieces and refused as soon as it passes the cap, so a chunked body (no
+    Content-Length) is never held whole; it is parsed by the core's one JSON parser (depth-limited).
+    """
+    from insertanywhere.errors import InsertAnywhereError
+    from insertanywhere.jsontext import parse_json
+
+    too_large = _error(413, f"Request body is larger than {MAX_BODY_BYTES} bytes.")
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        return None, _error(400, f"Request body is larger than {MAX_BODY_BYTES} bytes.")
+        return None, too_large
+    data = bytearray()
+    while True:
+        piece = await request.content.read(BODY_PIECE_BYTES)
+        if not piece:
+            break
+        data += piece
+        if len(data) > MAX_BODY_BYTES:
+            return None, too_large
     try:
-        body = json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        return None, _error(400, f"Request body is not JSON ({exc}).")
+        body = parse_json(bytes(data), "Request body", '{"placement": {"anchor": [320, 400], "height_px": 120}}',
+                          max_chars=MAX_BODY_BYTES)
+    except InsertAnywhereError as exc:
+        return None, _error(400, str(exc))
     if not isinstance(body, dict):
         return None, _error(400, "Request body must be a JSON object.")
     return body, None

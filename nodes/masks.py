@@ -11,13 +11,15 @@ import numpy as np
 from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.masks import object3d as core_object
 from insertanywhere.masks import placement as core_placement
-from insertanywhere.masks.pipeline import load_depth, load_intrinsics
+from insertanywhere.jsontext import parse_json
+from insertanywhere.masks.intrinsics import check_intrinsics_for_frame
+from insertanywhere.masks.pipeline import K_EXAMPLE, coverage_warnings, grouped, load_depth, load_intrinsics
 from insertanywhere.masks.propagate import propagate
 from insertanywhere.masks.reproject import reproject
 from insertanywhere.masks.scene_cache import DEFAULT_MAX_GB, SceneCache, reconstruct_cached
 from insertanywhere.masks.vertical import UPRIGHT_MODES, scene_lines, use_upright
 
-from ._comfy import check_input_file, io, preview_image, preview_video, progress_bar
+from ._comfy import check_input_file, io, preview_image, preview_video, progress_bar, with_warnings
 from .tensors import frames_to_image, image_to_frames, image_to_gray, mask_to_numpy, masks_to_tensor
 from .types import CATEGORY, Object3D, Placement, Scene, Track
 
@@ -86,7 +88,9 @@ class Reconstruct4D(io.ComfyNode):
                                tooltip="Horizontal field of view when K is not given; 0 = 60 degree guess, "
                                        "refined from the video."),
                 io.String.Input("intrinsics", default="", multiline=False,
-                                tooltip="Optional K as JSON [[fx,0,cx],[0,fy,cy],[0,0,1]]; empty = estimate."),
+                                tooltip="Optional K in pixels as JSON, [[fx,0,cx],[0,fy,cy],[0,0,1]] or "
+                                        "{\"K\": [[fx,0,cx],[0,fy,cy],[0,0,1]]} (the CLI's K.json); "
+                                        "empty = estimate."),
                 io.Boolean.Input("disk_cache", default=True,
                                  tooltip="Save the result under output/insertanywhere_cache and reuse it when "
                                          "the same frames and settings come again."),
@@ -116,13 +120,16 @@ class Reconstruct4D(io.ComfyNode):
             depth_input = load_depth(_input_path(depth_file, "Depth file"))
         else:
             depth_input = {}
-        K = load_intrinsics(json.loads(intrinsics)) if intrinsics.strip() else None
+        K = load_intrinsics(parse_json(intrinsics, "The intrinsics widget", K_EXAMPLE)) if intrinsics.strip() else None
+        if K is not None:
+            check_intrinsics_for_frame(K, video.shape[1], video.shape[2], "The intrinsics widget")
         scene, _ = reconstruct_cached(_scene_cache(cache_max_gb) if disk_cache else None, video, fps=fps,
                                       depth_input=depth_input, K=K, fov_deg=fov_deg or None,
                                       progress=progress_bar(len(video)))
         preview = preview_frames(scene)
-        return io.NodeOutput(scene, masks_to_tensor(scene.moving), frames_to_image(preview),
-                             ui=preview_video(preview, scene.fps, "ia_reconstruct"))
+        ui = with_warnings(preview_video(preview, scene.fps, "ia_reconstruct"),
+                           grouped(scene.info.get("warnings", [])), "4D Reconstruct")
+        return io.NodeOutput(scene, masks_to_tensor(scene.moving), frames_to_image(preview), ui=ui)
 
 
 # --- Object to 3D ----------------------------------------------------------------------------------
@@ -275,7 +282,9 @@ class Propagate(io.ComfyNode):
         track = propagate(scene, placement.world_from_object, placement.surface.point, placement.placement.top_k,
                           placement.placement.height_px, enabled=propagation,
                           progress=progress_bar(scene.num_frames))
-        return io.NodeOutput(track, ui=preview_video(track_preview(scene, track), scene.fps, "ia_track"))
+        ui = with_warnings(preview_video(track_preview(scene, track), scene.fps, "ia_track"),
+                           track.info.get("warnings", []), "Propagate")
+        return io.NodeOutput(track, ui=ui)
 
 
 # --- Reproject -------------------------------------------------------------------------------------
@@ -310,8 +319,10 @@ class Reproject(io.ComfyNode):
     def execute(cls, scene, object, track, occlusion, splat_px) -> io.NodeOutput:
         result = reproject(scene, object, track, occlusion=occlusion, splat_px=splat_px or None,
                            progress=progress_bar(scene.num_frames))
+        ui = with_warnings(preview_video(result.anchor, scene.fps, "ia_anchor"),
+                           coverage_warnings(result.visible, result.amodal), "Reproject")
         return io.NodeOutput(masks_to_tensor(result.visible), masks_to_tensor(result.amodal),
-                             frames_to_image(result.anchor), ui=preview_video(result.anchor, scene.fps, "ia_anchor"))
+                             frames_to_image(result.anchor), ui=ui)
 
 
 NODES = [Reconstruct4D, ObjectFromImage, ObjectFromMesh, PlaceObject, Propagate, Reproject]

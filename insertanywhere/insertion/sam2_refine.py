@@ -21,7 +21,6 @@ Shapes: frames uint8 [F, H, W, 3]; masks bool [F, H, W].
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional, Sequence, Union
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import InsertAnywhereError
+from ..jsontext import parse_json
 from ..progress import Progress, report
 from .checkpoints import read_state_dict, require_keys
 
@@ -244,11 +244,7 @@ def parse_occluder_prompts(text: str, num_frames: int, size: tuple[int, int]) ->
     text = (text or "").strip()
     if not text:
         return []
-    try:
-        entries = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InsertAnywhereError(f"Occluder prompts are not valid JSON ({exc}). Example: "
-                                  '[{"frame": 0, "points": [[120, 80]], "labels": [1]}]') from exc
+    entries = parse_json(text, "The occluder prompt text", '[{"frame": 0, "points": [[120, 80]], "labels": [1]}]')
     if isinstance(entries, dict):
         entries = [entries]
     if not isinstance(entries, list):

@@ -12,6 +12,7 @@ track.json (per-frame world_from_object), timings.json (seconds per stage).
 from __future__ import annotations
 
 import json
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,7 +22,9 @@ from typing import Callable, Mapping, Optional, Union
 import numpy as np
 
 from ..errors import InsertAnywhereError
+from ..jsontext import parse_json
 from ..progress import Progress
+from .intrinsics import check_intrinsics
 from .object3d import Object3D, load_mesh, object_from_image
 from .placement import Placement, SurfaceFrame, parse_placement, place_object
 from .vertical import scene_lines, use_upright
@@ -49,6 +52,7 @@ class MaskResult:
     scene: SceneRecord
     obj: Object3D
     timings: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)  # every warning of the run, in stage order (see run_warnings)
 
     def summary(self) -> str:
         seen = self.visible.any(axis=(1, 2))
@@ -108,18 +112,34 @@ def load_placement(placement: Union[PathLike, dict, Placement]) -> Placement:
     return parse_placement(placement)
 
 
+NPZ_HOWTO = ("Save an .npz with one array under key 'depth' (metric camera z > 0) or 'disparity' (relative "
+             "inverse depth, larger = nearer), shaped [frames, H, W]: numpy.savez('depth.npz', depth=maps).")
+
+
 def load_depth(depth: Union[PathLike, Mapping[str, np.ndarray]]) -> dict:
     """{'depth': metric [F, H, W]} or {'disparity': relative inverse depth [F, H, W]} from an .npz or a mapping."""
     if isinstance(depth, (str, Path)):
         path = Path(depth)
         if not path.is_file():
             raise InsertAnywhereError(f"Depth file '{path}' does not exist; check the path.")
+        where = f"'{path}'"
         try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
+            data = np.load(path, allow_pickle=False)
         except Exception as exc:  # zip / npz errors vary by numpy version
-            raise InsertAnywhereError(f"Cannot read depth file '{path}': {exc}. Save it with numpy.savez.") from exc
+            raise InsertAnywhereError(f"Cannot read depth file '{path}': {exc}. {NPZ_HOWTO}") from exc
+        if isinstance(data, np.ndarray):  # a .npy: one unnamed array
+            # Refused rather than guessed: only the key says whether the values are metric camera z
+            # or relative inverse depth, and taking one for the other gives wrong masks silently.
+            raise InsertAnywhereError(
+                f"Depth file '{path}' is a .npy, a single array without a name, so it does not say whether it "
+                f"holds metric depth or disparity. {NPZ_HOWTO}")
+        try:
+            with data:
+                arrays = {k: data[k] for k in data.files}
+        except Exception as exc:
+            raise InsertAnywhereError(f"Cannot read depth file '{path}': {exc}. {NPZ_HOWTO}") from exc
     else:
+        where = "the depth input"
         arrays = dict(depth)
     keys = [k for k in ("depth", "disparity") if k in arrays]
     if len(keys) != 1:
@@ -130,31 +150,44 @@ def load_depth(depth: Union[PathLike, Mapping[str, np.ndarray]]) -> dict:
     values = np.asarray(arrays[keys[0]])
     if values.ndim != 3:
         raise InsertAnywhereError(f"'{keys[0]}' has shape {values.shape}; it must be [frames, H, W].")
+    if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
+        raise InsertAnywhereError(f"'{keys[0]}' in {where} holds {values.dtype} values; it must be real numbers.")
+    from .reconstruct.inputs import check_maps  # lazily: the reconstruction package is heavy to import
+
+    check_maps(values, keys[0], where)
     return {keys[0]: values}
 
 
-def load_intrinsics(intrinsics: Union[PathLike, np.ndarray, list]) -> np.ndarray:
-    """A 3x3 K from a JSON file ({"K": [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]}) or an array."""
-    if isinstance(intrinsics, (str, Path)):
+K_EXAMPLE = '{"K": [[500, 0, 320], [0, 500, 240], [0, 0, 1]]} (or the bare [[fx, 0, cx], [0, fy, cy], [0, 0, 1]])'
+
+
+def load_intrinsics(intrinsics: Union[PathLike, np.ndarray, list, dict]) -> np.ndarray:
+    """A 3x3 K from a JSON file, JSON text, a dict or an array, in either form:
+    {"K": [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]} or the bare [[fx, 0, cx], [0, fy, cy], [0, 0, 1]].
+
+    The form is checked here (masks.intrinsics.check_intrinsics); the checks that need the
+    frame size (principal point inside the image, field of view) run when the video is known.
+    """
+    where = "The intrinsics"
+    if isinstance(intrinsics, str) and intrinsics.lstrip()[:1] in ("{", "["):
+        intrinsics = parse_json(intrinsics, "The intrinsics text", K_EXAMPLE)
+    elif isinstance(intrinsics, (str, Path)):
         path = Path(intrinsics)
         if not path.is_file():
             raise InsertAnywhereError(f"Intrinsics file '{path}' does not exist; check the path.")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InsertAnywhereError(f"Cannot read intrinsics '{path}': {exc}.") from exc
-        if not isinstance(data, dict) or "K" not in data:
-            raise InsertAnywhereError(f"'{path}' needs a 3x3 matrix under key \"K\".")
-        intrinsics = data["K"]
-    try:
-        K = np.asarray(intrinsics, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InsertAnywhereError(f"The intrinsics are not numbers: {exc}.") from exc
-    if K.shape != (3, 3) or not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise InsertAnywhereError(
-            f"The intrinsics must be a finite 3x3 matrix with positive fx, fy, got {K.tolist()}."
-        )
-    return K
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InsertAnywhereError(f"Cannot read intrinsics file '{path}': {exc}.") from exc
+        where = f"The intrinsics in '{path}'"
+        intrinsics = parse_json(text, f"Intrinsics file '{path}'", K_EXAMPLE)
+    if isinstance(intrinsics, dict):
+        if "K" not in intrinsics:
+            raise InsertAnywhereError(
+                f"{where} have keys {sorted(map(str, intrinsics))[:8]}; give the 3x3 matrix under key \"K\", "
+                f"like {K_EXAMPLE}.")
+        intrinsics = intrinsics["K"]
+    return check_intrinsics(intrinsics, where)
 
 
 def masks_from_scene(scene: SceneRecord, obj: Object3D, placement: Union[Placement, dict, str], *,
@@ -181,8 +214,58 @@ def masks_from_scene(scene: SceneRecord, obj: Object3D, placement: Union[Placeme
     frames = reproject(scene, obj, track, occlusion=occlusion, splat_px=splat_px,
                        progress=_stage(progress, "reproject"))
     timings["reproject"] = time.perf_counter() - started
+    warnings = run_warnings(scene, track, frames.visible, frames.amodal)
     return MaskResult(frames.visible, frames.amodal, frames.anchor, preview, track, surface, placement,
-                      scene, obj, timings)
+                      scene, obj, timings, warnings)
+
+
+# An object seen in fewer than this fraction of the frames is worth a warning: the masks (and so the
+# insertion) then cover only part of the video, which is rarely what was meant.
+MIN_VISIBLE_FRACTION = 0.5
+
+
+def coverage_warnings(visible: np.ndarray, amodal: np.ndarray) -> list[str]:
+    """Warnings about where the placed object shows up; InsertAnywhereError when it is in no frame at all."""
+    num = len(amodal)
+    if num and not amodal.any():
+        raise InsertAnywhereError(
+            f"The placed object covers no pixel in any of the {num} frames (its masks would be empty): it is too "
+            "small or out of view. Check height_px (the object's height in frame 0, in pixels) and the anchor.")
+    seen = np.flatnonzero(visible.reshape(num, -1).any(axis=1)) if num else np.zeros(0, int)
+    if num and len(seen) == 0:
+        return [f"the object is hidden behind the scene in all {num} frames (visible mask empty, amodal mask "
+                "not); move the anchor in front of the occluders"]
+    if num and len(seen) < MIN_VISIBLE_FRACTION * num:
+        return [f"the object is visible in only {len(seen)} of {num} frames (frames {seen[0]}..{seen[-1]}); "
+                "the masks are empty in the others"]
+    return []
+
+
+def run_warnings(scene: SceneRecord, track: ObjectTrack, visible: np.ndarray, amodal: np.ndarray) -> list[str]:
+    """Every warning of a mask run: reconstruction, propagation, then where the object shows up."""
+    return (grouped(scene.info.get("warnings", [])) + list(track.info.get("warnings", []))
+            + coverage_warnings(visible, amodal))
+
+
+_LOST_POSE = re.compile(r"^frame (\d+): (camera pose not found.*), kept frame \d+'s$")
+
+
+def grouped(warnings) -> list[str]:
+    """The reconstruction's per-frame 'camera pose not found' warnings as one line (they came 32 at a time)."""
+    lost = [(int(m.group(1)), m.group(2)) for m in map(_LOST_POSE.match, warnings) if m]
+    if len(lost) < 2:
+        return list(warnings)
+    frames = [t for t, _ in lost]
+    shown = ", ".join(map(str, frames[:8])) + (", ..." if len(frames) > 8 else "")
+    rest = [w for w in warnings if not _LOST_POSE.match(w)]
+    return [f"{lost[0][1]} in {len(frames)} frames ({shown}); each kept the previous frame's pose"] + rest
+
+
+def warning_summary(warnings: list[str]) -> str:
+    """The last line of every run: 'no warnings' or 'N warnings: first; second; ...'."""
+    if not warnings:
+        return "no warnings"
+    return f"{len(warnings)} warning{'s' if len(warnings) > 1 else ''}: " + "; ".join(warnings)
 
 
 def _stage(progress: Optional[StageProgress], label: str) -> Optional[Progress]:
@@ -277,7 +360,7 @@ def write_outputs(result: MaskResult, out: PathLike, fps: float) -> Path:
         "placement": result.placement.to_dict(),
         "support": result.track.info.get("support", []),
         "moving": result.track.info.get("moving", []),
-        "warnings": result.track.info.get("warnings", []) + list(result.scene.info.get("warnings", [])),
+        "warnings": list(result.warnings),
     })
     return out
 

@@ -13,7 +13,6 @@ R = [r u f] Ry(yaw) Rx(pitch) Rz(roll).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from typing import Optional, Union
@@ -21,10 +20,12 @@ from typing import Optional, Union
 import numpy as np
 
 from ..errors import InsertAnywhereError
+from ..jsontext import parse_json
 from .geometry import invert_rigid, rot_x, rot_y, rot_z, transform, unproject
 from .object3d import Object3D
 from .vertical import LineEvidence
 
+PLACEMENT_EXAMPLE = '{"anchor": [320, 400], "height_px": 120}'
 REQUIRED_KEYS = ("anchor", "height_px")
 OPTIONAL_KEYS = ("yaw_deg", "pitch_deg", "roll_deg", "offset", "top_k")
 MAX_TOP_K = 4096
@@ -35,6 +36,10 @@ MIN_RADIUS, MAX_RADIUS = 8, 48
 INNER_RADIUS = 4  # px around the anchor where the depth noise is measured
 PLANE_TOLERANCE = 0.01  # plane inlier distance relative to the anchor depth, when noise is unknown
 RANSAC_TRIALS = 200
+# Apparent height in frame 0 (height_px) that can give a usable mask: at least 2 pixels (a smaller
+# object rasterises to nothing), at most 10 frame heights (beyond that only a sliver is in view).
+MIN_HEIGHT_PX = 2.0
+MAX_HEIGHT_FRAMES = 10
 TRUSTED_LEAN_DEG = 5.0  # depth normals further than this from the lines' vertical are distorted
 
 
@@ -78,13 +83,7 @@ def parse_placement(source: Union[str, bytes, dict, Placement]) -> Placement:
     if isinstance(source, Placement):
         return source
     if isinstance(source, (str, bytes)):
-        try:
-            source = json.loads(source)
-        except json.JSONDecodeError as exc:
-            raise InsertAnywhereError(
-                f"The placement is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
-                'write it like {"anchor": [320, 400], "height_px": 120}.'
-            ) from exc
+        source = parse_json(source, "The placement", PLACEMENT_EXAMPLE)
     if not isinstance(source, dict):
         raise InsertAnywhereError(
             f"The placement must be a JSON object, got {type(source).__name__}; "
@@ -103,7 +102,7 @@ def parse_placement(source: Union[str, bytes, dict, Placement]) -> Placement:
         raise InsertAnywhereError(f"height_px is {height}; it must be > 0 (the object's height in pixels).")
     top_k = source.get("top_k", 64)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 3 <= top_k <= MAX_TOP_K:
-        raise InsertAnywhereError(f"top_k is {top_k!r}; it must be an integer from 3 to {MAX_TOP_K}.")
+        raise InsertAnywhereError(f"top_k is {_shown(top_k)}; it must be an integer from 3 to {MAX_TOP_K}.")
     return Placement(
         anchor=tuple(_vector(source["anchor"], 2, "anchor")),
         height_px=height,
@@ -117,13 +116,19 @@ def parse_placement(source: Union[str, bytes, dict, Placement]) -> Placement:
 
 def _number(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InsertAnywhereError(f"Placement '{name}' is {value!r}; it must be a finite number.")
+        raise InsertAnywhereError(f"Placement '{name}' is {_shown(value)}; it must be a finite number.")
     return float(value)
+
+
+def _shown(value, limit: int = 80) -> str:
+    """repr for a message, cut to `limit` characters (a pasted 100k-element list stays readable)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 def _vector(value, length: int, name: str) -> list[float]:
     if not isinstance(value, (list, tuple)) or len(value) != length:
-        raise InsertAnywhereError(f"Placement '{name}' is {value!r}; it must be a list of {length} numbers.")
+        raise InsertAnywhereError(f"Placement '{name}' is {_shown(value)}; it must be a list of {length} numbers.")
     return [_number(v, f"{name}[{i}]") for i, v in enumerate(value)]
 
 
@@ -309,6 +314,7 @@ def placement_pose(placement: Union[Placement, dict, str], depth0: np.ndarray, K
     placement = parse_placement(placement)
     depth0 = np.asarray(depth0, np.float64)
     K = np.asarray(K, np.float64)
+    check_height(placement.height_px, depth0.shape)
     point, normal, inlier_ratio, up_source = surface_normal(depth0, K, placement.anchor, placement.height_px,
                                                             world_to_camera0, lines)
     right, up, forward = surface_frame(point, normal)
@@ -328,6 +334,23 @@ def placement_pose(placement: Union[Placement, dict, str], depth0: np.ndarray, K
         up_source=up_source,
     )
     return world_from_camera @ camera_from_object, frame
+
+
+def check_height(height_px: float, shape: tuple[int, int]) -> None:
+    """Refuse an object height (px in frame 0) that cannot give a usable mask in a frame of `shape`:
+    under MIN_HEIGHT_PX it covers no pixel (height_px 1e-6 gave empty masks silently), over
+    MAX_HEIGHT_FRAMES frame heights only a sliver of it can be in view."""
+    frame_h = shape[0]
+    if height_px < MIN_HEIGHT_PX:
+        raise InsertAnywhereError(
+            f"height_px is {height_px:g}: an object under {MIN_HEIGHT_PX:g} pixels tall covers no pixel of the "
+            f"{shape[1]}x{frame_h} frames, so its masks would be empty. Give its apparent height in frame 0 in "
+            f"pixels (e.g. {max(int(MIN_HEIGHT_PX), frame_h // 4)}).")
+    if height_px > MAX_HEIGHT_FRAMES * frame_h:
+        raise InsertAnywhereError(
+            f"height_px is {height_px:g}, {height_px / frame_h:.0f} times the frame height ({frame_h} px): only a "
+            f"sliver of the object could be in view. Give its apparent height in frame 0 in pixels, at most "
+            f"{MAX_HEIGHT_FRAMES} x {frame_h}.")
 
 
 def check_in_front(obj: Object3D, camera_from_object: np.ndarray) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import InsertAnywhereError
+from ..jsontext import parse_json
 from ..progress import Progress, report
 from .triplets import MANIFEST
 
@@ -53,10 +54,9 @@ class TripletDataset:
             raise InsertAnywhereError(f"{path} lists no samples; the build wrote nothing (see its skipped list).")
 
     def _check(self, number: int, line: str) -> dict:
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InsertAnywhereError(f"{MANIFEST} line {number} is not valid JSON ({exc}); rebuild the dataset.")
+        entry = parse_json(line, f"{MANIFEST} line {number}", "the lines the dataset build writes (rebuild it)")
+        if not isinstance(entry, dict):
+            raise InsertAnywhereError(f"{MANIFEST} line {number} is not a JSON object; rebuild the dataset.")
         missing = [k for k in _REQUIRED if k not in entry]
         if missing:
             raise InsertAnywhereError(f"{MANIFEST} line {number} lacks {missing}; rebuild the dataset.")

@@ -90,7 +90,7 @@ def test_editor_routes_answer_and_reject_bad_input(comfy_server, masks_run):
         ("POST", f"{ROUTE}/{node}/preview", b"[1, 2]", 400),
         ("POST", f"{ROUTE}/{node}/preview", json.dumps({"placement": {"anchor": [1]}}).encode(), 400),
         ("POST", f"{ROUTE}/{node}/preview", json.dumps({"placement": placement, "frame": -1}).encode(), 400),
-        ("POST", f"{ROUTE}/{node}/preview", b"{" * 70000, 400),
+        ("POST", f"{ROUTE}/{node}/preview", b"{" * 70000, 413),  # past the 64 KiB cap
         ("POST", f"{ROUTE}/{node}/surface", json.dumps({"anchor": [1e9, 0], "height_px": 10}).encode(), 400),
         ("POST", f"{ROUTE}/{node}/surface", json.dumps({"anchor": "x"}).encode(), 400),
     ]

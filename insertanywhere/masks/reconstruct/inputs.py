@@ -9,9 +9,16 @@ import numpy as np
 from scipy import ndimage
 
 from ...errors import InsertAnywhereError
+from ..intrinsics import check_intrinsics, check_intrinsics_for_frame
 
 DEFAULT_FOV_DEG = 60.0
 MAX_INVALID_FRACTION = 0.5
+# A depth / disparity frame whose values (0.5th..99.5th percentile) span less than this fraction of
+# their magnitude has no usable structure: any scene with a surface to stand an object on spans far
+# more (a floor seen at 30 degrees spans a factor of 2 or more), while 1 % of an 8-bit depth image
+# spanning 0..1 is 2.5 grey levels. Constant metric depth passed before and gave masks with IoU 0.10.
+# (Pure noise with a larger spread is not detected: that would need a test of spatial structure.)
+MIN_RELATIVE_SPREAD = 0.01
 
 
 def as_frames(frames) -> np.ndarray:
@@ -44,11 +51,8 @@ def intrinsics(height: int, width: int, K=None, fov_deg: Optional[float] = None)
     pixels, principal point at the image centre ((W - 1) / 2, (H - 1) / 2).
     """
     if K is not None:
-        K = np.asarray(K, dtype=np.float64)
-        if K.shape != (3, 3) or not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:
-            raise InsertAnywhereError(
-                f"Intrinsics K must be a finite 3x3 matrix with positive focal lengths; got {K.tolist()}. "
-                "Pass [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] in pixels, or leave K empty to use a field of view.")
+        K = check_intrinsics(K, "Intrinsics K")
+        check_intrinsics_for_frame(K, height, width, "Intrinsics K")
         return K, "given"
     source = "default_fov" if fov_deg is None else "fov"
     fov = DEFAULT_FOV_DEG if fov_deg is None else float(fov_deg)
@@ -83,14 +87,53 @@ def _as_maps(values, name: str, num_frames: int, height: int, width: int) -> np.
     return maps
 
 
+VALID_MAP = {
+    "depth": "a valid 'depth' map is finite camera z > 0 (metres or any one unit) per pixel, [frames, H, W], "
+             "varying with the scene",
+    "disparity": "a valid 'disparity' map is finite relative inverse depth (larger = nearer) per pixel, "
+                 "[frames, H, W], varying with the scene",
+}
+
+
+def check_maps(maps: np.ndarray, name: str, where: str = "the depth input") -> None:
+    """Refuse a depth or disparity stack [F, H, W] that cannot carry a scene.
+
+    A frame is refused when more than MAX_INVALID_FRACTION of it is NaN / inf (or, for metric
+    depth, not positive), or when it is (nearly) constant: its valid values, 0.5th to 99.5th
+    percentile, span less than MIN_RELATIVE_SPREAD of their magnitude (see that constant).
+    """
+    maps = np.asarray(maps)
+    grid = maps[:, ::4, ::4] if maps.ndim == 3 else maps
+    with np.errstate(invalid="ignore"):
+        invalid = ~np.isfinite(grid) | ((grid <= 0) if name == "depth" else False)
+    fraction = invalid.reshape(len(grid), -1).mean(axis=1)
+    worst = int(np.argmax(fraction))
+    if fraction[worst] > MAX_INVALID_FRACTION:
+        hint = (" If these values are disparities (larger = nearer) save them under key 'disparity'."
+                if name == "depth" and np.isfinite(grid[worst]).mean() > MAX_INVALID_FRACTION else "")
+        raise InsertAnywhereError(
+            f"{name} of frame {worst} in {where} is {fraction[worst]:.0%} invalid (NaN, inf"
+            f"{', or not positive' if name == 'depth' else ''}); at most {MAX_INVALID_FRACTION:.0%} may be: "
+            f"{VALID_MAP[name]}.{hint}")
+    for t in range(len(grid)):
+        values = grid[t][~invalid[t]].astype(np.float64)
+        lo, hi = np.percentile(values, [0.5, 99.5])
+        scale = max(abs(lo), abs(hi))
+        if hi - lo <= MIN_RELATIVE_SPREAD * scale or scale == 0:
+            raise InsertAnywhereError(
+                f"{name} of frame {t} in {where} is (nearly) constant ({lo:.4g} to {hi:.4g}, a spread under "
+                f"{MIN_RELATIVE_SPREAD:.0%}), so it carries no depth: {VALID_MAP[name]}. Check the depth source, "
+                "or leave the depth input out (the video alone is then used).")
+
+
 def _fill_invalid(maps: np.ndarray, invalid: np.ndarray, name: str, warnings: list[str]) -> np.ndarray:
-    """Replace invalid pixels by the nearest valid value; too many invalid pixels is an error."""
+    """Replace invalid pixels by the nearest valid value (check_maps refused frames with too many)."""
     fraction = invalid.reshape(len(maps), -1).mean(axis=1)
     worst = int(np.argmax(fraction))
     if fraction[worst] > MAX_INVALID_FRACTION:
         raise InsertAnywhereError(
             f"{name} of frame {worst} is {fraction[worst]:.0%} invalid (NaN, inf, or not positive); "
-            f"at most {MAX_INVALID_FRACTION:.0%} may be. Check the {name} source or drop that input.")
+            f"at most {MAX_INVALID_FRACTION:.0%} may be: {VALID_MAP[name]}.")
     if fraction.max() == 0:
         return maps
     maps = maps.copy()
@@ -105,6 +148,7 @@ def _fill_invalid(maps: np.ndarray, invalid: np.ndarray, name: str, warnings: li
 def prepare_depth(depth, num_frames: int, height: int, width: int, warnings: list[str]) -> np.ndarray:
     """Metric depth (camera z) -> float32 [F, H, W] > 0; NaN / inf / <= 0 pixels filled or refused."""
     maps = _as_maps(depth, "depth", num_frames, height, width)
+    check_maps(maps, "depth")
     maps = _fill_invalid(maps, ~np.isfinite(maps) | (maps <= 0), "depth", warnings)
     return maps
 
@@ -116,14 +160,10 @@ def prepare_disparity(disparity, num_frames: int, height: int, width: int, warni
     A frame without any variation carries no depth and is refused.
     """
     maps = _as_maps(disparity, "disparity", num_frames, height, width)
+    check_maps(maps, "disparity")
     maps = _fill_invalid(maps, ~np.isfinite(maps), "disparity", warnings)
     flat = maps[:, ::4, ::4].reshape(num_frames, -1)
     lo = np.percentile(flat, 0.5, axis=1)
     hi = np.percentile(flat, 99.5, axis=1)
-    flat_frames = np.flatnonzero(hi - lo <= 1e-6 * np.maximum(np.abs(hi), 1.0))
-    if len(flat_frames):
-        raise InsertAnywhereError(
-            f"disparity of frame {int(flat_frames[0])} is constant, so it carries no depth; "
-            "check the depth node's output (it should vary across the image) or leave the input empty.")
     scale = (1.0 / (hi - lo)).astype(np.float32)[:, None, None]
     return (maps - lo.astype(np.float32)[:, None, None]) * scale  # a new array: the input stays untouched

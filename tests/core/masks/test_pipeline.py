@@ -135,7 +135,8 @@ def test_bad_inputs_raise(tmp_path, bundle):
         load_depth(tmp_path / "d.npz")
     with pytest.raises(InsertAnywhereError, match=r"\[frames, H, W\]"):
         load_depth({"depth": np.ones((3, 4))})
-    np.savez(tmp_path / "short.npz", depth=np.ones((3, HEIGHT, WIDTH)))
+    ramp = np.broadcast_to(np.linspace(1, 3, HEIGHT)[:, None], (3, HEIGHT, WIDTH))  # a floor-like depth
+    np.savez(tmp_path / "short.npz", depth=ramp)
     with pytest.raises(InsertAnywhereError, match="3 frames but the video has"):
         run_masks(folder / "scene.mp4", s.placement, None, object_mesh=folder / "object.ply",
                   depth=tmp_path / "short.npz")

@@ -146,7 +146,8 @@ def test_rotation_only_without_depth_asks_for_depth():
 
 def test_rotation_only_with_depth_works():
     frames = _rotating_video()
-    depth = np.full(frames.shape[:3], 3.0, np.float32)
+    # any depth explains a pure rotation; a constant map is refused as carrying no depth, so a slanted one
+    depth = np.broadcast_to(np.linspace(2.5, 3.5, frames.shape[1], dtype=np.float32)[:, None], frames.shape[:3])
     scene = reconstruct(frames, depth=depth, K=np.array([[0.8 * 192, 0, 95.5], [0, 0.8 * 192, 63.5], [0, 0, 1]]))
     # 0.8 degrees per frame about the camera's y axis
     angles = [np.degrees(np.arctan2(P[0, 2], P[0, 0])) for P in scene.world_to_camera.astype(np.float64)]
