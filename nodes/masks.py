@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 
@@ -191,18 +192,27 @@ class ObjectFromMesh(io.ComfyNode):
             display_name="Object to 3D (Mesh)",
             category=STAGE,
             description="Load a mesh (.glb/.gltf/.obj/.ply/.stl) into the canonical object frame "
-                        "(+Y up, +Z front, base at y = 0, unit height), with its colours.",
+                        "(+Y up, +Z front, base at y = 0, unit height), with its colours. Meshes over the face "
+                        "budget are simplified (the node says so).",
             inputs=[
                 io.Combo.Input("mesh_file", options=_input_files(core_object.MESH_SUFFIXES),
                                tooltip="A mesh in ComfyUI's input folder (or input/3d)."),
+                io.Int.Input("max_faces", default=core_object.MAX_FACES, min=core_object.MIN_FACES,
+                             max=10_000_000, step=1000,
+                             tooltip="Face budget: a mesh with more triangles is simplified on load, as is a "
+                                     "triangle soup. Every frame renders every triangle, so more costs time."),
             ],
             outputs=[Object3D.Output(display_name="object")],
         )
 
     @classmethod
-    def execute(cls, mesh_file) -> io.NodeOutput:
-        obj = core_object.load_mesh(_input_path(mesh_file, "Mesh file"))
-        return io.NodeOutput(obj, ui=preview_image(_object_preview(obj), cls))
+    def execute(cls, mesh_file, max_faces=core_object.MAX_FACES) -> io.NodeOutput:
+        obj = core_object.load_mesh(_input_path(mesh_file, "Mesh file"), max_faces)
+        notes = obj.info.get("warnings", [])
+        for note in notes:
+            logging.warning("[InsertAnywhere] %s", note)
+        ui = preview_image(_object_preview(obj), cls)
+        return io.NodeOutput(obj, ui={**ui.as_dict(), "text": notes} if notes else ui)
 
     @classmethod
     def validate_inputs(cls, mesh_file):
@@ -250,7 +260,7 @@ class PlaceObject(io.ComfyNode):
         remember(str(cls.hidden.unique_id), scene, object, upright)  # the editor previews before a rerun
         pose, surface, preview = core_placement.place_object(
             plan, object, scene.frames[0], scene.depth[0], scene.K, scene.world_to_camera[0],
-            scene_lines(scene) if upright else None)
+            scene_lines(scene) if upright else None, progress=progress_bar(1))
         placed = PlacedObject(plan, pose, surface)
         return io.NodeOutput(placed, frames_to_image(preview[None]), ui=preview_image(preview, cls))
 
