@@ -198,7 +198,7 @@ class ObjectFromMesh(io.ComfyNode):
                 io.Combo.Input("mesh_file", options=_input_files(core_object.MESH_SUFFIXES),
                                tooltip="A mesh in ComfyUI's input folder (or input/3d)."),
                 io.Int.Input("max_faces", default=core_object.MAX_FACES, min=core_object.MIN_FACES,
-                             max=10_000_000, step=1000,
+                             max=10_000_000, step=1000, optional=True,  # prompts saved before it still run
                              tooltip="Face budget: a mesh with more triangles is simplified on load, as is a "
                                      "triangle soup. Every frame renders every triangle, so more costs time."),
             ],
