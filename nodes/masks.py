@@ -215,7 +215,11 @@ class ObjectFromMesh(io.ComfyNode):
         return io.NodeOutput(obj, ui={**ui.as_dict(), "text": notes} if notes else ui)
 
     @classmethod
-    def validate_inputs(cls, mesh_file):
+    def validate_inputs(cls, mesh_file, max_faces=core_object.MAX_FACES):
+        try:
+            core_object.check_max_faces(max_faces)
+        except InsertAnywhereError as error:
+            return str(error)
         return check_input_file(mesh_file, "Mesh file")
 
 
