@@ -156,6 +156,8 @@ def object_from_trimesh(loaded, name: str = "mesh", source: str = "", max_faces:
         before, layers = len(tri), mesh_layers(canon, tri)
         if before > max_faces or layers > MAX_LAYERS:
             canon, tri, colors = simplify_mesh(canon, tri, colors, max_faces)
+            canon, again = normalise_vertices(canon, f"Mesh '{name}'")  # merged corners moved: unit height again
+            matrix = again @ matrix
             if before > max_faces:
                 why, fix = (f"over the face budget of {max_faces}",
                             "Raise max_faces (node) / --max-faces (CLI) to keep more detail.")

@@ -75,6 +75,9 @@ def test_a_100k_triangle_soup_is_simplified_to_the_face_budget_with_a_message(tm
     obj = load_mesh(path)
     assert 0 < len(obj.faces) <= MAX_FACES
     assert obj.faces.max() < len(obj.vertices) == len(obj.colors)
+    # still in the canonical frame: base at y = 0, unit height
+    assert obj.vertices[:, 1].min() == pytest.approx(0, abs=1e-6)
+    assert np.ptp(obj.vertices[:, 1]) == pytest.approx(1, abs=1e-6)
     (message,) = obj.info["warnings"]
     for part in ("soup.stl", "100000 triangles", f"face budget of {MAX_FACES}", f"simplified to {len(obj.faces)}",
                  "max_faces", "--max-faces"):
