@@ -39,7 +39,7 @@ class _Refused(AssertionError):
     pass
 
 
-def _cli(mesh_writer, placement='{"anchor": [48, 40], "height_px": 20}'):
+def _cli(mesh_writer, placement='{"anchor": [48, 40], "height_px": 20}', extra=()):
     """insertanywhere masks on a 5-frame sample video with reconstruct forbidden; the CLI's
     error (exit 2) comes back as the InsertAnywhereError it printed."""
     def run(tmp: Path):
@@ -63,7 +63,7 @@ def _cli(mesh_writer, placement='{"anchor": [48, 40], "height_px": 20}'):
         try:
             with contextlib.redirect_stderr(err):
                 code = cli.main(["masks", "--video", str(folder / "scene.mp4"), "--object-mesh", str(mesh),
-                                 "--placement", str(tmp / "placement.json"), "--out", str(tmp / "out")])
+                                 "--placement", str(tmp / "placement.json"), "--out", str(tmp / "out"), *extra])
         finally:
             reconstruct_module.reconstruct = saved
         if code == 2:
@@ -97,6 +97,10 @@ CASES = [
          r"^error: Mesh 'flat\.stl' has no height along \+Y"),
     Case("CLI masks: a truncated binary STL, refused before reconstructing", _cli(_broken_stl),
          r"^error: Mesh 'broken\.stl' holds no triangles or points; use a non-empty mesh\.$"),
+    Case("CLI masks: --max-faces 0, refused before reconstructing",
+         _cli(lambda tmp, folder: folder / "object.ply", extra=("--max-faces", "0")),
+         r"^error: The face budget max_faces is 0; give a whole number of triangles, at least 100 "
+         r"\(default 50000\)\.$"),
     Case("CLI masks: placement anchor outside the video's frame, refused before reconstructing",
          _cli(lambda tmp, folder: folder / "object.ply", '{"anchor": [500, 40], "height_px": 20}'),
          r"^error: The anchor \(500\.0, 40\.0\) is outside frame 0 \(96x64\); pick a pixel inside the first frame\.$"),
