@@ -30,6 +30,8 @@ def text_progress(label: str) -> Callable[[int, int], None]:
 # --- masks -----------------------------------------------------------------------------------------
 
 def _add_masks(p: argparse.ArgumentParser) -> None:
+    from .masks.object3d import MAX_FACES
+
     p.add_argument("--video", required=True, type=Path, help="scene video (mp4/webm/mov)")
     obj = p.add_mutually_exclusive_group(required=True)
     obj.add_argument("--object-mesh", type=Path, help="object mesh (.glb/.gltf/.obj/.ply/.stl)")
@@ -49,6 +51,8 @@ def _add_masks(p: argparse.ArgumentParser) -> None:
                    help="reuse the 4D reconstruction of the same frames and inputs from this folder (off by default)")
     p.add_argument("--cache-max-gb", type=float, default=None, metavar="N",
                    help="size cap of the --cache folder in GB, least recently used scenes removed first (default 10)")
+    p.add_argument("--max-faces", type=int, default=MAX_FACES,
+                   help=f"face budget: a mesh with more triangles is simplified on load (default {MAX_FACES})")
 
 
 def _run_masks(args: argparse.Namespace) -> int:
@@ -62,7 +66,8 @@ def _run_masks(args: argparse.Namespace) -> int:
         object_mesh=args.object_mesh, object_image=args.object_image, object_mask=args.object_mask,
         depth=args.depth, intrinsics=args.intrinsics, occlusion=not args.no_occlusion,
         propagation=not args.no_propagation, max_frames=args.max_frames, upright=args.upright,
-        progress=text_progress, cache=cache,
+        progress=text_progress, cache=cache, max_faces=args.max_faces,
+        log=lambda message: print(f"note: {message}", file=sys.stderr),
     )
     print(f"wrote {args.out}  ({result.summary()})")
     report_warnings("masks", result.warnings)

@@ -190,21 +190,31 @@ class ObjectFromMesh(io.ComfyNode):
             display_name="Object to 3D (Mesh)",
             category=STAGE,
             description="Load a mesh (.glb/.gltf/.obj/.ply/.stl) into the canonical object frame "
-                        "(+Y up, +Z front, base at y = 0, unit height), with its colours.",
+                        "(+Y up, +Z front, base at y = 0, unit height), with its colours. Meshes over the face "
+                        "budget are simplified (the node says so).",
             inputs=[
                 io.Combo.Input("mesh_file", options=_input_files(core_object.MESH_SUFFIXES),
                                tooltip="A mesh in ComfyUI's input folder (or input/3d)."),
+                io.Int.Input("max_faces", default=core_object.MAX_FACES, min=core_object.MIN_FACES,
+                             max=10_000_000, step=1000, optional=True,  # prompts saved before it still run
+                             tooltip="Face budget: a mesh with more triangles is simplified on load, as is a "
+                                     "triangle soup. Every frame renders every triangle, so more costs time."),
             ],
             outputs=[Object3D.Output(display_name="object")],
         )
 
     @classmethod
-    def execute(cls, mesh_file) -> io.NodeOutput:
-        obj = core_object.load_mesh(_input_path(mesh_file, "Mesh file"))
-        return io.NodeOutput(obj, ui=preview_image(_object_preview(obj), cls))
+    def execute(cls, mesh_file, max_faces=core_object.MAX_FACES) -> io.NodeOutput:
+        obj = core_object.load_mesh(_input_path(mesh_file, "Mesh file"), max_faces)
+        ui = with_warnings(preview_image(_object_preview(obj), cls), obj.info.get("warnings", []), "Object to 3D")
+        return io.NodeOutput(obj, ui=ui)
 
     @classmethod
-    def validate_inputs(cls, mesh_file):
+    def validate_inputs(cls, mesh_file, max_faces=core_object.MAX_FACES):
+        try:
+            core_object.check_max_faces(max_faces)
+        except InsertAnywhereError as error:
+            return str(error)
         return check_input_file(mesh_file, "Mesh file")
 
 
@@ -249,7 +259,7 @@ class PlaceObject(io.ComfyNode):
         remember(str(cls.hidden.unique_id), scene, object, upright)  # the editor previews before a rerun
         pose, surface, preview = core_placement.place_object(
             plan, object, scene.frames[0], scene.depth[0], scene.K, scene.world_to_camera[0],
-            scene_lines(scene) if upright else None)
+            scene_lines(scene) if upright else None, progress=progress_bar(1))
         placed = PlacedObject(plan, pose, surface)
         return io.NodeOutput(placed, frames_to_image(preview[None]), ui=preview_image(preview, cls))
 

@@ -28,6 +28,20 @@ IMAGE_GRID_CELLS = 128
 # so per-vertex texture samples carry the texture's detail.
 TEXTURE_EDGE = 1.0 / 48
 MAX_SUBDIVIDED_FACES = 200_000
+# Face budget (triangles) of a loaded mesh; more are simplified on load by vertex clustering.
+# Why: every frame rasterises every triangle (~0.1 us per pixel test plus a per-triangle setup,
+# docs/BENCHMARK.md), and a triangle soup of large overlapping triangles tests each pixel once
+# per triangle over it; at this budget an object a few hundred pixels tall renders in well under
+# a second per frame, and finer meshes only add triangles smaller than a pixel.
+# Change it with the node's max_faces or the CLI's --max-faces.
+MAX_FACES = 50_000
+# Layer budget: a mesh's total triangle area over its bounding box's largest face. Each frame
+# tests every covered pixel once per layer over it; a closed shape has ~3-6, a leafy plant tens,
+# a soup of large overlapping triangles thousands (seconds to minutes per frame). Over this the
+# mesh is simplified like one over the face budget.
+MAX_LAYERS = 100.0
+MIN_FACES = 100  # a smaller budget leaves no recognisable shape
+CLUSTER_MAX_CELLS = 4096  # finest simplification grid, cells along the object's longest side
 
 
 @dataclass
@@ -44,6 +58,7 @@ class Object3D:
     colors: np.ndarray
     object_from_source: np.ndarray = field(default_factory=lambda: np.eye(4))
     source: str = ""
+    info: dict = field(default_factory=dict)  # "warnings": messages for the user (e.g. the mesh was simplified)
 
     @property
     def is_mesh(self) -> bool:
@@ -86,10 +101,11 @@ def normalise_vertices(vertices: np.ndarray, what: str) -> tuple[np.ndarray, np.
     return ((v + shift) * scale).astype(np.float32), matrix
 
 
-def load_mesh(path: str | Path) -> Object3D:
+def load_mesh(path: str | Path, max_faces: int = MAX_FACES) -> Object3D:
     """Load .glb/.gltf/.obj/.ply/.stl with trimesh, sampling textures / vertex colours.
 
     Scenes are flattened with their node transforms. A file without faces is a point cloud.
+    Meshes with more than max_faces triangles are simplified (see simplify_mesh).
     """
     import trimesh
 
@@ -104,19 +120,20 @@ def load_mesh(path: str | Path) -> Object3D:
         loaded = trimesh.load(str(path), process=False)
     except Exception as exc:  # trimesh raises many types for broken files
         raise InsertAnywhereError(f"Cannot read mesh '{path}': {exc}. Re-export it.") from exc
-    return object_from_trimesh(loaded, path.name, source=str(path))
+    return object_from_trimesh(loaded, path.name, source=str(path), max_faces=max_faces)
 
 
-def object_from_trimesh(loaded, name: str = "mesh", source: str = "") -> Object3D:
+def object_from_trimesh(loaded, name: str = "mesh", source: str = "", max_faces: int = MAX_FACES) -> Object3D:
     """An Object3D from an in-memory trimesh Trimesh / PointCloud / Scene (see load_mesh)."""
     import trimesh
 
+    max_faces = check_max_faces(max_faces)
     parts = loaded.dump() if isinstance(loaded, trimesh.Scene) else [loaded]
     vertices, faces, colors = [], [], []
     offset = 0
     for part in parts:
         if isinstance(part, trimesh.Trimesh) and len(part.faces):
-            part = _densify_texture(part)
+            part = _densify_texture(part, max_faces)
             vertices.append(np.asarray(part.vertices))
             faces.append(np.asarray(part.faces) + offset)
             colors.append(_vertex_colors(part))
@@ -132,19 +149,124 @@ def object_from_trimesh(loaded, name: str = "mesh", source: str = "") -> Object3
         raise InsertAnywhereError(f"Mesh '{name}' mixes triangles and bare points; export only the mesh.")
     canon, matrix = normalise_vertices(np.concatenate(vertices), f"Mesh '{name}'")
     tri = np.concatenate(faces).astype(np.int32) if faces else None
+    colors = np.concatenate(colors)
+    info: dict = {}
     if tri is not None:
         tri = _drop_degenerate(canon, tri, name)
-    return Object3D(canon, tri, np.concatenate(colors), matrix, source=source or name)
+        before, layers = len(tri), mesh_layers(canon, tri)
+        if before > max_faces or layers > MAX_LAYERS:
+            canon, tri, colors = simplify_mesh(canon, tri, colors, max_faces)
+            canon, again = normalise_vertices(canon, f"Mesh '{name}'")  # merged corners moved: unit height again
+            matrix = again @ matrix
+            if before > max_faces:
+                why, fix = (f"over the face budget of {max_faces}",
+                            "Raise max_faces (node) / --max-faces (CLI) to keep more detail.")
+            else:
+                why, fix = (f"stacked {layers:.0f} deep over the object (over {MAX_LAYERS:.0f}: large overlapping "
+                            "triangles, not a surface)", "Re-export the object as a surface mesh.")
+            info["warnings"] = [
+                f"Mesh '{name}' has {before} triangles {why}; simplified to {len(tri)} for rendering speed. {fix}"]
+    return Object3D(canon, tri, colors, matrix, source=source or name, info=info)
 
 
-def _densify_texture(mesh):
-    """Subdivide a textured mesh so its vertex colours follow the texture."""
+def check_max_faces(max_faces) -> int:
+    """The face budget as a positive int, or a clear error."""
+    if isinstance(max_faces, bool) or not isinstance(max_faces, (int, np.integer)) or max_faces < MIN_FACES:
+        raise InsertAnywhereError(
+            f"The face budget max_faces is {max_faces!r}; give a whole number of triangles, at least {MIN_FACES} "
+            f"(default {MAX_FACES}).")
+    return int(max_faces)
+
+
+def mesh_layers(vertices: np.ndarray, faces: np.ndarray) -> float:
+    """Total triangle area over the area of the bounding box's largest face (see MAX_LAYERS)."""
+    tri = vertices[faces].astype(np.float64)
+    area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1).sum()
+    size = np.sort(vertices.max(0) - vertices.min(0)).astype(np.float64)
+    return float(area / max(size[1] * size[2], 1e-12))
+
+
+def simplify_mesh(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray,
+                  max_faces: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At most max_faces triangles and MAX_LAYERS layers (mesh_layers) by vertex clustering:
+    vertices [V, 3] are merged per cell of a cubic grid (position and colour averaged),
+    triangles whose corners fall in fewer than three cells are dropped, duplicates kept once.
+    The grid is the finest (binary search on its cells per side) that meets both budgets.
+    Exact duplicate vertices (a triangle soup, as STL stores every mesh) are merged first, so
+    shared corners stay shared.
+
+    vertices float32 [V, 3], faces int [M, 3], colors uint8 [V, 3] -> the same, simplified.
+    """
+    vertices, faces, colors = _merge_duplicates(vertices, faces, colors)
+    faces = _unique_faces(faces)
+
+    def fits(mesh) -> bool:
+        return 0 < len(mesh[1]) <= max_faces and mesh_layers(mesh[0], mesh[1]) <= MAX_LAYERS
+
+    if fits((vertices, faces)):
+        return vertices, faces.astype(np.int32), colors
+    best = None
+    low, high = 1, CLUSTER_MAX_CELLS  # cells along the longest side
+    while low <= high:
+        cells = (low + high) // 2
+        if fits(_cluster(vertices, faces, None, cells)):
+            best, low = cells, cells + 1
+        else:
+            high = cells - 1
+    if best is None:
+        raise InsertAnywhereError(
+            f"The mesh cannot be simplified to {max_faces} triangles and {MAX_LAYERS:.0f} layers and keep any; "
+            "it is not a surface. Re-export the object as a mesh.")
+    return _cluster(vertices, faces, colors, best)
+
+
+def _cluster(vertices, faces, colors, cells: int):
+    """Vertex clustering on a grid of `cells` cells along the longest side (see simplify_mesh)."""
+    lo = vertices.min(0)
+    extent = max(float((vertices.max(0) - lo).max()), 1e-12)
+    cell = np.floor((vertices - lo) * (cells / extent)).astype(np.int64).clip(0, cells - 1)
+    key = (cell[:, 0] * cells + cell[:, 1]) * cells + cell[:, 2]
+    _, label = np.unique(key, return_inverse=True)
+    label = label.reshape(-1)
+    clustered = _unique_faces(label[faces])
+    count = np.bincount(label).astype(np.float64)[:, None]
+    points = np.stack([np.bincount(label, vertices[:, i]) for i in range(3)], 1) / count
+    used = np.zeros(len(count), bool)  # clusters some triangle uses
+    used[clustered.ravel()] = True
+    remap = np.cumsum(used) - 1
+    if colors is not None:
+        rgb = np.stack([np.bincount(label, colors[:, i].astype(np.float64)) for i in range(3)], 1) / count
+        colors = np.clip(np.round(rgb[used]), 0, 255).astype(np.uint8)
+    return points[used].astype(np.float32), remap[clustered].astype(np.int32), colors
+
+
+def _merge_duplicates(vertices, faces, colors):
+    """Vertices at exactly the same position become one (the first one's colour)."""
+    rows = np.ascontiguousarray(vertices).view(np.dtype((np.void, vertices.dtype.itemsize * 3))).ravel()
+    _, first, label = np.unique(rows, return_index=True, return_inverse=True)
+    return vertices[first], label.reshape(-1)[faces], colors[first]
+
+
+def _unique_faces(faces: np.ndarray) -> np.ndarray:
+    """Triangles with three distinct corners, each corner set once (first winding kept)."""
+    faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])]
+    if not len(faces):
+        return faces
+    corners = np.sort(faces, axis=1).astype(np.int64)
+    n = int(corners.max()) + 1  # < 2**21 vertices keep the key inside int64
+    key = (corners[:, 0] * n + corners[:, 1]) * n + corners[:, 2] if n < 2 ** 21 else corners
+    _, first = np.unique(key, axis=0 if key.ndim > 1 else None, return_index=True)
+    return faces[np.sort(first)]
+
+
+def _densify_texture(mesh, max_faces: int = MAX_FACES):
+    """Subdivide a textured mesh so its vertex colours follow the texture (up to the face budget)."""
     from trimesh.visual import TextureVisuals
 
     if not isinstance(mesh.visual, TextureVisuals) or mesh.visual.uv is None:
         return mesh
     height = max(float(np.ptp(mesh.vertices[:, 1])), 1e-9)
-    while (len(mesh.faces) * 4 <= MAX_SUBDIVIDED_FACES
+    while (len(mesh.faces) * 4 <= min(MAX_SUBDIVIDED_FACES, max_faces)
            and mesh.edges_unique_length.max() > TEXTURE_EDGE * height):
         mesh = mesh.subdivide()
     return mesh

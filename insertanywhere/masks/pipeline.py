@@ -1,7 +1,7 @@
 """The mask pipeline end to end, as the CLI and the bench run it.
 
   run_masks(video, placement, out, object_mesh=... | object_image=... + object_mask=..., depth=, intrinsics=)
-      decode -> reconstruct -> object to 3D -> place -> propagate -> reproject -> write
+      object to 3D -> decode -> reconstruct -> place -> propagate -> reproject -> write
   masks_from_scene(scene, obj, placement)  the stages after reconstruction, in memory
 
 Output folder: visible/00000.png ... and amodal/00000.png ... (0/255, full resolution, one per
@@ -25,8 +25,8 @@ from ..errors import InsertAnywhereError
 from ..jsontext import parse_json
 from ..progress import Progress
 from .intrinsics import check_intrinsics
-from .object3d import Object3D, load_mesh, object_from_image
-from .placement import Placement, SurfaceFrame, parse_placement, place_object
+from .object3d import MAX_FACES, Object3D, load_mesh, object_from_image
+from .placement import Placement, SurfaceFrame, check_anchor, parse_placement, place_object
 from .vertical import scene_lines, use_upright
 from .propagate import propagate
 from .reproject import reproject
@@ -62,12 +62,13 @@ class MaskResult:
 
 
 def load_object(object_mesh: Optional[PathLike] = None, object_image: Optional[PathLike] = None,
-                object_mask: Optional[PathLike] = None) -> Object3D:
-    """An Object3D from a mesh file, or from a reference image + mask (the image's alpha if no mask)."""
+                object_mask: Optional[PathLike] = None, max_faces: int = MAX_FACES) -> Object3D:
+    """An Object3D from a mesh file (simplified to max_faces triangles), or from a reference
+    image + mask (the image's alpha if no mask)."""
     if (object_mesh is None) == (object_image is None):
         raise InsertAnywhereError("Give exactly one object: a mesh file, or a reference image with its mask.")
     if object_mesh is not None:
-        return load_mesh(object_mesh)
+        return load_mesh(object_mesh, max_faces)
     image = _read_image(object_image, "RGBA")
     if object_mask is not None:
         mask = _read_image(object_mask, "L")
@@ -204,7 +205,7 @@ def masks_from_scene(scene: SceneRecord, obj: Object3D, placement: Union[Placeme
     started = time.perf_counter()
     world_from_object, surface, preview = place_object(
         placement, obj, scene.frames[0], scene.depth[0], scene.K, scene.world_to_camera[0],
-        scene_lines(scene) if use_upright(scene, upright) else None)
+        scene_lines(scene) if use_upright(scene, upright) else None, progress=_stage(progress, "place"))
     timings["place"] = time.perf_counter() - started
     started = time.perf_counter()
     track = propagate(scene, world_from_object, surface.point, placement.top_k, placement.height_px,
@@ -214,7 +215,7 @@ def masks_from_scene(scene: SceneRecord, obj: Object3D, placement: Union[Placeme
     frames = reproject(scene, obj, track, occlusion=occlusion, splat_px=splat_px,
                        progress=_stage(progress, "reproject"))
     timings["reproject"] = time.perf_counter() - started
-    warnings = run_warnings(scene, track, frames.visible, frames.amodal)
+    warnings = run_warnings(scene, obj, track, frames.visible, frames.amodal)
     return MaskResult(frames.visible, frames.amodal, frames.anchor, preview, track, surface, placement,
                       scene, obj, timings, warnings)
 
@@ -241,9 +242,11 @@ def coverage_warnings(visible: np.ndarray, amodal: np.ndarray) -> list[str]:
     return []
 
 
-def run_warnings(scene: SceneRecord, track: ObjectTrack, visible: np.ndarray, amodal: np.ndarray) -> list[str]:
-    """Every warning of a mask run: reconstruction, propagation, then where the object shows up."""
-    return (grouped(scene.info.get("warnings", [])) + list(track.info.get("warnings", []))
+def run_warnings(scene: SceneRecord, obj: Object3D, track: ObjectTrack, visible: np.ndarray,
+                 amodal: np.ndarray) -> list[str]:
+    """Every warning of a mask run: reconstruction, object, propagation, then where the object shows up."""
+    return (grouped(scene.info.get("warnings", [])) + list(obj.info.get("warnings", []))
+            + list(track.info.get("warnings", []))
             + coverage_warnings(visible, amodal))
 
 
@@ -279,13 +282,16 @@ def run_masks(video: PathLike, placement: Union[PathLike, dict, Placement], out:
               intrinsics: Union[PathLike, np.ndarray, None] = None,
               occlusion: bool = True, propagation: bool = True, max_frames: Optional[int] = None,
               splat_px: Optional[int] = None, upright: str = "auto",
-              progress: Optional[StageProgress] = None, cache: Optional[SceneCache] = None) -> MaskResult:
+              progress: Optional[StageProgress] = None, cache: Optional[SceneCache] = None,
+              max_faces: int = MAX_FACES, log: Optional[Callable[[str], None]] = None) -> MaskResult:
     """The whole mask pipeline on files; writes OUT (see the module doc) when `out` is given.
 
     depth: .npz (or mapping) with 'depth' (metric) or 'disparity' (relative inverse depth),
     [frames, H, W] covering at least the used frames; intrinsics: K.json or a 3x3 array.
-    Without depth the reconstruction works from the video alone. cache: a scene_cache.SceneCache
-    to reuse the reconstruction of the same frames and inputs (its warnings join the scene's).
+    Without depth the reconstruction works from the video alone. Every input (object, placement,
+    anchor) is checked before the reconstruction; log(message) hears about a simplified mesh. cache: a
+    scene_cache.SceneCache to reuse the reconstruction of the same frames and inputs (its warnings join
+    the scene's).
     """
     from ..video import read_video
 
@@ -294,10 +300,17 @@ def run_masks(video: PathLike, placement: Union[PathLike, dict, Placement], out:
     plan = load_placement(placement)  # validate the cheap inputs before the expensive stages
     depth_input = load_depth(depth) if depth is not None else {}
     K = load_intrinsics(intrinsics) if intrinsics is not None else None
+    started = time.perf_counter()
+    obj = load_object(object_mesh, object_image, object_mask, max_faces)
+    timings["object3d"] = time.perf_counter() - started
+    if log is not None:
+        for message in obj.info.get("warnings", []):
+            log(message)
 
     started = time.perf_counter()
     frames, fps = read_video(video, max_frames=max_frames, progress=_stage(progress, "decode"))
     timings["decode"] = time.perf_counter() - started
+    check_anchor(plan, frames.shape[1:3])
 
     for key, values in depth_input.items():
         if len(values) < len(frames):
@@ -311,10 +324,6 @@ def run_masks(video: PathLike, placement: Union[PathLike, dict, Placement], out:
     scene, _ = reconstruct_cached(cache, frames, fps=fps, depth_input=depth_input, K=K,
                                   progress=_stage(progress, "reconstruct"))
     timings["reconstruct"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    obj = load_object(object_mesh, object_image, object_mask)
-    timings["object3d"] = time.perf_counter() - started
 
     result = masks_from_scene(scene, obj, plan, occlusion=occlusion, propagation=propagation,
                               splat_px=splat_px, upright=upright, progress=progress)

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import InsertAnywhereError
 from ..jsontext import parse_json
+from ..progress import Progress
 from .geometry import invert_rigid, rot_x, rot_y, rot_z, transform, unproject
 from .object3d import Object3D
 from .vertical import LineEvidence
@@ -132,6 +133,17 @@ def _vector(value, length: int, name: str) -> list[float]:
     return [_number(v, f"{name}[{i}]") for i, v in enumerate(value)]
 
 
+def check_anchor(anchor: Union[Placement, tuple[float, float]], size: tuple[int, int]) -> None:
+    """Raise unless the anchor pixel (u, v) (or a placement's) is inside a frame of size (H, W)."""
+    u, v = anchor.anchor if isinstance(anchor, Placement) else anchor
+    height, width = size
+    if not (-0.5 <= u < width - 0.5 and -0.5 <= v < height - 0.5):
+        raise InsertAnywhereError(
+            f"The anchor ({u:.1f}, {v:.1f}) is outside frame 0 ({width}x{height}); "
+            "pick a pixel inside the first frame."
+        )
+
+
 def surface_plane(depth0: np.ndarray, K: np.ndarray, anchor: tuple[float, float],
                   radius: int) -> tuple[np.ndarray, np.ndarray, float]:
     """Robust plane through the depth around the anchor, in camera-0 coordinates.
@@ -141,11 +153,7 @@ def surface_plane(depth0: np.ndarray, K: np.ndarray, anchor: tuple[float, float]
     """
     height, width = depth0.shape
     u, v = anchor
-    if not (-0.5 <= u < width - 0.5 and -0.5 <= v < height - 0.5):
-        raise InsertAnywhereError(
-            f"The anchor ({u:.1f}, {v:.1f}) is outside frame 0 ({width}x{height}); "
-            "pick a pixel inside the first frame."
-        )
+    check_anchor(anchor, depth0.shape)
     valid = np.isfinite(depth0) & (depth0 > 0)
     iu, iv = int(round(u)), int(round(v))
     if not valid[iv, iu]:
@@ -365,15 +373,16 @@ def check_in_front(obj: Object3D, camera_from_object: np.ndarray) -> None:
 
 def place_object(placement: Union[Placement, dict, str], obj: Object3D, frame0: np.ndarray, depth0: np.ndarray,
                  K: np.ndarray, world_to_camera0: Optional[np.ndarray] = None,
-                 lines: Optional[LineEvidence] = None):
+                 lines: Optional[LineEvidence] = None, progress: Optional[Progress] = None):
     """Pose + preview: (world_from_object [4, 4], SurfaceFrame, preview uint8 [H, W, 3] of frame 0
-    with the object rendered in, occluded by the scene depth). lines: see placement_pose."""
+    with the object rendered in, occluded by the scene depth). lines: see placement_pose.
+    progress(done, total) follows the preview's rendering; raising from it (Cancel) stops it."""
     from .reproject import composite, render_object, visible_mask
 
     world_from_object, frame = placement_pose(placement, depth0, K, world_to_camera0, lines)
     w2c = np.eye(4) if world_to_camera0 is None else np.asarray(world_to_camera0, np.float64)
     camera_from_object = w2c @ world_from_object
     check_in_front(obj, camera_from_object)
-    render = render_object(obj, camera_from_object, K, depth0.shape)
+    render = render_object(obj, camera_from_object, K, depth0.shape, progress=progress)
     preview = composite(np.asarray(frame0), render, visible_mask(render, depth0))
     return world_from_object, frame, preview

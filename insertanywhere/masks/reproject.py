@@ -35,7 +35,15 @@ DEPTH_TOLERANCE = 0.03
 CONTACT_BAND = 0.12
 CONTACT_STEP = 0.005
 MIN_CONTACT_POINTS = 8
-MAX_CANDIDATES = 500_000  # pixel-triangle pairs per rasterisation chunk (~150 bytes each)
+# Vertices with camera z at or below this are behind the near plane; their triangles are dropped.
+NEAR_Z = 1e-9
+# Pixel tests (and triangle rows) per rasterisation chunk: bounds the working memory (~150 bytes
+# per test) and is how often a render reports progress (and can be cancelled).
+MAX_CANDIDATES = 500_000
+# Barycentric slack of the inside test (pixel centres on an edge count as inside).
+INSIDE_EPS = -1e-7
+# Row spans are widened by this many pixels before the exact inside test, against round-off.
+SPAN_SLACK = 1e-3
 MAX_SPLAT_RADIUS = 8
 
 
@@ -50,6 +58,8 @@ class Render:
     depth: np.ndarray
     color: np.ndarray
     box: Optional[tuple[int, int, int, int]] = None
+    pixel_tests: int = 0  # pixel-triangle tests the rasteriser made (its cost, ~ pixels covered)
+    culled: int = 0       # triangles dropped before any per-pixel work (behind, off screen, degenerate)
 
     @property
     def mask(self) -> np.ndarray:
@@ -75,53 +85,131 @@ class Reprojection:
 
 
 def rasterize(points: np.ndarray, faces: np.ndarray, K: np.ndarray, size: tuple[int, int],
-              colors: Optional[np.ndarray] = None) -> Render:
+              colors: Optional[np.ndarray] = None, progress: Optional[Progress] = None) -> Render:
     """Z-buffered rasterisation of triangles.
 
     points float [V, 3] camera coordinates; faces int [M, 3]; colors uint8 [V, 3] or None.
-    Triangles with a vertex behind the camera are dropped (no near-plane clipping).
+    Triangles with a vertex behind the near plane are dropped (no clipping), as are triangles
+    covering no pixel centre of the image (off screen, degenerate) before any per-pixel work.
+    Each remaining triangle is walked row by row over the span its edges cut from the row, so
+    the cost is ~ faces + pixels covered (not faces x bounding box); Render.pixel_tests counts
+    the pixel tests. progress(faces done, faces) is called per chunk; raising from it (Cancel)
+    stops the render.
     """
     height, width = size
+    faces = np.asarray(faces)
     uv, z = project(np.asarray(points, np.float64), np.asarray(K, np.float64))
     a, b, c = faces[:, 0], faces[:, 1], faces[:, 2]
-    front = (z[a] > 1e-9) & (z[b] > 1e-9) & (z[c] > 1e-9)
+    front = (z[a] > NEAR_Z) & (z[b] > NEAR_Z) & (z[c] > NEAR_Z)
     faces, a, b, c = faces[front], a[front], b[front], c[front]
     u, v = uv[:, 0], uv[:, 1]
-    # Per-face pixel bounding boxes (elementwise min/max of the 3 corners: much faster than
-    # a reduction over a strided axis for large meshes).
+    # Per-face pixel bounding boxes clipped to the image (elementwise min/max of the 3 corners:
+    # much faster than a reduction over a strided axis for large meshes).
     x0 = np.clip(np.ceil(np.minimum(np.minimum(u[a], u[b]), u[c])), 0, width).astype(np.int64)
     x1 = np.clip(np.floor(np.maximum(np.maximum(u[a], u[b]), u[c])), -1, width - 1).astype(np.int64)
     y0 = np.clip(np.ceil(np.minimum(np.minimum(v[a], v[b]), v[c])), 0, height).astype(np.int64)
     y1 = np.clip(np.floor(np.maximum(np.maximum(v[a], v[b]), v[c])), -1, height - 1).astype(np.int64)
-    bw = np.maximum(x1 - x0 + 1, 0)
-    counts = bw * np.maximum(y1 - y0 + 1, 0)
-    keep = counts > 0
+    keep = (x1 >= x0) & (y1 >= y0)
     if not keep.any():
-        return _empty_render(size)
-    faces, x0, y0, x1, y1, bw, counts = (arr[keep] for arr in (faces, x0, y0, x1, y1, bw, counts))
-    tri = uv[faces]  # [M', 3, 2], only the faces that cover pixel centres
+        out = _empty_render(size)
+        out.culled = len(front)
+        return out
+    faces, x0, y0, x1, y1 = (arr[keep] for arr in (faces, x0, y0, x1, y1))
     # Work in the window the triangles cover, then paste into full-frame buffers.
     box = (int(y0.min()), int(y1.max()) + 1, int(x0.min()), int(x1.max()) + 1)
     win_h, win_w = box[1] - box[0], box[3] - box[2]
+    corners = [(u[faces[:, i]] - box[2], v[faces[:, i]] - box[0]) for i in range(3)]
+    (ax, ay), (bx, by), (cx, cy) = corners
+    area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+    solid = np.abs(area) > 1e-12
+    shade = _shading(points, faces)
+    faces, x0, y0, x1, y1, area, shade = (arr[solid] for arr in (faces, x0, y0, x1, y1, area, shade))
+    ax, ay, bx, by, cx, cy = (arr[solid] for arr in (ax, ay, bx, by, cx, cy))
+    out = _empty_render(size)
+    out.box = box
+    out.culled = len(front) - len(faces)
     depth = np.full(win_h * win_w, np.inf, np.float32)
     color = np.zeros((win_h * win_w, 3), np.float32)
-    tri = tri - [box[2], box[0]]
-    x0, y0 = x0 - box[2], y0 - box[0]
-    shade = _shading(points, faces)
-    ends = np.cumsum(counts)
+    tri = _Triangles(ax, ay, bx, by, cx, cy, area, x0 - box[2], y0 - box[0], x1 - box[2],
+                     z[faces[:, 0]], z[faces[:, 1]], z[faces[:, 2]],
+                     None if colors is None else colors[faces].astype(np.float32), shade)
+    rows = y1 - y0 + 1
+    ends = np.cumsum(rows)
     start = 0
     while start < len(faces):
         stop = int(np.searchsorted(ends, (ends[start - 1] if start else 0) + MAX_CANDIDATES, side="right"))
         stop = max(stop, start + 1)
-        sl = slice(start, stop)
-        _raster_chunk(tri[sl], z[faces[sl]], x0[sl], y0[sl], bw[sl], counts[sl], win_w, depth, color,
-                      None if colors is None else colors[faces[sl]].astype(np.float32), shade[sl])
+        out.pixel_tests += _raster_faces(tri, np.arange(start, stop), rows[start:stop], win_w, depth, color,
+                                         lambda done: report(progress, done, len(faces)))
         start = stop
-    out = _empty_render(size)
-    out.box = box
+        report(progress, start, len(faces))
     out.depth[out.window] = depth.reshape(win_h, win_w)
     out.color[out.window] = np.clip(color, 0, 255).astype(np.uint8).reshape(win_h, win_w, 3)
     return out
+
+
+@dataclass
+class _Triangles:
+    """Screen triangles in window pixels: corners a, b, c, signed doubled area, clipped bbox
+    columns x0..x1 and first row y0, camera z of the corners z0, z1, z2, colours [M, 3, 3] or None,
+    shading [M]."""
+
+    ax: np.ndarray
+    ay: np.ndarray
+    bx: np.ndarray
+    by: np.ndarray
+    cx: np.ndarray
+    cy: np.ndarray
+    area: np.ndarray
+    x0: np.ndarray
+    y0: np.ndarray
+    x1: np.ndarray
+    z0: np.ndarray
+    z1: np.ndarray
+    z2: np.ndarray
+    colors: Optional[np.ndarray]
+    shade: np.ndarray
+
+
+def _raster_faces(tri: _Triangles, idx: np.ndarray, rows: np.ndarray, width: int, depth: np.ndarray,
+                  color: np.ndarray, tick) -> int:
+    """Rasterise triangles `idx` (rows [n] bbox rows each) into the flat buffers; returns the
+    number of pixel tests. Each (triangle, row) gets the column span where all three
+    barycentric coordinates are >= INSIDE_EPS; only pixels in the span are tested."""
+    face = np.repeat(idx, rows)
+    py = (np.arange(len(face)) - np.repeat(np.cumsum(rows) - rows, rows) + tri.y0[face]).astype(np.float64)
+    area = tri.area[face]
+    # Barycentric l_i = k_i * px + m_i along the row (the same edge functions as the pixel test).
+    k0 = -(tri.cy - tri.by)[face] / area
+    m0 = ((tri.cx - tri.bx)[face] * (py - tri.by[face]) + (tri.cy - tri.by)[face] * tri.bx[face]) / area
+    k1 = -(tri.ay - tri.cy)[face] / area
+    m1 = ((tri.ax - tri.cx)[face] * (py - tri.cy[face]) + (tri.ay - tri.cy)[face] * tri.cx[face]) / area
+    lo = tri.x0[face].astype(np.float64)
+    hi = tri.x1[face].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for k, m in ((k0, m0), (k1, m1), (-(k0 + k1), 1.0 - m0 - m1)):
+            bound = (INSIDE_EPS - m) / k
+            lo = np.where(k > 0, np.maximum(lo, bound), lo)
+            hi = np.where(k < 0, np.minimum(hi, bound), hi)
+            hi = np.where((k == 0) & (m < INSIDE_EPS - 1e-9), -np.inf, hi)
+    lo = np.ceil(lo - SPAN_SLACK)
+    hi = np.floor(hi + SPAN_SLACK)
+    span = np.where(hi >= lo, hi - lo + 1, 0).astype(np.int64)
+    ends = np.cumsum(span)
+    tests = int(ends[-1]) if len(ends) else 0
+    start = 0
+    while start < len(span):
+        stop = int(np.searchsorted(ends, (ends[start - 1] if start else 0) + MAX_CANDIDATES, side="right"))
+        stop = max(stop, start + 1)
+        sl = slice(start, stop)
+        count = span[sl]
+        pair = np.repeat(np.arange(start, stop), count)
+        if len(pair):
+            px = lo[pair] + (np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count))
+            _raster_pixels(tri, face[pair], px, py[pair], width, depth, color)
+            tick(int(face[stop - 1]))
+        start = stop
+    return tests
 
 
 def _shading(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -133,41 +221,39 @@ def _shading(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return (0.55 + 0.45 * cos).astype(np.float32)
 
 
-def _raster_chunk(tri, tz, x0, y0, bw, counts, width, depth, color, tcol, shade):
-    """Rasterise one chunk of triangles into the flat depth/color buffers (in place)."""
-    face = np.repeat(np.arange(len(tri)), counts)
-    local = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    px = (x0[face] + local % bw[face]).astype(np.float64)
-    py = (y0[face] + local // bw[face]).astype(np.float64)
-    a, b, c = tri[face, 0], tri[face, 1], tri[face, 2]
-    area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-    w0 = (c[:, 0] - b[:, 0]) * (py - b[:, 1]) - (c[:, 1] - b[:, 1]) * (px - b[:, 0])
-    w1 = (a[:, 0] - c[:, 0]) * (py - c[:, 1]) - (a[:, 1] - c[:, 1]) * (px - c[:, 0])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        l0, l1 = w0 / area, w1 / area
+def _raster_pixels(tri: _Triangles, face, px, py, width, depth, color):
+    """Test pixel centres (px, py) against their triangles `face`, z-buffer the inside ones
+    into the flat depth/color buffers (in place)."""
+    bx, by, cx, cy = tri.bx[face], tri.by[face], tri.cx[face], tri.cy[face]
+    area = tri.area[face]
+    w0 = (cx - bx) * (py - by) - (cy - by) * (px - bx)
+    w1 = (tri.ax[face] - cx) * (py - cy) - (tri.ay[face] - cy) * (px - cx)
+    l0, l1 = w0 / area, w1 / area
     l2 = 1.0 - l0 - l1
-    eps = -1e-7
-    inside = (np.abs(area) > 1e-12) & (l0 >= eps) & (l1 >= eps) & (l2 >= eps)
-    if not inside.any():
+    inside = (l0 >= INSIDE_EPS) & (l1 >= INSIDE_EPS) & (l2 >= INSIDE_EPS)
+    if not inside.all():  # the spans are exact up to SPAN_SLACK: few pixels fail
+        face, px, py, l0, l1, l2 = face[inside], px[inside], py[inside], l0[inside], l1[inside], l2[inside]
+    if not len(face):
         return
-    face, px, py = face[inside], px[inside], py[inside]
-    bary = np.stack([l0[inside], l1[inside], l2[inside]], axis=1)
-    inv_z = bary / tz[face]  # perspective-correct weights
-    z = 1.0 / inv_z.sum(1)
+    # perspective-correct weights l_i / z_i
+    inv_z = (l0 / tri.z0[face], l1 / tri.z1[face], l2 / tri.z2[face])
+    z = 1.0 / (inv_z[0] + inv_z[1] + inv_z[2])
     pix = py.astype(np.int64) * width + px.astype(np.int64)
-    order = np.lexsort((z, pix))
-    pix_sorted = pix[order]
-    first = np.ones(len(order), bool)
-    first[1:] = pix_sorted[1:] != pix_sorted[:-1]
-    win = order[first]
+    # Nearest per pixel (ties: the earliest triangle): a scatter-min, then the first candidate
+    # reaching it (a sort over these winners only, not over every candidate).
+    nearest = np.full(len(depth), np.inf)
+    np.minimum.at(nearest, pix, z)
+    reach = np.flatnonzero(z == nearest[pix])
+    _, first = np.unique(pix[reach], return_index=True)
+    win = reach[first]
     pix_w, z_w = pix[win], z[win].astype(np.float32)
     closer = z_w < depth[pix_w]
     pix_w, z_w, win = pix_w[closer], z_w[closer], win[closer]
     depth[pix_w] = z_w
-    if tcol is not None:
-        weights = inv_z[win] * z[win, None]
-        rgb = (weights[:, :, None] * tcol[face[win]]).sum(1)
-        color[pix_w] = rgb * shade[face[win], None]
+    if tri.colors is not None:
+        weights = np.stack([w[win] for w in inv_z], axis=1) * z[win, None]
+        rgb = (weights[:, :, None] * tri.colors[face[win]]).sum(1)
+        color[pix_w] = rgb * tri.shade[face[win], None]
 
 
 def splat(points: np.ndarray, K: np.ndarray, size: tuple[int, int], radius: int,
@@ -231,11 +317,13 @@ def auto_splat_radius(obj: Object3D, camera_from_object: np.ndarray, K: np.ndarr
 
 
 def render_object(obj: Object3D, camera_from_object: np.ndarray, K: np.ndarray, size: tuple[int, int],
-                  splat_px: Optional[int] = None) -> Render:
-    """Render the object (canonical frame) through a 4x4 similarity into a camera."""
+                  splat_px: Optional[int] = None, progress: Optional[Progress] = None) -> Render:
+    """Render the object (canonical frame) through a 4x4 similarity into a camera.
+
+    progress: see rasterize (meshes report per chunk; raising from it cancels the render)."""
     points = transform(np.asarray(camera_from_object, np.float64), obj.vertices.astype(np.float64))
     if obj.is_mesh:
-        return rasterize(points, obj.faces, K, size, obj.colors)
+        return rasterize(points, obj.faces, K, size, obj.colors, progress)
     radius = auto_splat_radius(obj, camera_from_object, K) if splat_px is None else int(splat_px)
     if radius < 0:
         raise InsertAnywhereError(f"Splat size {radius} px is negative; use 0 or more (or leave it automatic).")
@@ -312,7 +400,9 @@ def reproject(scene: SceneRecord, obj: Object3D, track: ObjectTrack, occlusion: 
     poses = np.asarray(scene.world_to_camera, np.float64) @ np.asarray(track.world_from_object, np.float64)
     scales = contact_scales(scene, poses, track.support)
     for t in range(num):
-        render = render_object(obj, poses[t], K, (height, width), splat_px)
+        # within a frame the bar stays at t, but each chunk checks Cancel
+        render = render_object(obj, poses[t], K, (height, width), splat_px,
+                               None if progress is None else lambda _done, _total, t=t: progress(t, num))
         win = render.window
         amodal[t][win] = np.isfinite(render.depth[win])
         if occlusion:
