@@ -18,7 +18,8 @@ from insertanywhere.masks.reproject import reproject
 from insertanywhere.masks.scene import SCENE_FORMAT_VERSION, SceneRecord
 from insertanywhere.masks.vertical import UPRIGHT_MODES, scene_lines, use_upright
 
-from ._comfy import check_input_file, io, preview_image, preview_video, progress_bar
+from ._comfy import (check_combos, check_input_file, input_file_path, input_files, io, preview_image, preview_video, progress_bar,
+                     validate_combos)
 from .tensors import frames_to_image, image_to_frames, image_to_gray, mask_to_numpy, masks_to_tensor
 from .types import CATEGORY, Object3D, Placement, Scene, Track
 
@@ -38,25 +39,11 @@ class PlacedObject:
 
 
 def _input_files(suffixes: tuple[str, ...]) -> list[str]:
-    import folder_paths
-
-    root = folder_paths.get_input_directory()
-    found = []
-    for sub in ("", "3d"):
-        folder = os.path.join(root, sub)
-        if os.path.isdir(folder):
-            found += [os.path.join(sub, f) if sub else f for f in os.listdir(folder)
-                      if f.lower().endswith(suffixes) and os.path.isfile(os.path.join(folder, f))]
-    return sorted(found)
+    return input_files(suffixes)
 
 
 def _input_path(name: str, what: str) -> str:
-    import folder_paths
-
-    path = folder_paths.get_annotated_filepath(name)
-    if not name or not os.path.isfile(path):
-        raise InsertAnywhereError(f"{what} '{name}' is not in ComfyUI's input folder; put it there and retry.")
-    return path
+    return input_file_path(name, what)
 
 
 # --- 4D Reconstruct --------------------------------------------------------------------------------
@@ -110,6 +97,7 @@ class Reconstruct4D(io.ComfyNode):
 
     @classmethod
     def execute(cls, frames, fps, depth_file, fov_deg, intrinsics, disk_cache, depth_map=None) -> io.NodeOutput:
+        check_combos(cls, locals())
         from insertanywhere.masks.reconstruct import preview_frames, reconstruct
 
         video = image_to_frames(frames)
@@ -131,6 +119,10 @@ class Reconstruct4D(io.ComfyNode):
         preview = preview_frames(scene)
         return io.NodeOutput(scene, masks_to_tensor(scene.moving), frames_to_image(preview),
                              ui=preview_video(preview, scene.fps, "ia_reconstruct"))
+
+    @classmethod
+    def validate_inputs(cls, depth_file):  # names only depth_file: the other inputs keep ComfyUI's checks
+        return validate_combos(cls, depth_file=depth_file)
 
 
 # --- Object to 3D ----------------------------------------------------------------------------------
@@ -201,12 +193,14 @@ class ObjectFromMesh(io.ComfyNode):
 
     @classmethod
     def execute(cls, mesh_file) -> io.NodeOutput:
+        check_combos(cls, locals())
         obj = core_object.load_mesh(_input_path(mesh_file, "Mesh file"))
         return io.NodeOutput(obj, ui=preview_image(_object_preview(obj), cls))
 
     @classmethod
     def validate_inputs(cls, mesh_file):
-        return check_input_file(mesh_file, "Mesh file")
+        listed = validate_combos(cls, mesh_file=mesh_file)
+        return check_input_file(mesh_file, "Mesh file") if listed is True else listed
 
 
 # --- Place Object ----------------------------------------------------------------------------------
@@ -243,6 +237,7 @@ class PlaceObject(io.ComfyNode):
 
     @classmethod
     def execute(cls, scene, object, placement, stand_upright="auto") -> io.NodeOutput:
+        check_combos(cls, locals())
         from .editor import remember
 
         plan = core_placement.parse_placement(placement)
