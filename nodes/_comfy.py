@@ -50,7 +50,12 @@ def progress_bar(total: int) -> Progress:
 def combo_options(node_cls) -> dict[str, list]:
     """Every combo input of a node with its current options (the schema is rebuilt, so files added since
     the server started count)."""
-    inputs = node_cls.INPUT_TYPES(include_hidden=False)
+    return _combos(node_cls)[0]
+
+
+def _combos(node_cls) -> tuple[dict[str, list], str]:
+    """(combo options, display name) from one rebuild of the node's schema."""
+    inputs, schema = node_cls.INPUT_TYPES(include_hidden=False, return_schema=True)
     out = {}
     for section in ("required", "optional"):
         for name, spec in inputs.get(section, {}).items():
@@ -59,7 +64,7 @@ def combo_options(node_cls) -> dict[str, list]:
                 out[name] = kind
             elif kind == "COMBO":
                 out[name] = list((spec[1] if len(spec) > 1 else {}).get("options", []))
-    return out
+    return out, getattr(schema, "display_name", None) or getattr(schema, "node_id", None) or node_cls.__name__
 
 
 def _looks_like_path(value) -> bool:
@@ -71,7 +76,7 @@ def combo_problems(node_cls, values: Mapping, *, links_unknown: bool = False) ->
     """One message naming every combo in `values` whose value is not in its list, or None.
 
     links_unknown: at validation a linked input arrives as None; it is checked at execute."""
-    options = combo_options(node_cls)
+    options, display_name = _combos(node_cls)
     bad = []
     for name, value in values.items():
         if name not in options or (value is None and links_unknown):
@@ -85,15 +90,8 @@ def combo_problems(node_cls, values: Mapping, *, links_unknown: bool = False) ->
         bad.append(f"'{name}' = {str(value)[:200]!r} is not one of its options ({shown or 'none available'}).{hint}")
     if not bad:
         return None
-    return f"{_display_name(node_cls)}: " + " ".join(bad) + " Pick a value from the list (refresh the page " \
+    return f"{display_name}: " + " ".join(bad) + " Pick a value from the list (refresh the page " \
         "after adding files)."
-
-
-def _display_name(node_cls) -> str:
-    try:
-        return node_cls.GET_SCHEMA().display_name or node_cls.__name__
-    except Exception:  # the name is only decoration of the message
-        return node_cls.__name__
 
 
 def check_combos(node_cls, values: Mapping) -> None:

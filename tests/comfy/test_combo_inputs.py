@@ -35,6 +35,10 @@ def _validate(prompt: dict):
 
 def test_every_combo_of_every_node_is_checked_in_execute(node_classes):
     """The check is the first thing execute does: nothing else runs (all other inputs are None here)."""
+    from comfy_api.latest import io
+
+    from insertanywhere.errors import InsertAnywhereError
+
     checked = 0
     for node_id, node_cls in sorted(node_classes.items()):
         combos = _combo_inputs(node_cls)
@@ -43,12 +47,13 @@ def test_every_combo_of_every_node_is_checked_in_execute(node_classes):
             for bad in BAD_VALUES:
                 values = {n: (combos[n][0] if combos.get(n) else None) for n in names}
                 values[name] = bad
+                clone = node_cls.PREPARE_CLASS_CLONE({io.Hidden.unique_id: "1"})  # as the executor runs it
                 with pytest.raises(Exception) as error:
-                    node_cls.execute(**values)
-                from insertanywhere.errors import InsertAnywhereError
-
+                    clone.EXECUTE_NORMALIZED(**values)
                 assert isinstance(error.value, InsertAnywhereError), f"{node_id}.{name}: {error.value!r}"
-                assert f"'{name}' = {bad!r} is not one of its options" in str(error.value), (node_id, str(error.value))
+                message = str(error.value)
+                assert message.startswith(f"{node_cls.GET_SCHEMA().display_name}: "), message
+                assert f"'{name}' = {bad!r} is not one of its options" in message, (node_id, message)
             checked += 1
     assert checked >= 20  # every node with a combo took part
 
