@@ -117,8 +117,9 @@ class SAM2Loader(io.ComfyNode):
                                tooltip="A .pt from Meta (sam2.1_hiera_large.pt, ...) or a .safetensors in "
                                        "models/sam2."),
                 io.Combo.Input("config", options=["auto", *sam2_refine.packaged_configs()], default="auto",
-                               tooltip="auto: a .yaml with the checkpoint's name beside it, else read off the "
-                                       "weights (size and SAM2 vs SAM2.1)."),
+                               tooltip="auto: a .yaml with the checkpoint's name beside it (it may only change "
+                                       "the packaged architecture's numbers), else read off the weights (size and "
+                                       "SAM2 vs SAM2.1). File paths are not accepted."),
                 io.Int.Input("working_resolution", default=0, min=0, max=2048, step=32,
                              tooltip="Side SAM2 works at; 0 = the model's own (1024). 512 makes CPU use practical "
                                      "at some loss of edge detail."),
