@@ -34,8 +34,8 @@ FIX = ("Classes and code are never taken from a config file: a SAM2 config may o
        "or fix that key in the .yaml beside the checkpoint (compare with the sam2 package's configs).")
 
 # value kinds
-INT, NUM, BOOL, INTS = "int", "number", "bool", "list of ints"
-OPT_NUM, OPT_INT, OPT_INTS = "number or null", "int or null", "list of ints or null"
+INT, NUM, BOOL, INTS = "an int", "a number", "a bool (true/false)", "a list of ints"
+OPT_NUM, OPT_INT, OPT_INTS = "a number or null", "an int or null", "a list of ints or null"
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,7 @@ def _parse_value(value: Any, kind, key: str, source: str):
     if kind in (INTS, OPT_INTS) and isinstance(value, (list, tuple)) and len(value) <= MAX_LIST \
             and all(_number(v, True) for v in value):
         return [int(v) for v in value]
-    raise _refuse(source, key, f"{_show(value)} is not a {kind}")
+    raise _refuse(source, key, f"{_show(value)} is not {kind}")
 
 
 # --------------------------------------------------------------------------------------------- building
