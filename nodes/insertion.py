@@ -20,8 +20,8 @@ from insertanywhere.insertion import inpaint as core_inpaint
 from insertanywhere.insertion import sam2_refine, vace, wan
 from insertanywhere.insertion.long_video import plan_windows
 
-from ._comfy import io, progress_bar
-from .models import model_options, model_path
+from ._comfy import check_combos, io, progress_bar, validate_combos
+from .models import check_relative_name, inside_any, model_options, model_path
 from .tensors import frames_to_image, image_to_frames, mask_to_numpy, masks_to_tensor
 from .types import CATEGORY
 
@@ -74,9 +74,10 @@ def diffusers_folders() -> list[str]:
 
 
 def diffusers_path(name: str) -> str:
+    check_relative_name(name, "diffusers")
     for root in _diffusers_roots():
         path = os.path.join(root, name)
-        if os.path.isfile(os.path.join(path, "model_index.json")):
+        if inside_any(path, [root]) and os.path.isfile(os.path.join(path, "model_index.json")):
             return path
     raise ModelNotFoundError("diffusers", name, _diffusers_roots())
 
@@ -116,8 +117,9 @@ class SAM2Loader(io.ComfyNode):
                                tooltip="A .pt from Meta (sam2.1_hiera_large.pt, ...) or a .safetensors in "
                                        "models/sam2."),
                 io.Combo.Input("config", options=["auto", *sam2_refine.packaged_configs()], default="auto",
-                               tooltip="auto: a .yaml with the checkpoint's name beside it, else read off the "
-                                       "weights (size and SAM2 vs SAM2.1)."),
+                               tooltip="auto: a .yaml with the checkpoint's name beside it (it may only change "
+                                       "the packaged architecture's numbers), else read off the weights (size and "
+                                       "SAM2 vs SAM2.1). File paths are not accepted."),
                 io.Int.Input("working_resolution", default=0, min=0, max=2048, step=32,
                              tooltip="Side SAM2 works at; 0 = the model's own (1024). 512 makes CPU use practical "
                                      "at some loss of edge detail."),
@@ -131,10 +133,15 @@ class SAM2Loader(io.ComfyNode):
 
     @classmethod
     def execute(cls, checkpoint, config, working_resolution, device, precision) -> io.NodeOutput:
+        check_combos(cls, locals())
         path = model_path("sam2", checkpoint)
         model = sam2_refine.load_sam2(path, config=config, image_size=working_resolution,
                                       device="cpu" if device == "cpu" else _device(), dtype=precision)
         return io.NodeOutput(model)
+
+    @classmethod
+    def validate_inputs(cls, config):  # names only config (never **kwargs): the rest keep ComfyUI's checks
+        return validate_combos(cls, config=config)
 
 
 class SAM2Refine(io.ComfyNode):
@@ -216,9 +223,14 @@ class FluxKontextLoader(io.ComfyNode):
 
     @classmethod
     def execute(cls, folder, precision, offload) -> io.NodeOutput:
+        check_combos(cls, locals())
         device = _device()
         pipe = core_inpaint.load_kontext(diffusers_path(folder), device, wan.resolve_dtype(precision, device), offload)
         return io.NodeOutput(pipe)
+
+    @classmethod
+    def validate_inputs(cls, folder):
+        return validate_combos(cls, folder=folder)
 
 
 class FirstFrameInpaint(io.ComfyNode):
@@ -258,6 +270,7 @@ class FirstFrameInpaint(io.ComfyNode):
     @classmethod
     def execute(cls, frames, masks, method, prompt, seed, steps, guidance, resolution, colour_strength, harmonize,
                 render=None, reference=None, inpainter=None) -> io.NodeOutput:
+        check_combos(cls, locals())
         scene = _first(frames, "frames")
         mask = _masks(masks, 1, scene.shape[:2], "masks")[0]
         if method == "auto":
@@ -322,6 +335,7 @@ class WanVACELoader(io.ComfyNode):
     @classmethod
     def execute(cls, diffusers_folder, transformer, vae, text_encoder, precision, offload, fp8_layerwise,
                 vae_tiling) -> io.NodeOutput:
+        check_combos(cls, locals())
         def single(folder_name: str, choice: str):
             return None if choice == FROM_FOLDER else model_path(folder_name, choice)
 
@@ -355,9 +369,14 @@ class WanVACELoRA(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, lora, strength) -> io.NodeOutput:
+        check_combos(cls, locals())
         from insertanywhere.insertion.lora import read_lora
 
         return io.NodeOutput(model.with_lora(read_lora(model_path("loras", lora), model.transformer, strength)))
+
+    @classmethod
+    def validate_inputs(cls, lora):  # strength keeps ComfyUI's min/max check
+        return validate_combos(cls, lora=lora)
 
 
 def _vace_inputs(default_grow: int = 4) -> list:
@@ -413,6 +432,7 @@ class VACEInsert(io.ComfyNode):
     def execute(cls, model, frames, masks, first_frame, mask_fill, mask_grow, max_side, prompt, negative_prompt, seed,
                 steps, cfg, shift, scheduler, conditioning_scale, window, overlap, colour_lock,
                 reference=None) -> io.NodeOutput:
+        check_combos(cls, locals())
         video = image_to_frames(frames)
         object_masks = _masks(masks, len(video), video.shape[1:3], "masks")
         windows = plan_windows(core_conditioning.padded_count(len(video)), window, overlap)
@@ -452,6 +472,7 @@ class VACENativeInputs(io.ComfyNode):
 
     @classmethod
     def execute(cls, frames, masks, first_frame, mask_fill, mask_grow, max_side, reference=None) -> io.NodeOutput:
+        check_combos(cls, locals())
         video = image_to_frames(frames)
         inputs = core_conditioning.prepare(
             video, _masks(masks, len(video), video.shape[1:3], "masks"), _first(first_frame, "first_frame"),

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.masks import object3d as core_object
 from insertanywhere.masks import placement as core_placement
 from insertanywhere.jsontext import parse_json
@@ -19,7 +18,8 @@ from insertanywhere.masks.reproject import reproject
 from insertanywhere.masks.scene_cache import DEFAULT_MAX_GB, SceneCache, reconstruct_cached
 from insertanywhere.masks.vertical import UPRIGHT_MODES, scene_lines, use_upright
 
-from ._comfy import check_input_file, io, preview_image, preview_video, progress_bar, with_warnings
+from ._comfy import (check_combos, check_input_file, input_file_path, input_files, io, preview_image, preview_video,
+                     progress_bar, validate_combos, with_warnings)
 from .tensors import frames_to_image, image_to_frames, image_to_gray, mask_to_numpy, masks_to_tensor
 from .types import CATEGORY, Object3D, Placement, Scene, Track
 
@@ -39,25 +39,11 @@ class PlacedObject:
 
 
 def _input_files(suffixes: tuple[str, ...]) -> list[str]:
-    import folder_paths
-
-    root = folder_paths.get_input_directory()
-    found = []
-    for sub in ("", "3d"):
-        folder = os.path.join(root, sub)
-        if os.path.isdir(folder):
-            found += [os.path.join(sub, f) if sub else f for f in os.listdir(folder)
-                      if f.lower().endswith(suffixes) and os.path.isfile(os.path.join(folder, f))]
-    return sorted(found)
+    return input_files(suffixes)
 
 
 def _input_path(name: str, what: str) -> str:
-    import folder_paths
-
-    path = folder_paths.get_annotated_filepath(name)
-    if not name or not os.path.isfile(path):
-        raise InsertAnywhereError(f"{what} '{name}' is not in ComfyUI's input folder; put it there and retry.")
-    return path
+    return input_file_path(name, what)
 
 
 # --- 4D Reconstruct --------------------------------------------------------------------------------
@@ -111,6 +97,7 @@ class Reconstruct4D(io.ComfyNode):
     @classmethod
     def execute(cls, frames, fps, depth_file, fov_deg, intrinsics, disk_cache, depth_map=None,
                 cache_max_gb=DEFAULT_MAX_GB) -> io.NodeOutput:
+        check_combos(cls, locals())
         from insertanywhere.masks.reconstruct import preview_frames
 
         video = image_to_frames(frames)
@@ -130,6 +117,10 @@ class Reconstruct4D(io.ComfyNode):
         ui = with_warnings(preview_video(preview, scene.fps, "ia_reconstruct"),
                            grouped(scene.info.get("warnings", [])), "4D Reconstruct")
         return io.NodeOutput(scene, masks_to_tensor(scene.moving), frames_to_image(preview), ui=ui)
+
+    @classmethod
+    def validate_inputs(cls, depth_file):  # names only depth_file: the other inputs keep ComfyUI's checks
+        return validate_combos(cls, depth_file=depth_file)
 
 
 # --- Object to 3D ----------------------------------------------------------------------------------
@@ -205,17 +196,15 @@ class ObjectFromMesh(io.ComfyNode):
 
     @classmethod
     def execute(cls, mesh_file, max_faces=core_object.MAX_FACES) -> io.NodeOutput:
+        check_combos(cls, locals())
         obj = core_object.load_mesh(_input_path(mesh_file, "Mesh file"), max_faces)
         ui = with_warnings(preview_image(_object_preview(obj), cls), obj.info.get("warnings", []), "Object to 3D")
         return io.NodeOutput(obj, ui=ui)
 
     @classmethod
-    def validate_inputs(cls, mesh_file, max_faces=core_object.MAX_FACES):
-        try:
-            core_object.check_max_faces(max_faces)
-        except InsertAnywhereError as error:
-            return str(error)
-        return check_input_file(mesh_file, "Mesh file")
+    def validate_inputs(cls, mesh_file):  # max_faces keeps ComfyUI's own min/max check
+        listed = validate_combos(cls, mesh_file=mesh_file)
+        return check_input_file(mesh_file, "Mesh file") if listed is True else listed
 
 
 # --- Place Object ----------------------------------------------------------------------------------
@@ -252,6 +241,7 @@ class PlaceObject(io.ComfyNode):
 
     @classmethod
     def execute(cls, scene, object, placement, stand_upright="auto") -> io.NodeOutput:
+        check_combos(cls, locals())
         from .editor import remember
 
         plan = core_placement.parse_placement(placement)

@@ -11,8 +11,9 @@
 from __future__ import annotations
 
 import os
+import re
 
-from insertanywhere.errors import ModelNotFoundError
+from insertanywhere.errors import InsertAnywhereError, ModelNotFoundError
 
 PACK_FOLDERS = {
     "sam2": {".pt", ".pth", ".safetensors"},
@@ -41,12 +42,39 @@ def model_options(folder: str) -> list[str]:
         return []
 
 
+def check_relative_name(name: str, what: str) -> None:
+    """Refuse a name that is an absolute path or climbs out with '..' (a name from a list never does)."""
+    if name is None or name == "":
+        return
+    if not isinstance(name, str):
+        raise InsertAnywhereError(f"{what}: {str(name)[:200]!r} is not a file name; pick one from the list.")
+    if os.path.isabs(name) or re.match(r"^[A-Za-z]:", name) or ".." in re.split(r"[\\/]", name):
+        raise InsertAnywhereError(f"Model {str(name)[:200]!r} is a path, not a name from the '{what}' models list: "
+                                  f"paths outside the models folder are refused. Put the file into "
+                                  f"ComfyUI/models/{what}/ and pick its name.")
+
+
+def inside_any(path: str, roots: list[str]) -> bool:
+    """Whether `path` lies (lexically, after normalising) under one of `roots`. Links the admin placed in a
+    models folder are followed, as ComfyUI's own loaders do; names from a request cannot add links."""
+    path = os.path.normpath(os.path.abspath(path))
+    for root in roots:
+        root = os.path.normpath(os.path.abspath(root))
+        try:
+            if os.path.commonpath([root, path]) == root and path != root:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 def model_path(folder: str, name: str) -> str:
     """Full path of `name` in a models folder, or a ModelNotFoundError naming both."""
     import folder_paths
 
+    check_relative_name(name, folder)
+    roots = folder_paths.get_folder_paths(folder) if folder in folder_paths.folder_names_and_paths else []
     path = folder_paths.get_full_path(folder, name) if name else None
-    if path is None or not os.path.exists(path):
-        searched = folder_paths.get_folder_paths(folder) if folder in folder_paths.folder_names_and_paths else []
-        raise ModelNotFoundError(folder, name or "<none selected>", searched)
+    if path is None or not os.path.exists(path) or not inside_any(path, roots):
+        raise ModelNotFoundError(folder, name or "<none selected>", roots)
     return path

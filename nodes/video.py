@@ -6,7 +6,7 @@ import os
 
 from insertanywhere import video as core_video
 
-from ._comfy import check_input_file, io, progress_bar
+from ._comfy import check_combos, check_input_file, input_file_path, input_files, io, progress_bar
 from .tensors import frames_to_image, image_to_frames
 from .types import CATEGORY
 
@@ -49,9 +49,7 @@ class LoadVideo(io.ComfyNode):
     def define_schema(cls):
         import folder_paths
 
-        input_dir = folder_paths.get_input_directory()
-        files = [f for f in os.listdir(input_dir) if os.path.isfile(os.path.join(input_dir, f))]
-        files = folder_paths.filter_files_content_types(files, ["video"])
+        files = folder_paths.filter_files_content_types(input_files(), ["video"])
         return io.Schema(
             node_id="IA_LoadVideo",
             display_name="Load Video (InsertAnywhere)",
@@ -65,17 +63,16 @@ class LoadVideo(io.ComfyNode):
 
     @classmethod
     def execute(cls, file, start_frame, frame_cap, stride, max_side, fit, frame_count) -> io.NodeOutput:
-        import folder_paths
-
-        path = folder_paths.get_annotated_filepath(file)
+        check_combos(cls, locals())
+        path = input_file_path(file, "Video file")
         return _decode(path, start_frame, frame_cap, stride, max_side, fit, frame_count)
 
     @classmethod
     def fingerprint_inputs(cls, file, **_):
-        import folder_paths
-
-        path = folder_paths.get_annotated_filepath(file)
-        return os.path.getmtime(path) if os.path.exists(path) else file
+        try:
+            return os.path.getmtime(input_file_path(file, "Video file"))
+        except Exception:  # refused or missing: execute reports it
+            return file
 
     @classmethod
     def validate_inputs(cls, file, **_):
@@ -96,6 +93,7 @@ class VideoToFrames(io.ComfyNode):
 
     @classmethod
     def execute(cls, video, start_frame, frame_cap, stride, max_side, fit, frame_count) -> io.NodeOutput:
+        check_combos(cls, locals())
         if hasattr(video, "get_stream_source"):
             return _decode(video.get_stream_source(), start_frame, frame_cap, stride, max_side, fit, frame_count)
         components = video.get_components()  # in-memory video: frames are already decoded
@@ -125,6 +123,7 @@ class FitFrames(io.ComfyNode):
 
     @classmethod
     def execute(cls, images, max_side, fit, frame_count) -> io.NodeOutput:
+        check_combos(cls, locals())
         fitted = core_video.fit_frames(image_to_frames(images), multiple=16, max_side=max_side, fit=fit,
                                        frame_count=frame_count)
         return io.NodeOutput(frames_to_image(fitted), int(fitted.shape[0]))

@@ -9,11 +9,13 @@ where SAM2 collapses or drifts the projection wins. Optional occluders
 (user points / boxes, or the reconstruction's moving-object masks as seeds)
 are tracked as extra SAM2 objects and subtracted.
 
-Model building reads the YAML with OmegaConf and instantiates it with
-`hydra.utils.instantiate`, which needs no global Hydra state, so another
-pack that initialised Hydra for its own configs cannot break loading (and
-`sam2.build_sam.compose`, which can, is never called). Frames go to the
-predictor from memory: no JPEG folder or mp4 is written.
+Model building never instantiates a `_target_` from a file: a config (one of
+the sam2 package's own, or a `.yaml` beside the checkpoint for a custom size)
+is read as data and checked against a fixed architecture schema
+(`sam2_config`), which then calls the known SAM2 classes itself. No Hydra
+state is used, so another pack that initialised Hydra for its own configs
+cannot break loading (`sam2.build_sam.compose`, which can, is never called).
+Frames go to the predictor from memory: no JPEG folder or mp4 is written.
 
 Shapes: frames uint8 [F, H, W, 3]; masks bool [F, H, W].
 """
@@ -32,6 +34,7 @@ from ..errors import InsertAnywhereError
 from ..jsontext import parse_json
 from ..progress import Progress, report
 from .checkpoints import read_state_dict, require_keys
+from .sam2_config import SAM2Config, build_sam2, load_config_file
 
 # (Hiera embed dim, number of Hiera blocks) -> config size suffix
 _SIZES = {(96, 12): "t", (96, 16): "s", (112, 24): "b+", (144, 48): "l"}
@@ -76,12 +79,15 @@ class RefineResult:
 # --------------------------------------------------------------------------------------------- loading
 
 
+PACKAGED_FOLDERS = ("sam2", "sam2.1")  # the model configs; sam2.1_training/ holds training recipes
+
+
 def packaged_configs() -> list[str]:
     """Config names shipped inside the sam2 package, e.g. 'sam2.1/sam2.1_hiera_l.yaml'."""
     root = _package_config_dir()
     if root is None:
         return []
-    return sorted(str(p.relative_to(root)) for p in root.glob("sam2*/sam2*_hiera_*.yaml"))
+    return sorted(f"{folder}/{p.name}" for folder in PACKAGED_FOLDERS for p in (root / folder).glob("sam2*_hiera_*.yaml"))
 
 
 def _package_config_dir() -> Optional[Path]:
@@ -125,53 +131,45 @@ def infer_config_name(state_dict: dict, filename: str = "") -> str:
     return f"{version}/{version}_hiera_{size}.yaml"
 
 
-def resolve_config(checkpoint: Path, state_dict: dict, config: str = "auto"):
-    """(OmegaConf config, description). `config`: 'auto', a packaged name, or a .yaml path."""
-    from omegaconf import OmegaConf
+def resolve_config(checkpoint: Path, state_dict: dict, config: str = "auto") -> tuple[SAM2Config, str]:
+    """(checked config, description). `config`: 'auto' or one of `packaged_configs()`; never a path.
 
+    auto: the `.yaml` with the checkpoint's name beside it (a custom architecture; read through the same
+    schema, so it may only change numbers), else the packaged config read off the weights."""
+    options = packaged_configs()
     if config == "auto":
         beside = checkpoint.with_suffix(".yaml")
         if beside.is_file():
-            path = beside
-        else:
-            name = infer_config_name(state_dict, checkpoint.name)
-            root = _package_config_dir()
-            path = root / name if root else Path(name)
-    elif config.endswith((".yaml", ".yml")) and Path(config).is_file():
-        path = Path(config)
+            return load_config_file(beside), str(beside)
+        name = infer_config_name(state_dict, checkpoint.name)
+    elif config in options:
+        name = config
     else:
-        root = _package_config_dir()
-        path = (root / config) if root else Path(config)
-    if not path.is_file():
         raise InsertAnywhereError(
-            f"SAM2 config '{config}' not found (looked for '{path}'); choose one of {packaged_configs()} or 'auto'."
+            f"SAM2 config {str(config)[:200]!r} is not one of the packaged configs {options} or 'auto'; file paths "
+            "are not accepted. For a custom architecture put its .yaml beside the checkpoint in models/sam2 with "
+            "the checkpoint's name (e.g. my_sam2.pt + my_sam2.yaml) and choose 'auto'."
         )
-    try:
-        cfg = OmegaConf.load(path)
-    except Exception as exc:
-        raise InsertAnywhereError(f"SAM2 config '{path}' is not valid YAML: {exc}") from exc
-    if "model" not in cfg:
-        raise InsertAnywhereError(f"SAM2 config '{path}' has no 'model' section; it is not a SAM2 config.")
-    return cfg, str(path)
+    root = _package_config_dir()
+    path = root / name if root else None
+    if path is None or not path.is_file():
+        raise InsertAnywhereError(
+            f"SAM2 config '{name}' is not in the installed sam2 package (found {options}); reinstall sam2==1.1.0."
+        )
+    return load_config_file(path), name
 
 
 def build_sam2_model(cfg, *, video: bool = True, image_size: Optional[int] = None) -> torch.nn.Module:
-    """Instantiate SAM2 from an OmegaConf config with `hydra.utils.instantiate` (no global Hydra).
+    """Build SAM2 from a checked `SAM2Config` (raw config data is checked first) without Hydra.
 
     video=True builds the video predictor with the same post-processing settings as
     `sam2.build_sam.build_sam2_video_predictor`. `image_size` overrides the working resolution.
     """
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
-
     _import_sam2()
-    model_cfg = OmegaConf.create(OmegaConf.to_container(cfg.model, resolve=True))
-    if video:
-        model_cfg["_target_"] = "sam2.sam2_video_predictor.SAM2VideoPredictor"
-        model_cfg = OmegaConf.merge(model_cfg, _VIDEO_OVERRIDES)
+    overrides = dict(_VIDEO_OVERRIDES) if video else {}
     if image_size:
-        model_cfg["image_size"] = int(image_size)
-    return instantiate(model_cfg, _recursive_=True)
+        overrides["image_size"] = int(image_size)
+    return build_sam2(cfg, video=video, overrides=overrides)
 
 
 def load_sam2(checkpoint: Union[str, Path], *, config: str = "auto", image_size: int = 0,

@@ -8,6 +8,7 @@ module name) and its node classes are taken from ComfyUI's registry.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import sys
 from pathlib import Path
 
@@ -62,8 +63,10 @@ def run_node(node_classes):
 
         original = node_classes[node_id]
         cls = original.PREPARE_CLASS_CLONE(hidden or {io.Hidden.unique_id: "1"})
-        if "validate_inputs" in original.__dict__:
-            verdict = cls.validate_inputs(**inputs)
+        if "validate_inputs" in original.__dict__:  # as ComfyUI calls it: only the inputs it names
+            spec = inspect.getfullargspec(original.validate_inputs)
+            named = {k: v for k, v in inputs.items() if spec.varkw or k in spec.args}
+            verdict = cls.validate_inputs(**named)
             assert verdict is True, verdict
         output = cls.EXECUTE_NORMALIZED(**inputs)
         EXECUTED.add(node_id)
