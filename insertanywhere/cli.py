@@ -41,7 +41,21 @@ def _add_masks(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--no-occlusion", action="store_true", help="ablation: ignore scene depth in the z-test")
     p.add_argument("--no-propagation", action="store_true", help="ablation: keep the frame-0 world pose")
-    p.add_argument("--max-frames", type=int, default=None, help="use at most this many frames")
+    sel = p.add_argument_group("frame selection (the Load Video node's knobs, same defaults except max side 0)")
+    sel.add_argument("--start", type=int, default=0, help="first frame to keep (default 0)")
+    sel.add_argument("--stride", type=int, default=1, help="keep every n-th frame; fps is divided by it (default 1)")
+    sel.add_argument("--frame-cap", "--max-frames", dest="frame_cap", type=int, default=81,
+                     help="decode at most this many frames (default 81, as the node)")
+    sel.add_argument("--max-side", type=int, default=0,
+                     help="longer side after resizing, 0 keeps the source size (default 0; the node's is 832)")
+    sel.add_argument("--fit", default="crop", choices=("crop", "resize", "none"),
+                     help="crop (default) or resize to multiples of 16 as the node does, or none; the placement, "
+                          "--depth and --intrinsics are in the source video's pixels and fitted with the frames")
+    sel.add_argument("--frame-count", default="any", choices=("any", "4k+1"),
+                     help="4k+1 trims to 1, 5, 9, ... frames as Wan needs (default any)")
+    sel.add_argument("--memory-budget", type=float, default=0.0, metavar="GIB",
+                     help="memory the run may use in GiB; 0 (default) = 80%% of the available memory. A selection "
+                          "that would not fit is refused before decoding, naming the knob values that would")
     p.add_argument("--upright", default="auto", choices=("auto", "on", "off"),
                    help="object's up on level surfaces from the scene's vertical lines (on), the depth normal (off, "
                         "objects on slopes), or auto: lines unless --depth is metric and --intrinsics given")
@@ -56,8 +70,9 @@ def _run_masks(args: argparse.Namespace) -> int:
         video=args.video, placement=args.placement, out=args.out,
         object_mesh=args.object_mesh, object_image=args.object_image, object_mask=args.object_mask,
         depth=args.depth, intrinsics=args.intrinsics, occlusion=not args.no_occlusion,
-        propagation=not args.no_propagation, max_frames=args.max_frames, upright=args.upright,
-        progress=text_progress,
+        propagation=not args.no_propagation, max_frames=args.frame_cap, upright=args.upright,
+        progress=text_progress, start=args.start, stride=args.stride, max_side=args.max_side, fit=args.fit,
+        frame_count=args.frame_count, memory_budget=args.memory_budget,
     )
     print(f"wrote {args.out}  ({result.summary()})")
     return 0
