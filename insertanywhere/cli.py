@@ -158,18 +158,23 @@ def _all_commands() -> dict[str, tuple[str, Callable, Callable]]:
     return {**COMMANDS, **TRAINING}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, the other subcommands get no arguments (adding the training ones
+    imports torch, about 550 MB of resident memory that `masks` would carry for nothing)."""
     parser = argparse.ArgumentParser(prog="insertanywhere", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, add, run) in _all_commands().items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        add(p)
+        if only is None or name == only:
+            add(p)
         p.set_defaults(run=run)
     return parser
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(chosen if chosen in _all_commands() else None).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except InsertAnywhereError as error:

@@ -46,12 +46,13 @@ def make_input(base: Path, width: int, height: int, frames: int, folder: Path) -
     return video, place
 
 
-def peak_of(cmd: list[str]) -> tuple[int, float, int]:
+def peak_of(cmd: list[str], root: Path = ROOT) -> tuple[int, float, int]:
     """(peak RSS bytes of the child, seconds, exit status)."""
     started = time.perf_counter()
     pid = os.fork()
     if pid == 0:
-        os.execvpe(cmd[0], cmd, {**os.environ, "PYTHONPATH": str(ROOT)})
+        os.chdir(root)  # python -m puts the working folder first on the path
+        os.execvpe(cmd[0], cmd, {**os.environ, "PYTHONPATH": str(root)})
     _, status, usage = os.wait4(pid, 0)
     return usage.ru_maxrss * 1024, time.perf_counter() - started, os.waitstatus_to_exitcode(status)
 
@@ -60,7 +61,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("points", nargs="+", help="WxHxF, e.g. 320x192x129")
     parser.add_argument("--out", type=Path, default=Path("/tmp/ia_memory"))
-    parser.add_argument("--extra", default="", help="extra CLI arguments for masks, e.g. '--memory-budget 0'")
+    parser.add_argument("--extra", default="--frame-cap 100000",
+                        help="extra CLI arguments for masks (default: no frame cap)")
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="run the CLI of this source tree (e.g. an older commit, for a before/after table)")
     args = parser.parse_args()
     from insertanywhere.memory import estimate_peak_bytes
 
@@ -78,7 +82,7 @@ def main() -> int:
         cmd = [sys.executable, "-m", "insertanywhere.cli", "masks", "--video", str(video),
                "--object-mesh", str(base / "object.ply"), "--placement", str(place),
                "--out", str(args.out / f"o_{point}"), *args.extra.split()]
-        peak, seconds, code = peak_of(cmd)
+        peak, seconds, code = peak_of(cmd, args.root)
         model = estimate_peak_bytes(f, h, w)
         rows.append((f * h * w, peak))
         print(f"| {f} x {w}x{h} | {f * h * w / 1e6:.1f} | {peak / 2**20:.0f} | {model / 2**20:.0f} | "
