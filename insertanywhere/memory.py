@@ -57,6 +57,11 @@ def estimate_peak_bytes(frames: int, height: int, width: int, *, with_depth: boo
     return int(BASE_BYTES + frames * per_frame_bytes(height, width, with_depth=with_depth, comfy=comfy))
 
 
+def size_text(nbytes: float) -> str:
+    """Bytes as '7.3 GiB' or '420 MiB'."""
+    return f"{nbytes / GIB:.1f} GiB" if nbytes >= GIB else f"{nbytes / 2**20:.0f} MiB"
+
+
 def available_bytes() -> Optional[int]:
     """Memory the system can give without swapping (MemAvailable), or None when unknown."""
     try:
@@ -99,7 +104,7 @@ def budget(gib: Optional[float] = None, *, with_depth: bool = False, comfy: bool
            flag_hint: str = "--memory-budget GIB") -> Budget:
     """The budget for one run: `gib` if > 0, else INSERTANYWHERE_MEMORY_BUDGET_GB if set (> 0), else
     MEMORY_FRACTION of the memory available now."""
-    source = f"{flag_hint.split()[0]} {gib:g}" if gib else ""
+    source = f"{flag_hint.split()[0]} {gib:.3g}" if gib else ""
     if not gib:
         text = os.environ.get(ENV_BUDGET, "").strip()
         if text:
@@ -115,7 +120,7 @@ def budget(gib: Optional[float] = None, *, with_depth: bool = False, comfy: bool
     free = available_bytes()
     if free is None:
         return Budget(None, "unknown available memory", with_depth, comfy, flag_hint)
-    return Budget(int(free * MEMORY_FRACTION), f"{MEMORY_FRACTION:.0%} of the {free / GIB:.1f} GiB available",
+    return Budget(int(free * MEMORY_FRACTION), f"{MEMORY_FRACTION:.0%} of the {size_text(free)} available",
                   with_depth, comfy, flag_hint)
 
 
@@ -170,8 +175,8 @@ def refuse(plan: Budget, sel: Selection, frames: int, size: tuple[int, int], sou
         options.append("fit crop or resize with a smaller max_side")
     limit = plan.limit or 0
     return InsertAnywhereError(
-        f"{what}: {frames} frames of {w}x{h} would need about {need / GIB:.1f} GiB for the mask pipeline "
-        f"(decode, reconstruction, masks), more than the {limit / GIB:.1f} GiB it may use "
+        f"{what}: {frames} frames of {w}x{h} would need about {size_text(need)} for the mask pipeline "
+        f"(decode, reconstruction, masks), more than the {size_text(limit)} it may use "
         f"({plan.source}). Any one of these fits: " + "; ".join(options) +
         f". Or allow more memory with {plan.flag_hint}" +
         ("." if ENV_BUDGET in plan.flag_hint else f" (or {ENV_BUDGET})."))

@@ -180,47 +180,27 @@ def read_video(source: Source, *, start: int = 0, max_frames: Optional[int] = No
             f"max_side={max_side}: start must be >= 0, stride >= 1, the frame cap >= 1 and max_side >= 0 "
             "(0 keeps the source size)."
         )
-    container = _open(source)
+    selection = Selection(start, stride, max_frames, max_side, fit, multiple)
     try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        fps = float(stream.average_rate or stream.base_rate or 16)
-        expected = stream.frames or 0  # the container's index: a hint for planning, never trusted
-        selection = Selection(start, stride, max_frames, max_side, fit, multiple)
-        wanted = selection.frames(expected) or 0
-        size = _planned_size(stream, fit, multiple, max_side)
-        fit_frames = _check_plan(memory, selection, wanted, size, stream, expected, source)
-        kept: list[np.ndarray] = []
-        decoded = 0
-        stopped = False
-        for index, frame in enumerate(container.decode(stream)):
-            decoded = index + 1
-            if index < start or (index - start) % stride:
-                continue
-            rgb = frame.to_ndarray(format="rgb24")
-            if size is None or (fit == "none" and rgb.shape[:2] != size):
-                size = rgb.shape[:2] if fit == "none" else snap_size(*rgb.shape[:2], multiple, max_side)
-                fit_frames = _check_plan(memory, selection, wanted, size, stream, expected, source)
-            if memory is None and len(kept) == 0:
-                _check_memory(size, wanted or max_frames)
-            kept.append(rgb if fit == "none" else fit_frame(rgb, size, fit))
-            if fit_frames is not None and len(kept) > fit_frames:
-                raise refuse(memory, selection, len(kept), size, _source_size(stream, rgb), expected,
-                             f"'{_name(source)}' has more frames than its container lists "
-                             f"({expected or 'no count'})")
-            report(progress, len(kept), wanted or len(kept))
-            if max_frames and len(kept) >= max_frames:
-                stopped = True
-                break
+        run = _decode(source, selection, progress, memory, threaded=True)
+        if run.error is not None:  # frame threading reads ahead: a damaged packet can fail frames before it
+            run = _decode(source, selection, progress, memory, threaded=False)
     except InsertAnywhereError:
         raise
     except Exception as exc:
         raise InsertAnywhereError(f"Decoding '{source}' failed: {exc}. The file may be truncated.") from exc
-    finally:
-        container.close()
-    if not stopped and expected and decoded < expected - max(1, expected // 50) and len(kept) < wanted:
+    kept, expected, wanted, decoded, fps = run.kept, run.expected, run.wanted, run.decoded, run.fps
+    name = _name(source)
+    if run.error is not None and not (expected and decoded < expected):
         raise InsertAnywhereError(
-            f"'{_name(source)}' ends after {decoded} of the {expected} frames its index lists: the file is "
+            f"Decoding '{name}' failed after {decoded} frames ({run.error}): the file is truncated or damaged "
+            f"(an interrupted download or upload?). Copy or upload the whole file again, or set the frame cap "
+            f"to {len(kept)} or less to use the frames before the damage." if kept else
+            f"Decoding '{name}' failed: {run.error}. The file is truncated or damaged; copy or upload it again."
+        ) from run.error
+    if not run.stopped and expected and decoded < expected - max(1, expected // 50) and len(kept) < wanted:
+        raise InsertAnywhereError(
+            f"'{name}' ends after {decoded} of the {expected} frames its index lists: the file is "
             f"truncated or damaged (an interrupted download or upload?), so only {len(kept)} of the "
             f"{wanted} wanted frames could be decoded. Copy or upload the whole file again, or set the "
             f"frame cap to {len(kept)} or less to use the frames before the cut."
@@ -236,6 +216,68 @@ def read_video(source: Source, *, start: int = 0, max_frames: Optional[int] = No
         kept[i] = None
     frames = frames[: snap_frame_count(len(frames), frame_count)]
     return frames, fps / stride
+
+
+@dataclass
+class _Decoded:
+    kept: list
+    expected: int        # frames the container's index lists (0 = none)
+    wanted: int          # frames the selection should keep by that index (0 = unknown)
+    decoded: int = 0     # frames the decoder gave, kept or not
+    stopped: bool = False  # stopped at the frame cap (not at the end of the file)
+    fps: float = 16.0
+    error: Optional[Exception] = None
+
+
+def _decode(source: Source, sel: Selection, progress: Optional[Progress], memory: Optional[Budget],
+            threaded: bool) -> _Decoded:
+    """Decode the selection; a decoder error ends the run and is returned with what came before it."""
+    container = _open(source)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO" if threaded else "NONE"
+        expected = stream.frames or 0  # the container's index: a hint for planning, never trusted
+        run = _Decoded([], expected, sel.frames(expected) or 0,
+                       fps=float(stream.average_rate or stream.base_rate or 16))
+        size = _planned_size(stream, sel.fit, sel.multiple, sel.max_side)
+        fit_frames = _check_plan(memory, sel, run.wanted, size, stream, expected, source)
+        kept = run.kept
+        index = -1
+        for frame in _frames_of(container, stream, run):
+            index += 1
+            run.decoded = index + 1
+            if index < sel.start or (index - sel.start) % sel.stride:
+                continue
+            rgb = frame.to_ndarray(format="rgb24")
+            if size is None or (sel.fit == "none" and rgb.shape[:2] != size):
+                size = rgb.shape[:2] if sel.fit == "none" else snap_size(*rgb.shape[:2], sel.multiple, sel.max_side)
+                fit_frames = _check_plan(memory, sel, run.wanted, size, stream, expected, source)
+            if memory is None and len(kept) == 0:
+                _check_memory(size, run.wanted or sel.frame_cap)
+            kept.append(rgb if sel.fit == "none" else fit_frame(rgb, size, sel.fit))
+            if fit_frames is not None and len(kept) > fit_frames:
+                raise refuse(memory, sel, len(kept), size, _source_size(stream, rgb), expected,
+                 f"'{_name(source)}' has more frames than its container lists "
+                             f"({expected or 'no count'})")
+            report(progress, len(kept), run.wanted or len(kept))
+            if sel.frame_cap and len(kept) >= sel.frame_cap:
+                run.stopped = True
+                break
+        return run
+    finally:
+        container.close()
+
+
+def _frames_of(container, stream, run: _Decoded):
+    """The stream's frames; a packet the decoder rejects (cut short, damaged) is skipped and its
+    error kept in run.error, so the frames around it still come out."""
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except Exception as exc:  # av raises several error types for damaged data
+            run.error = run.error or exc
+            continue
+        yield from frames
 
 
 def _name(source: Source) -> str:
@@ -262,7 +304,8 @@ def _check_plan(memory: Optional[Budget], selection: Selection, wanted: int, siz
     if memory is None or size is None:
         return None
     if wanted and not memory.fits(wanted, *size):
-        raise refuse(memory, selection, wanted, size, _source_size(stream), expected, f"'{_name(source)}'")
+        what = f"'{_name(source)}'" + ("" if expected else " (no frame count in its container: up to the frame cap)")
+        raise refuse(memory, selection, wanted, size, _source_size(stream), expected, what)
     return memory.frames_that_fit(*size)
 
 
