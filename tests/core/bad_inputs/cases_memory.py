@@ -153,8 +153,8 @@ CASES = [
          r"would need .* Any one of these fits: frame_cap 10 \(--frame-cap; now none\)"),
     Case("Video: 60 frames planned over the memory budget (832x480 x600 took 7 GiB, simulated small)",
          planned_over_budget,
-         r"^error: '.*long\.mp4': 60 frames of 320x192 would need about .* GiB for the mask pipeline.* more than "
-         r"the .* GiB it may use \(--memory-budget .*\)\. Any one of these fits: frame_cap 20 \(--frame-cap; now "
+         r"^error: '.*long\.mp4': 60 frames of 320x192 would need about .* MiB for the mask pipeline.* more than "
+         r"the .* MiB it may use \(--memory-budget .*\)\. Any one of these fits: frame_cap 20 \(--frame-cap; now "
          r"10000\); stride 3 \(--stride; now 1\); start 40 \(--start; now 0\); max_side \d+ \(--max-side"),
     Case("CLI: --max-side -16", negative_max_side, r"^error: Invalid frame selection.*max_side=-16.*max_side >= 0"),
     Case("CLI: --memory-budget -1", negative_budget, r"^error: The memory budget must be a number of GiB >= 0"),
