@@ -2,14 +2,18 @@
 
 The whole pipeline (decode, 4D reconstruction, place, propagate, reproject, write) holds a few
 arrays per frame: the frames, optical flow both ways on the flow grid, depth, moving masks, the
-masks and the anchor video. Its peak resident memory is, measured with scripts/measure_memory.py
-(peak RSS of the whole `insertanywhere masks` process; table in docs/BENCHMARK.md),
+masks and the anchor video. Its peak resident memory, measured with scripts/measure_memory.py
+(peak RSS of the whole `insertanywhere masks` process; table in docs/BENCHMARK.md), fits
 
-    peak = BASE_BYTES + frames * (FRAME_BYTES + FULL_BYTES * H * W + GRID_BYTES * H' * W')
+    peak = BASE_BYTES + PIXEL_BYTES * H * W + frames * (FRAME_BYTES + FULL_BYTES * H * W + GRID_BYTES * H' * W')
 
-with H x W the frames' size and H' x W' the flow grid (reconstruct.flow.choose_stride: long side
-<= 512). A depth or disparity input adds DEPTH_BYTES per frame-pixel. The check compares the part
-above BASE_BYTES (what a run adds to a process that has its libraries loaded) with a budget: by
+within 3% on 33..513 frames of 320x192..832x480, with H x W the frames' size and H' x W' the
+flow grid (reconstruct.flow.choose_stride: long side <= 512); the constants below are those
+fitted values rounded up. PIXEL_BYTES is per pixel of one frame, whatever the frame count (per-frame
+work buffers on the threads). A depth or disparity input adds DEPTH_BYTES per frame-pixel and
+DEPTH_GRID_BYTES per frame-cell (measured: 264..1038 MiB for 33..257 frames of 320x192); in
+ComfyUI the float32 IMAGE / MASK tensors add COMFY_BYTES. The check compares the part above
+BASE_BYTES (what a run adds to a process that has its libraries loaded) with a budget: by
 default MEMORY_FRACTION of the memory available now (/proc/meminfo MemAvailable), or what the user
 sets (--memory-budget in GiB, or INSERTANYWHERE_MEMORY_BUDGET_GB for the nodes).
 """
@@ -23,12 +27,14 @@ from typing import Optional
 
 from .errors import InsertAnywhereError
 
-# Measured on the 2-core CPU machine (scripts/measure_memory.py, docs/BENCHMARK.md); rounded up.
-BASE_BYTES = 330 * 2**20      # interpreter, numpy / OpenCV / PyAV / trimesh, the object, thread stacks
-FRAME_BYTES = 0.6 * 2**20     # per frame whatever its size: correspondences, per-frame records
-FULL_BYTES = 16.0             # per frame per full-resolution pixel
-GRID_BYTES = 30.0             # per frame per flow-grid cell (H' x W')
-DEPTH_BYTES = 14.0            # per frame-pixel more when a depth / disparity input is given
+# Fitted on the 2-core CPU machine (scripts/measure_memory.py, docs/BENCHMARK.md), rounded up.
+BASE_BYTES = 128 * 2**20      # interpreter, numpy / OpenCV / PyAV / trimesh, the object
+PIXEL_BYTES = 600.0           # per pixel of one frame: per-frame work buffers, whatever the frame count
+FRAME_BYTES = 64 * 2**10      # per frame whatever its size: correspondences, poses, per-frame records
+FULL_BYTES = 9.0              # per frame per full-resolution pixel
+GRID_BYTES = 48.0             # per frame per flow-grid cell (H' x W')
+DEPTH_BYTES = 2.0             # per frame-pixel more when a depth / disparity input is given,
+DEPTH_GRID_BYTES = 8.0        # and per frame per flow-grid cell (its values on the grid, multi-view correction)
 COMFY_BYTES = 32.0            # per frame-pixel more in ComfyUI: float32 IMAGE / MASK tensors in and out
 
 MEMORY_FRACTION = 0.8         # of the available memory, when no budget is set
@@ -48,13 +54,20 @@ def per_frame_bytes(height: int, width: int, *, with_depth: bool = False, comfy:
     gh, gw = flow_grid(height, width)
     pixels = height * width
     per_pixel = FULL_BYTES + (DEPTH_BYTES if with_depth else 0.0) + (COMFY_BYTES if comfy else 0.0)
-    return FRAME_BYTES + per_pixel * pixels + GRID_BYTES * gh * gw
+    per_cell = GRID_BYTES + (DEPTH_GRID_BYTES if with_depth else 0.0)
+    return FRAME_BYTES + per_pixel * pixels + per_cell * gh * gw
+
+
+def working_bytes(frames: int, height: int, width: int, *, with_depth: bool = False, comfy: bool = False) -> int:
+    """What a run on `frames` frames of height x width adds to a process with its libraries loaded."""
+    return int(PIXEL_BYTES * height * width + frames * per_frame_bytes(height, width, with_depth=with_depth,
+                                                                          comfy=comfy))
 
 
 def estimate_peak_bytes(frames: int, height: int, width: int, *, with_depth: bool = False,
                         comfy: bool = False) -> int:
     """Peak resident memory of `insertanywhere masks` on `frames` frames of height x width."""
-    return int(BASE_BYTES + frames * per_frame_bytes(height, width, with_depth=with_depth, comfy=comfy))
+    return BASE_BYTES + working_bytes(frames, height, width, with_depth=with_depth, comfy=comfy)
 
 
 def size_text(nbytes: float) -> str:
@@ -89,12 +102,13 @@ class Budget:
 
     def need(self, frames: int, height: int, width: int) -> int:
         """Bytes above BASE_BYTES for `frames` frames of height x width."""
-        return int(frames * per_frame_bytes(height, width, with_depth=self.with_depth, comfy=self.comfy))
+        return working_bytes(frames, height, width, with_depth=self.with_depth, comfy=self.comfy)
 
     def frames_that_fit(self, height: int, width: int) -> Optional[int]:
         if self.limit is None:
             return None
-        return int(self.limit // per_frame_bytes(height, width, with_depth=self.with_depth, comfy=self.comfy))
+        room = self.limit - PIXEL_BYTES * height * width
+        return max(0, int(room // per_frame_bytes(height, width, with_depth=self.with_depth, comfy=self.comfy)))
 
     def fits(self, frames: int, height: int, width: int) -> bool:
         return self.limit is None or self.need(frames, height, width) <= self.limit

@@ -4,7 +4,7 @@
 
 Each WxHxF point makes a video from a 33-frame sample scene (played back and forth, resized),
 runs the whole `insertanywhere masks` command in a fresh process and reads its peak resident set
-size (ru_maxrss of the child). It prints a markdown table with the model's estimate
+size (VmHWM of that process, written at its exit). It prints a markdown table with the model's estimate
 (insertanywhere.memory.estimate_peak_bytes) beside each measurement, and a least-squares fit
 peak = a + b * frames * pixels over the points, to re-measure the model's constants.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -43,18 +42,39 @@ def make_input(base: Path, width: int, height: int, frames: int, folder: Path) -
     placement["height_px"] *= sy
     place = folder / f"p_{width}x{height}.json"
     place.write_text(json.dumps(placement))
+    with np.load(base / "depth_mono.npz") as data:  # the same frames of the simulated depth network
+        disparity = data["disparity"].astype(np.float32)
+    maps = np.stack([cv2.resize(disparity[i], (width, height), interpolation=cv2.INTER_LINEAR) for i in order[:frames]])
+    np.savez(folder / f"d_{width}x{height}x{frames}.npz", disparity=maps.astype(np.float16))
     return video, place
 
 
-def peak_of(cmd: list[str], root: Path = ROOT) -> tuple[int, float, int]:
-    """(peak RSS bytes of the child, seconds, exit status)."""
-    started = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        os.chdir(root)  # python -m puts the working folder first on the path
-        os.execvpe(cmd[0], cmd, {**os.environ, "PYTHONPATH": str(root)})
-    _, status, usage = os.wait4(pid, 0)
-    return usage.ru_maxrss * 1024, time.perf_counter() - started, os.waitstatus_to_exitcode(status)
+# The CLI run under a wrapper that writes its own VmHWM (peak resident memory of the process since
+# its exec) at exit: ru_maxrss of a child would also count the parent's memory copied at fork time.
+WRAPPER = (
+    "import atexit, os, runpy, sys\n"
+    "def _hwm():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM:'):\n"
+    "            open(os.environ['IA_PEAK_FILE'], 'w').write(str(int(line.split()[1]) * 1024))\n"
+    "atexit.register(_hwm)\n"
+    "sys.argv = ['insertanywhere'] + sys.argv[1:]\n"
+    "runpy.run_module('insertanywhere.cli', run_name='__main__')\n"
+)
+
+
+def peak_of(args: list[str], root: Path = ROOT) -> tuple[int, float, int]:
+    """(peak RSS bytes of `insertanywhere ARGS` run from `root`, seconds, exit status)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        peak_file = Path(folder) / "peak"
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", WRAPPER, *args], cwd=root,
+                              env={**os.environ, "PYTHONPATH": str(root), "IA_PEAK_FILE": str(peak_file)})
+        seconds = time.perf_counter() - started
+        peak = int(peak_file.read_text()) if peak_file.exists() else 0
+    return peak, seconds, done.returncode
 
 
 def main() -> int:
@@ -63,6 +83,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("/tmp/ia_memory"))
     parser.add_argument("--extra", default="--frame-cap 100000",
                         help="extra CLI arguments for masks (default: no frame cap)")
+    parser.add_argument("--depth", action="store_true",
+                        help="give the simulated depth network's disparity (--depth d.npz), as the node workflows do")
     parser.add_argument("--root", type=Path, default=ROOT,
                         help="run the CLI of this source tree (e.g. an older commit, for a before/after table)")
     args = parser.parse_args()
@@ -74,16 +96,19 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "insertanywhere.cli", "sample-scene", "--out", str(base)],
                        check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     rows = []
+    print(f"depth input: {'disparity' if args.depth else 'none'}")
     print("| frames x size | frame-pixels (M) | peak RSS (MiB) | model (MiB) | seconds | exit |")
     print("|---|---|---|---|---|---|")
     for point in args.points:
         w, h, f = (int(x) for x in point.split("x"))
         video, place = make_input(base, w, h, f, args.out)
-        cmd = [sys.executable, "-m", "insertanywhere.cli", "masks", "--video", str(video),
+        cmd = ["masks", "--video", str(video),
                "--object-mesh", str(base / "object.ply"), "--placement", str(place),
                "--out", str(args.out / f"o_{point}"), *args.extra.split()]
+        if args.depth:
+            cmd += ["--depth", str(args.out / f"d_{point}.npz")]
         peak, seconds, code = peak_of(cmd, args.root)
-        model = estimate_peak_bytes(f, h, w)
+        model = estimate_peak_bytes(f, h, w, with_depth=args.depth)
         rows.append((f * h * w, peak))
         print(f"| {f} x {w}x{h} | {f * h * w / 1e6:.1f} | {peak / 2**20:.0f} | {model / 2**20:.0f} | "
               f"{seconds:.1f} | {code} |", flush=True)

@@ -79,7 +79,7 @@ def _masks(tmp: Path, video: Path, log: _DecodeLog | None = None, **kw):
 
 def _budget_for(frames: float, height: int = H, width: int = W) -> float:
     """A memory budget in GiB that holds `frames` frames of height x width (and not one more)."""
-    return frames * memory.per_frame_bytes(height, width) / memory.GIB
+    return memory.working_bytes(frames, height, width) / memory.GIB
 
 
 def half_cut_mp4(tmp: Path):
