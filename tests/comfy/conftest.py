@@ -8,6 +8,7 @@ module name) and its node classes are taken from ComfyUI's registry.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import sys
 from pathlib import Path
 
@@ -63,7 +64,10 @@ def run_node(node_classes):
         original = node_classes[node_id]
         cls = original.PREPARE_CLASS_CLONE(hidden or {io.Hidden.unique_id: "1"})
         if "validate_inputs" in original.__dict__:
-            verdict = cls.validate_inputs(**inputs)
+            # as the executor does: only the inputs the method names (all of them with **kwargs)
+            spec = inspect.getfullargspec(original.validate_inputs)
+            named = inputs if spec.varkw else {k: v for k, v in inputs.items() if k in spec.args}
+            verdict = cls.validate_inputs(**named)
             assert verdict is True, verdict
         output = cls.EXECUTE_NORMALIZED(**inputs)
         EXECUTED.add(node_id)
