@@ -194,3 +194,11 @@ def refuse(plan: Budget, sel: Selection, frames: int, size: tuple[int, int], sou
         f"({plan.source}). Any one of these fits: " + "; ".join(options) +
         f". Or allow more memory with {plan.flag_hint}" +
         ("." if ENV_BUDGET in plan.flag_hint else f" (or {ENV_BUDGET})."))
+
+
+def check_frames(frames: int, height: int, width: int, plan: Budget, what: str) -> None:
+    """Refuse decoded frames that the rest of the mask pipeline could not hold (e.g. frames from
+    another loader), naming the loader knobs that would fit."""
+    if not plan.fits(frames, height, width):
+        raise refuse(plan, Selection(frame_cap=frames, max_side=max(height, width)), frames, (height, width),
+                     (height, width), 0, what)
