@@ -43,7 +43,21 @@ def _add_masks(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--no-occlusion", action="store_true", help="ablation: ignore scene depth in the z-test")
     p.add_argument("--no-propagation", action="store_true", help="ablation: keep the frame-0 world pose")
-    p.add_argument("--max-frames", type=int, default=None, help="use at most this many frames")
+    sel = p.add_argument_group("frame selection (the Load Video node's knobs, same defaults except max side 0)")
+    sel.add_argument("--start", type=int, default=0, help="first frame to keep (default 0)")
+    sel.add_argument("--stride", type=int, default=1, help="keep every n-th frame; fps is divided by it (default 1)")
+    sel.add_argument("--frame-cap", "--max-frames", dest="frame_cap", type=int, default=81,
+                     help="decode at most this many frames (default 81, as the node)")
+    sel.add_argument("--max-side", type=int, default=0,
+                     help="longer side after resizing, 0 keeps the source size (default 0; the node's is 832)")
+    sel.add_argument("--fit", default="crop", choices=("crop", "resize", "none"),
+                     help="crop (default) or resize to multiples of 16 as the node does, or none; the placement, "
+                          "--depth and --intrinsics are in the source video's pixels and fitted with the frames")
+    sel.add_argument("--frame-count", default="any", choices=("any", "4k+1"),
+                     help="4k+1 trims to 1, 5, 9, ... frames as Wan needs (default any)")
+    sel.add_argument("--memory-budget", type=float, default=0.0, metavar="GIB",
+                     help="memory the run may use in GiB; 0 (default) = 80%% of the available memory. A selection "
+                          "that would not fit is refused before decoding, naming the knob values that would")
     p.add_argument("--upright", default="auto", choices=("auto", "on", "off"),
                    help="object's up on level surfaces from the scene's vertical lines (on), the depth normal (off, "
                         "objects on slopes), or auto: lines unless --depth is metric and --intrinsics given")
@@ -65,9 +79,11 @@ def _run_masks(args: argparse.Namespace) -> int:
         video=args.video, placement=args.placement, out=args.out,
         object_mesh=args.object_mesh, object_image=args.object_image, object_mask=args.object_mask,
         depth=args.depth, intrinsics=args.intrinsics, occlusion=not args.no_occlusion,
-        propagation=not args.no_propagation, max_frames=args.max_frames, upright=args.upright,
+        propagation=not args.no_propagation, max_frames=args.frame_cap, upright=args.upright,
         progress=text_progress, cache=cache, max_faces=args.max_faces,
         log=lambda message: print(f"note: {message}", file=sys.stderr),
+        start=args.start, stride=args.stride, max_side=args.max_side, fit=args.fit,
+        frame_count=args.frame_count, memory_budget=args.memory_budget,
     )
     print(f"wrote {args.out}  ({result.summary()})")
     report_warnings("masks", result.warnings)
@@ -178,18 +194,23 @@ def _all_commands() -> dict[str, tuple[str, Callable, Callable]]:
     return {**COMMANDS, **TRAINING}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, the other subcommands get no arguments (adding the training ones
+    imports torch, about 550 MB of resident memory that `masks` would carry for nothing)."""
     parser = argparse.ArgumentParser(prog="insertanywhere", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, add, run) in _all_commands().items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        add(p)
+        if only is None or name == only:
+            add(p)
         p.set_defaults(run=run)
     return parser
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(chosen if chosen in _all_commands() else None).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except InsertAnywhereError as error:

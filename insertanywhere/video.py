@@ -18,6 +18,7 @@ from typing import BinaryIO, Optional, Union
 import numpy as np
 
 from .errors import InsertAnywhereError
+from .memory import Budget, Selection, refuse
 from .progress import Progress, report
 
 Source = Union[str, Path, BinaryIO]
@@ -103,6 +104,36 @@ def fit_frame(frame: np.ndarray, size: tuple[int, int], mode: str = "crop") -> n
     return resized[y0:y0 + th, x0:x0 + tw]
 
 
+def fit_transform(source: tuple[int, int], size: tuple[int, int], mode: str = "crop"
+                  ) -> tuple[float, float, float, float]:
+    """(sx, sy, x0, y0): fit_frame maps pixel (u, v) of a `source` (H, W) frame to
+    ((u + 0.5) * sx - 0.5 - x0, (v + 0.5) * sy - 0.5 - y0) of the `size` frame (pixel centres at integers)."""
+    (h, w), (th, tw) = source, size
+    if (h, w) == (th, tw) or mode == "none":
+        return 1.0, 1.0, 0.0, 0.0
+    if mode == "resize":
+        return tw / w, th / h, 0.0, 0.0
+    scale = max(th / h, tw / w)
+    rh, rw = max(th, int(round(h * scale))), max(tw, int(round(w * scale)))
+    return rw / w, rh / h, float((rw - tw) // 2), float((rh - th) // 2)
+
+
+def fit_point(uv, source: tuple[int, int], size: tuple[int, int], mode: str = "crop") -> tuple[float, float]:
+    """A pixel (u, v) of the source frame, in the fitted frame (see fit_transform)."""
+    sx, sy, x0, y0 = fit_transform(source, size, mode)
+    return (float(uv[0]) + 0.5) * sx - 0.5 - x0, (float(uv[1]) + 0.5) * sy - 0.5 - y0
+
+
+def fit_intrinsics(K: np.ndarray, source: tuple[int, int], size: tuple[int, int], mode: str = "crop") -> np.ndarray:
+    """K [3, 3] of frames of `source` (H, W) turned into K of the same frames after fit_frame to `size`."""
+    K = np.asarray(K, np.float64).copy()
+    sx, sy, _, _ = fit_transform(source, size, mode)
+    K[0, :2] *= sx
+    K[1, 1] *= sy
+    K[0, 2], K[1, 2] = fit_point(K[:2, 2], source, size, mode)
+    return K
+
+
 def snap_frame_count(n: int, mode: str = "4k+1") -> int:
     """Largest count <= n that the mode allows (4k+1 for Wan: 1, 5, 9, ... 81)."""
     if mode == "any":
@@ -128,54 +159,154 @@ def fit_frames(frames: np.ndarray, *, multiple: int = 16, max_side: int = 0, fit
 
 def read_video(source: Source, *, start: int = 0, max_frames: Optional[int] = None, stride: int = 1,
                max_side: int = 0, multiple: int = 1, fit: str = "none", frame_count: str = "any",
-               progress: Optional[Progress] = None) -> tuple[np.ndarray, float]:
+               progress: Optional[Progress] = None, memory: Optional[Budget] = None) -> tuple[np.ndarray, float]:
     """Decode frames [start::stride], at most `max_frames`, fitted as they arrive.
 
     Returns (frames uint8 [F, H, W, 3], fps of the returned frames = source fps / stride).
     `multiple` > 1 with fit "crop"/"resize" snaps H and W to that multiple (16 for Wan);
     `frame_count` "4k+1" trims to a Wan-friendly count.
+
+    memory: the mask pipeline's budget (insertanywhere.memory.budget). Before decoding, the frames
+    this selection keeps (the container's count bounded by the cap) at the fitted size are checked
+    against it, and refused with the knob values that would fit; while decoding, the running count
+    is checked too, so a container with no or a wrong frame count cannot slip past. Without it only
+    the decoded frames are bounded (MAX_DECODED_BYTES).
+    A file that ends before the frames its index lists (a truncated download or upload) is an error,
+    unless the wanted frames were all decoded before the cut.
     """
-    if start < 0 or stride < 1 or (max_frames is not None and max_frames < 1):
+    if start < 0 or stride < 1 or (max_frames is not None and max_frames < 1) or max_side < 0:
         raise InsertAnywhereError(
-            f"Invalid frame selection start={start}, stride={stride}, max_frames={max_frames}: "
-            "start must be >= 0, stride >= 1, and the frame cap >= 1."
+            f"Invalid frame selection start={start}, stride={stride}, frame cap={max_frames}, "
+            f"max_side={max_side}: start must be >= 0, stride >= 1, the frame cap >= 1 and max_side >= 0 "
+            "(0 keeps the source size)."
         )
-    container = _open(source)
+    selection = Selection(start, stride, max_frames, max_side, fit, multiple)
     try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        fps = float(stream.average_rate or stream.base_rate or 16)
-        expected = stream.frames or 0
-        wanted = max(0, (expected - start + stride - 1) // stride) if expected else 0
-        if max_frames:
-            wanted = min(wanted, max_frames) if wanted else max_frames
-        size = None
-        kept: list[np.ndarray] = []
-        for index, frame in enumerate(container.decode(stream)):
-            if index < start or (index - start) % stride:
-                continue
-            rgb = frame.to_ndarray(format="rgb24")
-            if size is None:
-                size = rgb.shape[:2] if fit == "none" else snap_size(*rgb.shape[:2], multiple, max_side)
-                _check_memory(size, wanted or max_frames)
-            kept.append(rgb if fit == "none" else fit_frame(rgb, size, fit))
-            report(progress, len(kept), wanted or len(kept))
-            if max_frames and len(kept) >= max_frames:
-                break
+        run = _decode(source, selection, progress, memory, threaded=True)
+        if run.error is not None:  # frame threading reads ahead: a damaged packet can fail frames before it
+            run = _decode(source, selection, progress, memory, threaded=False)
     except InsertAnywhereError:
         raise
     except Exception as exc:
         raise InsertAnywhereError(f"Decoding '{source}' failed: {exc}. The file may be truncated.") from exc
-    finally:
-        container.close()
+    kept, expected, wanted, decoded, fps = run.kept, run.expected, run.wanted, run.decoded, run.fps
+    name = _name(source)
+    if run.error is not None and not (expected and decoded < expected):
+        raise InsertAnywhereError(
+            f"Decoding '{name}' failed after {decoded} frames ({run.error}): the file is truncated or damaged "
+            f"(an interrupted download or upload?). Copy or upload the whole file again, or set the frame cap "
+            f"to {len(kept)} or less to use the frames before the damage." if kept else
+            f"Decoding '{name}' failed: {run.error}. The file is truncated or damaged; copy or upload it again."
+        ) from run.error
+    if not run.stopped and expected and decoded < expected - max(1, expected // 50) and len(kept) < wanted:
+        raise InsertAnywhereError(
+            f"'{name}' ends after {decoded} of the {expected} frames its index lists: the file is "
+            f"truncated or damaged (an interrupted download or upload?), so only {len(kept)} of the "
+            f"{wanted} wanted frames could be decoded. Copy or upload the whole file again, or set the "
+            f"frame cap to {len(kept)} or less to use the frames before the cut."
+        )
     if not kept:
         raise InsertAnywhereError(
             f"No frames decoded from '{source}' with start={start}, stride={stride}: "
             "the video is empty or shorter than the start frame."
         )
-    frames = np.stack(kept)
+    frames = np.empty((len(kept),) + kept[0].shape, np.uint8)
+    for i in range(len(kept)):  # one frame at a time: the list and a stacked copy never coexist
+        frames[i] = kept[i]
+        kept[i] = None
     frames = frames[: snap_frame_count(len(frames), frame_count)]
     return frames, fps / stride
+
+
+@dataclass
+class _Decoded:
+    kept: list
+    expected: int        # frames the container's index lists (0 = none)
+    wanted: int          # frames the selection should keep by that index (0 = unknown)
+    decoded: int = 0     # frames the decoder gave, kept or not
+    stopped: bool = False  # stopped at the frame cap (not at the end of the file)
+    fps: float = 16.0
+    error: Optional[Exception] = None
+
+
+def _decode(source: Source, sel: Selection, progress: Optional[Progress], memory: Optional[Budget],
+            threaded: bool) -> _Decoded:
+    """Decode the selection; a decoder error ends the run and is returned with what came before it."""
+    container = _open(source)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO" if threaded else "NONE"
+        expected = stream.frames or 0  # the container's index: a hint for planning, never trusted
+        run = _Decoded([], expected, sel.frames(expected) or 0,
+                       fps=float(stream.average_rate or stream.base_rate or 16))
+        size = _planned_size(stream, sel.fit, sel.multiple, sel.max_side)
+        fit_frames = _check_plan(memory, sel, run.wanted, size, stream, expected, source)
+        kept = run.kept
+        index = -1
+        for frame in _frames_of(container, stream, run):
+            index += 1
+            run.decoded = index + 1
+            if index < sel.start or (index - sel.start) % sel.stride:
+                continue
+            rgb = frame.to_ndarray(format="rgb24")
+            if size is None or (sel.fit == "none" and rgb.shape[:2] != size):
+                size = rgb.shape[:2] if sel.fit == "none" else snap_size(*rgb.shape[:2], sel.multiple, sel.max_side)
+                fit_frames = _check_plan(memory, sel, run.wanted, size, stream, expected, source)
+            if memory is None and len(kept) == 0:
+                _check_memory(size, run.wanted or sel.frame_cap)
+            kept.append(rgb if sel.fit == "none" else fit_frame(rgb, size, sel.fit))
+            if fit_frames is not None and len(kept) > fit_frames:
+                raise refuse(memory, sel, len(kept), size, _source_size(stream, rgb), expected,
+                 f"'{_name(source)}' has more frames than its container lists "
+                             f"({expected or 'no count'})")
+            report(progress, len(kept), run.wanted or len(kept))
+            if sel.frame_cap and len(kept) >= sel.frame_cap:
+                run.stopped = True
+                break
+        return run
+    finally:
+        container.close()
+
+
+def _frames_of(container, stream, run: _Decoded):
+    """The stream's frames; a packet the decoder rejects (cut short, damaged) is skipped and its
+    error kept in run.error, so the frames around it still come out."""
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except Exception as exc:  # av raises several error types for damaged data
+            run.error = run.error or exc
+            continue
+        yield from frames
+
+
+def _name(source: Source) -> str:
+    return str(source) if isinstance(source, (str, Path)) else "the video"
+
+
+def _source_size(stream, rgb: Optional[np.ndarray] = None) -> tuple[int, int]:
+    if rgb is not None:
+        return rgb.shape[:2]
+    return stream.codec_context.height, stream.codec_context.width
+
+
+def _planned_size(stream, fit: str, multiple: int, max_side: int) -> Optional[tuple[int, int]]:
+    """The fitted (H, W) from the stream's header, or None when it does not say."""
+    h, w = _source_size(stream)
+    if not h or not w:
+        return None
+    return (h, w) if fit == "none" else snap_size(h, w, multiple, max_side)
+
+
+def _check_plan(memory: Optional[Budget], selection: Selection, wanted: int, size, stream, expected: int,
+                source: Source) -> Optional[int]:
+    """Refuse a planned selection over the budget; return how many frames of `size` fit (None = any)."""
+    if memory is None or size is None:
+        return None
+    if wanted and not memory.fits(wanted, *size):
+        what = f"'{_name(source)}'" + ("" if expected else " (no frame count in its container: up to the frame cap)")
+        raise refuse(memory, selection, wanted, size, _source_size(stream), expected, what)
+    return memory.frames_that_fit(*size)
 
 
 def _check_memory(size: tuple[int, int], count: Optional[int]) -> None:

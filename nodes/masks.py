@@ -54,6 +54,16 @@ def _scene_cache(max_gb: float) -> SceneCache:
     return SceneCache.from_gb(os.path.join(folder_paths.get_output_directory(), "insertanywhere_cache"), max_gb)
 
 
+def _check_memory(video, with_depth: bool) -> None:
+    """Frames from any loader: refuse what the reconstruction could not hold before it starts (the
+    frames are already in memory, so only the pipeline's own arrays count here)."""
+    from insertanywhere import memory
+
+    plan = memory.budget(None, with_depth=with_depth,
+                         flag_hint=f"{memory.ENV_BUDGET}=<GiB> in the server's environment")
+    memory.check_frames(len(video), *video.shape[1:3], plan, "The frames given to 4D Reconstruct")
+
+
 class Reconstruct4D(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -101,6 +111,7 @@ class Reconstruct4D(io.ComfyNode):
         from insertanywhere.masks.reconstruct import preview_frames
 
         video = image_to_frames(frames)
+        _check_memory(video, depth_map is not None or depth_file != DEPTH_NONE)
         if depth_map is not None:
             depth_input = {"disparity": image_to_gray(depth_map)}
         elif depth_file != DEPTH_NONE:

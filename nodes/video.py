@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from insertanywhere import memory as core_memory
 from insertanywhere import video as core_video
 
 from ._comfy import check_combos, check_input_file, input_file_path, input_files, io, progress_bar
@@ -37,9 +38,13 @@ _OUTPUTS = [
 
 
 def _decode(source, start_frame, frame_cap, stride, max_side, fit, frame_count) -> io.NodeOutput:
+    # the frames feed the mask pipeline: refuse before decoding what it could not hold (budget from
+    # the available memory, or INSERTANYWHERE_MEMORY_BUDGET_GB), naming the knob values that fit
+    budget = core_memory.budget(None, with_depth=True, comfy=True,
+                                flag_hint=f"{core_memory.ENV_BUDGET}=<GiB> in the server's environment")
     frames, fps = core_video.read_video(
         source, start=start_frame, max_frames=frame_cap, stride=stride, max_side=max_side,
-        multiple=16, fit=fit, frame_count=frame_count, progress=progress_bar(frame_cap),
+        multiple=16, fit=fit, frame_count=frame_count, progress=progress_bar(frame_cap), memory=budget,
     )
     return io.NodeOutput(frames_to_image(frames), fps, int(frames.shape[0]))
 
@@ -75,7 +80,9 @@ class LoadVideo(io.ComfyNode):
             return file
 
     @classmethod
-    def validate_inputs(cls, file, **_):
+    def validate_inputs(cls, file):
+        # only `file`: ComfyUI skips its own min / max / type checks for every input named here (or
+        # for all of them with **kwargs), and reports a failure once per input named
         return check_input_file(file, "Video file")
 
 

@@ -11,6 +11,7 @@ track.json (per-frame world_from_object), timings.json (seconds per stage).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -283,17 +284,25 @@ def run_masks(video: PathLike, placement: Union[PathLike, dict, Placement], out:
               occlusion: bool = True, propagation: bool = True, max_frames: Optional[int] = None,
               splat_px: Optional[int] = None, upright: str = "auto",
               progress: Optional[StageProgress] = None, cache: Optional[SceneCache] = None,
-              max_faces: int = MAX_FACES, log: Optional[Callable[[str], None]] = None) -> MaskResult:
+              max_faces: int = MAX_FACES, log: Optional[Callable[[str], None]] = None,
+              start: int = 0, stride: int = 1, max_side: int = 0,
+              fit: str = "none", frame_count: str = "any", memory_budget: Optional[float] = None) -> MaskResult:
     """The whole mask pipeline on files; writes OUT (see the module doc) when `out` is given.
 
     depth: .npz (or mapping) with 'depth' (metric) or 'disparity' (relative inverse depth),
-    [frames, H, W] covering at least the used frames; intrinsics: K.json or a 3x3 array.
-    Without depth the reconstruction works from the video alone. Every input (object, placement,
-    anchor) is checked before the reconstruction; log(message) hears about a simplified mesh. cache: a
-    scene_cache.SceneCache to reuse the reconstruction of the same frames and inputs (its warnings join
-    the scene's).
+    [frames, H, W] covering at least the used frames of the source video (start / stride pick the
+    same maps); intrinsics: K.json or a 3x3 array for the source video's pixels (both are fitted
+    like the frames when fit crops or resizes). Without depth the reconstruction works from the video alone.
+    start, stride, max_frames (the frame cap), max_side, fit, frame_count select and fit the frames
+    as the Load Video node does (video.read_video with multiple 16). memory_budget: GiB the run may
+    use (None / 0: from the available memory, see insertanywhere.memory); a selection that would
+    not fit is refused before decoding, naming the knob values that would. Every input (object,
+    placement, anchor) is checked before the reconstruction; log(message) hears about a simplified
+    mesh. cache: a scene_cache.SceneCache to reuse the reconstruction of the same frames and inputs
+    (its warnings join the scene's).
     """
-    from ..video import read_video
+    from .. import memory
+    from ..video import fit_frame, fit_intrinsics, fit_point, fit_transform, probe, read_video
 
     total_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -308,17 +317,33 @@ def run_masks(video: PathLike, placement: Union[PathLike, dict, Placement], out:
             log(message)
 
     started = time.perf_counter()
-    frames, fps = read_video(video, max_frames=max_frames, progress=_stage(progress, "decode"))
+    budget = memory.budget(memory_budget, with_depth=bool(depth_input))
+    frames, fps = read_video(video, start=start, max_frames=max_frames, stride=stride, max_side=max_side,
+                             multiple=16, fit=fit, frame_count=frame_count, progress=_stage(progress, "decode"),
+                             memory=budget)
     timings["decode"] = time.perf_counter() - started
+    size = frames.shape[1:3]
+    if fit != "none":  # the placement and K are in the source video's pixels: fit them like the frames
+        info = probe(video)
+        source = (info.height, info.width)
+        if source != size:
+            if K is not None:
+                K = fit_intrinsics(K, source, size, fit)
+            plan = dataclasses.replace(plan, anchor=fit_point(plan.anchor, source, size, fit),
+                                       height_px=plan.height_px * fit_transform(source, size, fit)[1])
     check_anchor(plan, frames.shape[1:3])
 
     for key, values in depth_input.items():
-        if len(values) < len(frames):
+        last = start + (len(frames) - 1) * stride  # the last source frame used
+        if len(values) <= last:
             raise InsertAnywhereError(
-                f"The depth input has {len(values)} frames but the video has {len(frames)}; "
-                "give one depth map per frame (or lower --max-frames)."
+                f"The depth input has {len(values)} frames but the video has {len(frames)} selected frames, "
+                f"up to frame {last}; give one depth map per video frame (or lower --frame-cap)."
             )
-        depth_input[key] = values[: len(frames)]
+        values = values[start:last + 1:stride]
+        if fit != "none":
+            values = np.stack([fit_frame(np.asarray(m, np.float32), size, fit) for m in values])
+        depth_input[key] = values
 
     started = time.perf_counter()
     scene, _ = reconstruct_cached(cache, frames, fps=fps, depth_input=depth_input, K=K,

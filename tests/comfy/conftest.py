@@ -63,9 +63,10 @@ def run_node(node_classes):
 
         original = node_classes[node_id]
         cls = original.PREPARE_CLASS_CLONE(hidden or {io.Hidden.unique_id: "1"})
-        if "validate_inputs" in original.__dict__:  # as ComfyUI calls it: only the inputs it names
+        if "validate_inputs" in original.__dict__:
+            # as the executor does: only the inputs the method names (all of them with **kwargs)
             spec = inspect.getfullargspec(original.validate_inputs)
-            named = {k: v for k, v in inputs.items() if spec.varkw or k in spec.args}
+            named = inputs if spec.varkw else {k: v for k, v in inputs.items() if k in spec.args}
             verdict = cls.validate_inputs(**named)
             assert verdict is True, verdict
         output = cls.EXECUTE_NORMALIZED(**inputs)

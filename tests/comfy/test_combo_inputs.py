@@ -16,9 +16,6 @@ import pytest
 BAD_VALUES = ("../../etc/passwd", "/etc/passwd", "no such option")
 # IA_LoadVideo's validate_inputs(cls, file, **_) is being replaced on branch fix-memory (issue #11 point 2);
 # drop it from this set once that branch is merged.
-VALIDATE_KWARGS_ELSEWHERE = {"IA_LoadVideo"}
-
-
 def _combo_inputs(node_cls) -> dict:
     from comfy_api.latest import io
 
@@ -62,7 +59,7 @@ def test_validate_inputs_never_takes_kwargs(node_classes):
     """A validate_inputs with **kwargs switches off ComfyUI's type and min/max checks for every input."""
     for node_id, node_cls in node_classes.items():
         function = node_cls.__dict__.get("validate_inputs")
-        if function is None or node_id in VALIDATE_KWARGS_ELSEWHERE:
+        if function is None:
             continue
         spec = inspect.getfullargspec(function.__func__)
         assert spec.varkw is None, f"{node_id}.validate_inputs takes **{spec.varkw}"

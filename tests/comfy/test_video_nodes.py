@@ -54,3 +54,26 @@ def test_fit_frames_node(comfy, run_node):
     images = torch.rand(7, 50, 70, 3)
     frames, count = run_node("IA_FitFrames", images=images, max_side=0, fit="crop", frame_count="4k+1").result
     assert tuple(frames.shape) == (5, 48, 64, 3) and count == 5
+
+
+def test_load_video_and_reconstruct_refuse_what_memory_cannot_hold(comfy, run_node, monkeypatch):
+    """Issue #11: over INSERTANYWHERE_MEMORY_BUDGET_GB, Load Video refuses before decoding and 4D
+    Reconstruct refuses frames from any loader, both naming the frame cap that fits."""
+    import folder_paths
+
+    from insertanywhere import memory
+    from insertanywhere.errors import InsertAnywhereError
+
+    name = _tiny_video(folder_paths.get_input_directory(), "tiny3.mp4")
+    gib = memory.working_bytes(3.5, 32, 48, with_depth=True, comfy=True) / memory.GIB
+    monkeypatch.setenv(memory.ENV_BUDGET, repr(gib))
+    with pytest.raises(InsertAnywhereError, match=r"9 frames of 48x32 would need .*frame_cap 3 \(--frame-cap; now 9\)"
+                                                   r".*INSERTANYWHERE_MEMORY_BUDGET_GB=<GiB> in the server"):
+        run_node("IA_LoadVideo", file=name, start_frame=0, frame_cap=9, stride=1, max_side=0, fit="crop",
+                 frame_count="any")
+    frames = torch.rand(9, 32, 48, 3)
+    monkeypatch.setenv(memory.ENV_BUDGET, repr(memory.working_bytes(3.5, 32, 48) / memory.GIB))
+    with pytest.raises(InsertAnywhereError, match=r"The frames given to 4D Reconstruct: 9 frames of 48x32 .*"
+                                                   r"frame_cap 3 \(--frame-cap; now 9\)"):
+        run_node("IA_Reconstruct4D", frames=frames, fps=16.0, depth_file="none (video only)", fov_deg=0.0, intrinsics="",
+                 disk_cache=False)

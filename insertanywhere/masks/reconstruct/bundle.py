@@ -10,9 +10,9 @@ Unknowns per frame: a rotation increment and translation (world_to_camera), and 
 parameters (see depth.py); one shared focal length fx = fy when `refine_focal`.
 Gauge: frame 0's pose and its first depth parameter stay fixed.
 
-Solved by Levenberg-Marquardt on the dense normal equations, assembled from per-pair blocks
-(the Jacobian is sparse: each row touches two frames and the focal). Cost per iteration is
-O(correspondences) to assemble plus O((8 F)^3) for the solve, negligible below a few hundred frames.
+Solved by Levenberg-Marquardt on the normal equations, assembled from per-pair blocks into a
+banded sparse matrix (each row of the Jacobian touches two frames and the focal). Cost per iteration is
+O(correspondences) to assemble plus O(F) for the banded solve; memory grows linearly with F.
 Robust Huber weights are refreshed at every iteration.
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 from scipy.linalg import solveh_banded
 
 from .depth import SCALE
@@ -51,6 +52,14 @@ class Pairs:
     @property
     def count(self) -> int:
         return int((self.weight > 0).sum())
+
+    def slices(self, size: int) -> list["Pairs"]:
+        """The pairs in consecutive slices of at most `size` pairs."""
+        return [self._take(a, min(a + size, len(self.src))) for a in range(0, len(self.src), size)]
+
+    def _take(self, a: int, b: int) -> "Pairs":
+        return Pairs(self.src[a:b], self.tgt[a:b], self.p_uv[a:b], self.q_uv[a:b], self.p_val[a:b],
+                     self.q_val[a:b], self.weight[a:b])
 
     def split(self, parts: int) -> list["Pairs"]:
         """The pairs in `parts` consecutive slices (for the threads)."""
@@ -253,15 +262,30 @@ def _cost(state, kind, chunks: list[Pairs], depth_weight, robust_px, prior) -> f
     return sum(map_threads(chunk_cost, chunks)) + _prior_cost(state.f, prior)
 
 
-def _linearise(state, kind, chunks: list[Pairs], depth_weight, robust_px):
-    """Gauss-Newton H, g of the robust cost, summed over the chunks (computed on the threads)."""
+def _linearise(state, kind, chunks: list[Pairs], depth_weight, robust_px, band: int):
+    """Gauss-Newton H, g of the robust cost, summed over the chunks (computed on the threads).
+
+    H is returned as a sparse matrix: it is banded (each pair couples two frames at most `band`
+    parameters apart) plus the focal's row and column, so a dense H (8 F + 1)^2 would grow with
+    the square of the frame count (2 GiB per copy at 2000 frames). Each thread walks its chunk in
+    slices of SLICE_PAIRS pairs so the Jacobian [pairs, N, 3, 17] stays small; the slices add into
+    H in the same order as one pass would, so H is the same to the last bit."""
+    num_frames = len(state.R)
+
     def chunk_normal_equations(pairs: Pairs):
-        r, ok, J = residuals(state, kind, pairs, depth_weight)
-        w, _ = _robust_weights(r, ok, robust_px)
-        return _normal_equations(J, r, w, pairs, len(state.R))
+        acc = _BandedNormal(num_frames * (POSE_DOF + 2), band)
+        for part in pairs.slices(SLICE_PAIRS):
+            r, ok, J = residuals(state, kind, part, depth_weight)
+            w, _ = _robust_weights(r, ok, robust_px)
+            acc.add(J, r, w, part)
+            del r, ok, J, w
+        return acc
 
     parts = map_threads(chunk_normal_equations, chunks)
-    return sum(H for H, _ in parts), sum(g for _, g in parts)
+    total = parts[0]
+    for other in parts[1:]:
+        total.merge(other)
+    return total
 
 
 def _prior_cost(f: float, prior: tuple[float, float] | None) -> float:
@@ -271,39 +295,82 @@ def _prior_cost(f: float, prior: tuple[float, float] | None) -> float:
     return 0.5 * prior[1] * np.log(f / prior[0]) ** 2
 
 
-def _normal_equations(J, r, w, pairs: Pairs, num_frames: int):
-    """Dense H = J^T W J and g = J^T W r over all parameters (8 per frame, then the focal)."""
-    P, N = r.shape[:2]
-    n_loc = J.shape[-1]
-    block = POSE_DOF + 2
-    idx = np.concatenate([pairs.src[:, None] * block + np.arange(block),
-                          pairs.tgt[:, None] * block + np.arange(block),
-                          np.full((P, 1), num_frames * block)], axis=1)
-    Jr = J.reshape(P, N * 3, n_loc)
-    Jw = Jr * w.reshape(P, N * 3, 1)
-    blocks = np.matmul(np.swapaxes(Jw, 1, 2), Jr)
-    grads = np.einsum("pmk,pm->pk", Jw, r.reshape(P, N * 3))
-    n = num_frames * block + 1
-    H = np.zeros((n, n))
-    g = np.zeros(n)
-    np.add.at(H, (idx[:, :, None], idx[:, None, :]), blocks)
-    np.add.at(g, idx, grads)
-    return H, g
+SLICE_PAIRS = 64  # pairs per Jacobian slice: about 2.5 MB of Jacobian, whatever the frame count
+
+
+class _BandedNormal:
+    """H = J^T W J and g = J^T W r over all parameters (8 per frame, then the focal), kept as the
+    band |i - j| <= band of the frame parameters plus the focal's row, column and corner."""
+
+    def __init__(self, n_frames_params: int, band: int):
+        self.n = n_frames_params
+        self.band = band
+        self.diags = np.zeros((2 * band + 1, self.n))  # diags[band + i - j, j] = H[i, j]
+        self.col = np.zeros(self.n)                     # H[i, focal]
+        self.row = np.zeros(self.n)                     # H[focal, i]
+        self.corner = np.zeros(1)                       # H[focal, focal]
+        self.g = np.zeros(self.n + 1)
+
+    def add(self, J, r, w, pairs: Pairs) -> None:
+        P, N = r.shape[:2]
+        n_loc = J.shape[-1]
+        block = POSE_DOF + 2
+        idx = np.concatenate([pairs.src[:, None] * block + np.arange(block),
+                              pairs.tgt[:, None] * block + np.arange(block),
+                              np.full((P, 1), self.n)], axis=1)
+        Jr = J.reshape(P, N * 3, n_loc)
+        Jw = Jr * w.reshape(P, N * 3, 1)
+        blocks = np.matmul(np.swapaxes(Jw, 1, 2), Jr)
+        grads = np.einsum("pmk,pm->pk", Jw, r.reshape(P, N * 3))
+        frame = idx[:, :-1]
+        rows, cols = frame[:, :, None], frame[:, None, :]
+        np.add.at(self.diags, (self.band + rows - cols, np.broadcast_to(cols, blocks[:, :-1, :-1].shape)),
+                  blocks[:, :-1, :-1])
+        np.add.at(self.col, frame, blocks[:, :-1, -1])
+        np.add.at(self.row, frame, blocks[:, -1, :-1])
+        np.add.at(self.corner, np.zeros(P, np.int64), blocks[:, -1, -1])
+        np.add.at(self.g, idx, grads)
+
+    def merge(self, other: "_BandedNormal") -> None:
+        self.diags += other.diags
+        self.col += other.col
+        self.row += other.row
+        self.corner += other.corner
+        self.g += other.g
+
+    def matrix(self):
+        """H as a scipy.sparse CSR matrix [n + 1, n + 1]."""
+        from scipy import sparse
+
+        offsets = np.arange(-self.band, self.band + 1)         # i - j of each stored diagonal
+        j = np.arange(self.n)
+        rows = j[None, :] + offsets[:, None]
+        inside = (rows >= 0) & (rows < self.n)
+        cols = np.broadcast_to(j, rows.shape)
+        focal = np.full(self.n, self.n)
+        r = np.concatenate([rows[inside], j, focal, [self.n]])
+        c = np.concatenate([cols[inside], focal, j, [self.n]])
+        v = np.concatenate([self.diags[inside], self.col, self.row, self.corner])
+        return sparse.csr_matrix((v, (r, c)), shape=(self.n + 1, self.n + 1))
 
 
 def _solve(A: np.ndarray, g: np.ndarray, band: int, focal: bool) -> np.ndarray:
     """Solve A x = -g for symmetric positive definite A whose leading block is banded (half
     bandwidth `band`) and whose last row / column (the focal, when `focal`) is dense."""
-    n = len(A) - 1 if focal else len(A)
+    n = A.shape[0] - 1 if focal else A.shape[0]
     band = min(band, n - 1)
     ab = np.zeros((band + 1, n))
+    lead = A[:n, :n]
     for k in range(band + 1):
-        ab[band - k, k:] = np.diagonal(A[:n, :n], k)
+        ab[band - k, k:] = lead.diagonal(k)
     if not focal:
         return solveh_banded(ab, -g)
-    rhs = np.stack([-g[:n], A[:n, n]], axis=1)
+    col = A[:n, [n]].toarray().ravel()
+    row = A[[n], :n].toarray().ravel()
+    corner = A[n, n]
+    rhs = np.stack([-g[:n], col], axis=1)
     x = solveh_banded(ab, rhs)
-    step_f = (-g[n] - A[n, :n] @ x[:, 0]) / (A[n, n] - A[n, :n] @ x[:, 1])
+    step_f = (-g[n] - row @ x[:, 0]) / (corner - row @ x[:, 1])
     return np.append(x[:, 0] - x[:, 1] * step_f, step_f)
 
 
@@ -348,17 +415,20 @@ def bundle_adjust(state: State, kind: str, pairs: Pairs, *, refine_focal: bool =
     mu = 1e-4
     done = 0
     for done in range(1, iterations + 1):
-        H, g = _linearise(state, kind, chunks, depth_weight, robust_px)
+        normal = _linearise(state, kind, chunks, depth_weight, robust_px, band)
+        g = normal.g
         if prior is not None:
-            H[-1, -1] += prior[1] / state.f ** 2
+            normal.corner[0] += prior[1] / state.f ** 2
             g[-1] += prior[1] * np.log(state.f / prior[0]) / state.f
-        Hf = H[np.ix_(free, free)]
+        H = normal.matrix()
+        del normal
+        Hf = H[free][:, free]
         gf = g[free]
-        diag = np.maximum(np.diag(Hf), 1e-9 * max(np.diag(Hf).max(), 1e-12))
+        diag = np.maximum(Hf.diagonal(), 1e-9 * max(Hf.diagonal().max(), 1e-12))
         improved = False
         for _ in range(6):
             try:
-                step = _solve(Hf + np.diag(mu * diag), gf, band, refine_focal)
+                step = _solve(Hf + sparse.diags(mu * diag, format="csr"), gf, band, refine_focal)
             except np.linalg.LinAlgError:
                 mu *= 10
                 continue

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..geometry import invert_rigid
-from .threads import map_threads
+from .threads import map_threads, stack_frames
 
 
 def ego_flow(depth: np.ndarray, K: np.ndarray, rel: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
@@ -131,8 +131,15 @@ def motion_evidence(depth: np.ndarray, K: np.ndarray, poses: np.ndarray, flow_fw
             exceeded |= valid & (ratio > limit)
         return (exceeded * weight).astype(np.float32), ((seen & ~exceeded) * weight).astype(np.float32)
 
-    results = map_threads(frame, range(num))
-    return np.stack([m for m, _ in results]), np.stack([r for _, r in results])
+    # filled in place: a list of per-frame results and its stacked copy would hold both at once
+    moving = np.empty(depth.shape, np.float32)
+    resting = np.empty(depth.shape, np.float32)
+
+    def fill(t: int) -> None:
+        moving[t], resting[t] = frame(t)
+
+    map_threads(fill, range(num))
+    return moving, resting
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
@@ -167,7 +174,7 @@ def moving_masks(moving: np.ndarray, resting: np.ndarray, gray_grid: np.ndarray,
         mask = _drop_small(mask, max(4, int(min_area_frac * mask.size)))
         return cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR) > 0
 
-    return np.stack(map_threads(frame, range(num)))
+    return stack_frames(frame, num, bool)
 
 
 def _drop_small(mask: np.ndarray, min_area: int) -> np.ndarray:

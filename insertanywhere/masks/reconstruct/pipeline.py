@@ -31,7 +31,9 @@ INITIAL_SHIFT = 0.2  # first guess of b / a for disparity (1/z = a d + b), refin
 
 def _motion(kind, values, state, log, fwd, bwd, valid, valid_bwd, gray_grid, stride, tolerance_px, relative):
     """Motion / rest evidence [F, H', W'] x 2 with tolerances widened to the fit's own residuals."""
-    grid_depth = np.stack([depth_from_params(kind, values[t], state.params[t]) for t in range(len(values))])
+    # float32: motion_evidence reads depth as float32 (ego_flow), so float64 would only cost memory
+    grid_depth = stack_frames(lambda t: depth_from_params(kind, values[t], state.params[t]), len(values),
+                              np.float32)
     tolerance = max(tolerance_px, 3.0 * log["px_median"])
     rel = max(relative, 4.0 * log["depth_rel_median"])
     return motion_evidence(grid_depth, state.K(), state.poses(), fwd, bwd, valid, valid_bwd, gray_grid, stride,
@@ -133,8 +135,7 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
     gray = to_gray(frames)
     fwd, bwd, valid, valid_bwd = compute_flow(gray, stride, flow_preset, progress, 0, steps)
     gray_grid = downsample_gray(gray, stride)
-    strength = texture_strength(gray_grid)
-    tex = textured(strength)
+    tex = textured(texture_strength(gray_grid))
     timings["flow"] = time.perf_counter() - mark
     lines_job = _background(detect_segments, frames)
 
@@ -168,6 +169,7 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
     evidence = _motion(kind, values, state, log, fwd, bwd, valid, valid_bwd, gray_grid, stride,
                        motion_tolerance_px, motion_relative)
     moving = moving_masks(*evidence, gray_grid, height, width)
+    del evidence
     timings["motion"] = time.perf_counter() - mark
     report(progress, num + 2, steps)
 
@@ -180,6 +182,7 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
 
     mark = time.perf_counter()
     full_depth = stack_frames(lambda t: depth_from_params(kind, maps[t], state.params[t]), num, np.float32)
+    del maps
     poses = state.poses()
     if refine_depth is None:
         refine_depth = kind == INVERSE_AFFINE
@@ -198,6 +201,13 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
                                        iterations=max(1, ba_iterations // 2))
             poses = state.poses()
             full_depth *= state.params[:, :1, None].astype(np.float32)
+            del grid
+    # the scene record keeps the flow as float16: convert now and drop the float32 flow before the
+    # full-resolution depth passes, so the two copies never coexist with them
+    flow_fwd = stack_frames(fwd.__getitem__, len(fwd), np.float16)
+    del fwd
+    flow_bwd = stack_frames(bwd.__getitem__, len(bwd), np.float16)
+    del bwd, valid_bwd, values, gray
     full_depth = sharpen_edges(full_depth, sharpen_px)
     timings["depth"] = time.perf_counter() - mark
     mark = time.perf_counter()
@@ -218,6 +228,5 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
     }
     return SceneRecord(frames=frames, depth=full_depth, K=state.K().astype(np.float32),
                        world_to_camera=poses.astype(np.float32), moving=moving,
-                       flow_fwd=stack_frames(fwd.__getitem__, len(fwd), np.float16),
-                       flow_bwd=stack_frames(bwd.__getitem__, len(bwd), np.float16), flow_valid=valid,
+                       flow_fwd=flow_fwd, flow_bwd=flow_bwd, flow_valid=valid,
                        flow_stride=stride, fps=float(fps), info=info, lines=lines)
