@@ -68,7 +68,7 @@ CASES = [
                r"^refused: (?!(.*custom_validation_failed){2})"
                r".*\"node_errors\": \{\"1\": \{\"errors\": \[\{\"type\": \"custom_validation_failed\", "
                r"\"message\": \"Custom validation failed for node\", \"details\": \"file - Video file "
-               r"'ia_no_such_video.mp4' is not in ComfyUI's input folder[^\]]*\]"),
+               r"'ia_no_such_video.mp4' is not a file in ComfyUI's input folder[^\]]*\]"),
     ServerCase("Load Video: 600 frames of 4096x2160, frame cap 10000, max side 0 (far over the server's memory)",
                huge_request,
                r"^error: .*ia_memory_4k_600\.mp4': 600 frames of 4096x2160 would need about \d+\.\d GiB for the "
