@@ -1069,3 +1069,19 @@ def _contact_shadow(points: np.ndarray, world_from_mesh: np.ndarray, foot_radius
     radial2 = (q[:, 0] ** 2 + q[:, 2] ** 2) / (1.3 * foot_radius) ** 2
     near = np.clip(1.0 - np.abs(q[:, 1]) / (0.05 + 0.2 * foot_radius), 0.0, 1.0)
     return 0.5 * np.exp(-radial2) * near
+
+
+def write_triangle_soup(path, faces: int, spread: Optional[float] = None, seed: int = 0) -> Path:
+    """A binary STL triangle soup (the hostile mesh of issue #11): `faces` triangles, each with its
+    own 3 corners, in a unit cube. spread = std of the corners around each triangle's centre (small:
+    little triangles all over); None = every corner anywhere (large overlapping triangles)."""
+    rng = np.random.default_rng(seed)
+    if spread is None:
+        corners = rng.uniform(0, 1, (faces, 3, 3))
+    else:
+        corners = rng.uniform(0, 1, (faces, 1, 3)) + rng.normal(0, spread, (faces, 3, 3))
+    record = np.zeros(faces, [("normal", "<f4", 3), ("corners", "<f4", (3, 3)), ("attr", "<u2")])
+    record["corners"] = corners
+    path = Path(path)
+    path.write_bytes(b"triangle soup".ljust(80, b" ") + np.uint32(faces).tobytes() + record.tobytes())
+    return path

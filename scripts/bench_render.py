@@ -25,22 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from insertanywhere.masks.geometry import make_pose  # noqa: E402
 from insertanywhere.masks.object3d import load_mesh, object_from_trimesh  # noqa: E402
 from insertanywhere.masks.reproject import render_object  # noqa: E402
+from insertanywhere.sample_scene import write_triangle_soup  # noqa: E402
 
 SIZE = (480, 832)
 K = np.array([[600.0, 0, 416], [0, 600, 240], [0, 0, 1]])
 POSE = make_pose(np.diag([1.0, -1.0, -1.0]), [0.0, 0.5, 2.0])  # unit height at z = 2: 300 px tall
-
-
-def _soup(path: Path, faces: int, spread) -> Path:
-    rng = np.random.default_rng(0)
-    if spread is None:
-        corners = rng.uniform(0, 1, (faces, 3, 3))
-    else:
-        corners = rng.uniform(0, 1, (faces, 1, 3)) + rng.normal(0, spread, (faces, 3, 3))
-    record = np.zeros(faces, [("normal", "<f4", 3), ("corners", "<f4", (3, 3)), ("attr", "<u2")])
-    record["corners"] = corners
-    path.write_bytes(b"soup".ljust(80, b" ") + np.uint32(faces).tobytes() + record.tobytes())
-    return path
 
 
 def _median_time(fn, repeats: int) -> tuple[float, object]:
@@ -68,7 +57,7 @@ def main(argv=None) -> int:
         for name, spread in (("100k soup, small triangles (std 0.01)", 0.01),
                              ("100k soup, small triangles (std 0.03)", 0.03),
                              ("100k soup, large overlapping triangles", None)):
-            path = _soup(Path(folder) / "soup.stl", 100_000, spread)
+            path = write_triangle_soup(Path(folder) / "soup.stl", 100_000, spread)
             load, obj = _median_time(lambda: load_mesh(path), 1)
             per_frame, render = _median_time(lambda: render_object(obj, POSE, K, SIZE), args.frames)
             print(f"| {name} | {len(obj.faces)} | {load / floor:.0f} | {per_frame / floor:.1f} | "

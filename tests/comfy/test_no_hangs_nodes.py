@@ -8,23 +8,15 @@ import numpy as np
 import pytest
 
 
-def _soup(path, faces, seed=0):
-    rng = np.random.default_rng(seed)
-    corners = rng.uniform(0, 1, (faces, 1, 3)) + rng.normal(0, 0.01, (faces, 3, 3))
-    record = np.zeros(faces, [("normal", "<f4", 3), ("corners", "<f4", (3, 3)), ("attr", "<u2")])
-    record["corners"] = corners
-    path.write_bytes(b"soup".ljust(80, b" ") + np.uint32(faces).tobytes() + record.tobytes())
-
-
 @pytest.fixture(scope="module")
 def scene_inputs(comfy):
     import folder_paths
 
-    from insertanywhere.sample_scene import make_scene
+    from insertanywhere.sample_scene import make_scene, write_triangle_soup
 
     scene = make_scene(kind="static", num_frames=5, width=160, height=96)
     folder = scene.write_bundle(f"{folder_paths.get_input_directory()}/hangs_bundle")
-    _soup(folder / "soup.stl", 5000)
+    write_triangle_soup(folder / "soup.stl", 5000, 0.01)
     return scene, folder
 
 

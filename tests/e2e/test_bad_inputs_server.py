@@ -3,7 +3,6 @@ error, leave no side effect, and never crash the server. Rows: tests/e2e/bad_pro
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -11,30 +10,15 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "bad_prompts"))
+sys.path.insert(0, str(HERE.parent))  # tests/, for rows
 
+from rows import load_rows  # noqa: E402
 from server_table import ServerCase  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
 
-def _load(path: Path):
-    """A rows module by its path, under a name of its own: the core and server tables both have
-    cases_<area>.py, so importing by bare name would hand one tier the other's rows."""
-    spec = importlib.util.spec_from_file_location(f"bad_prompts_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses in the rows look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-def all_cases() -> list[ServerCase]:
-    cases = []
-    for module in sorted((HERE / "bad_prompts").glob("cases_*.py")):
-        cases += _load(module).CASES
-    return cases
-
-
-CASES = all_cases()
+CASES: list[ServerCase] = load_rows(HERE / "bad_prompts")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

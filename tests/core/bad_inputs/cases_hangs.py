@@ -8,28 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
+from insertanywhere.sample_scene import write_triangle_soup
 from table import Case
-
-
-def _soup(path: Path, faces: int, spread) -> Path:
-    """Binary STL triangle soup: every triangle with its own 3 corners in a unit cube; spread =
-    std of the corners around each triangle's centre, None = anywhere (large overlapping)."""
-    rng = np.random.default_rng(0)
-    if spread is None:
-        corners = rng.uniform(0, 1, (faces, 3, 3))
-    else:
-        corners = rng.uniform(0, 1, (faces, 1, 3)) + rng.normal(0, spread, (faces, 3, 3))
-    record = np.zeros(faces, [("normal", "<f4", 3), ("corners", "<f4", (3, 3)), ("attr", "<u2")])
-    record["corners"] = corners
-    path.write_bytes(b"soup".ljust(80, b" ") + np.uint32(faces).tobytes() + record.tobytes())
-    return path
 
 
 def _load(spread, faces=100_000):
     def run(tmp: Path):
         from insertanywhere.masks.object3d import MAX_FACES, load_mesh
 
-        obj = load_mesh(_soup(tmp / "soup.stl", faces, spread))
+        obj = load_mesh(write_triangle_soup(tmp / "soup.stl", faces, spread))
         assert len(obj.faces) <= MAX_FACES
         return obj.info.get("warnings", [])
     return run

@@ -91,31 +91,26 @@ def half_cut_mp4_capped(tmp: Path):
     assert len(frames) == 5
 
 
-def no_count_mkv(tmp: Path):
-    video = _write(tmp / "nocount.mkv", 40)
+def _over_budget(tmp: Path, name: str, frames: int, cap, budget_frames: float, max_decoded: int):
+    """Run a selection over a budget of `budget_frames` frames; at most `max_decoded` may be decoded."""
+    video = _write(tmp / name, frames)
     log = _DecodeLog()
     try:
-        return _masks(tmp, video, log, max_frames=10_000, memory_budget=_budget_for(10.5), fit="crop")
+        return _masks(tmp, video, log, max_frames=cap, memory_budget=_budget_for(budget_frames), fit="crop")
     finally:
-        assert log.decoded == 0, f"decoded {log.decoded} frames before refusing"
+        assert log.decoded <= max_decoded, f"decoded {log.decoded} frames, more than {max_decoded}"
+
+
+def no_count_mkv(tmp: Path):
+    return _over_budget(tmp, "nocount.mkv", 40, 10_000, 10.5, max_decoded=0)  # refused before decoding
 
 
 def no_count_mkv_no_cap(tmp: Path):
-    video = _write(tmp / "nocount.mkv", 40)
-    log = _DecodeLog()
-    try:
-        return _masks(tmp, video, log, max_frames=None, memory_budget=_budget_for(10.5), fit="crop")
-    finally:
-        assert log.decoded <= 10, f"decoded {log.decoded} frames past the budget of 10"
+    return _over_budget(tmp, "nocount.mkv", 40, None, 10.5, max_decoded=10)  # refused by the running count
 
 
 def planned_over_budget(tmp: Path):
-    video = _write(tmp / "long.mp4", 60)
-    log = _DecodeLog()
-    try:
-        return _masks(tmp, video, log, max_frames=10_000, memory_budget=_budget_for(20.5), fit="crop")
-    finally:
-        assert log.decoded == 0, f"decoded {log.decoded} frames before refusing"
+    return _over_budget(tmp, "long.mp4", 60, 10_000, 20.5, max_decoded=0)
 
 
 def negative_max_side(tmp: Path):

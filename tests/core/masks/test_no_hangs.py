@@ -17,22 +17,7 @@ from insertanywhere.masks.object3d import (MAX_FACES, MAX_LAYERS, load_mesh, mes
 from insertanywhere.masks.placement import place_object
 from insertanywhere.masks.reproject import rasterize, render_object, reproject
 from insertanywhere.masks.scene import ObjectTrack
-from insertanywhere.sample_scene import make_scene
-
-
-def write_soup(path, faces: int, spread: float, seed: int = 0):
-    """An STL triangle soup: `faces` triangles with their own 3 corners each, in a unit cube.
-    spread = the std of the corners around each triangle's centre (small: little triangles all
-    over; None: every corner anywhere in the cube, i.e. large overlapping triangles)."""
-    import trimesh
-
-    rng = np.random.default_rng(seed)
-    if spread is None:
-        corners = rng.uniform(0, 1, (faces, 3, 3))
-    else:
-        corners = rng.uniform(0, 1, (faces, 1, 3)) + rng.normal(0, spread, (faces, 3, 3))
-    trimesh.Trimesh(corners.reshape(-1, 3), np.arange(3 * faces).reshape(faces, 3), process=False).export(path)
-    return path
+from insertanywhere.sample_scene import make_scene, write_triangle_soup
 
 
 def reference_rasterize(points, faces, K, size):
@@ -70,7 +55,7 @@ def sample_object():
 
 
 def test_a_100k_triangle_soup_is_simplified_to_the_face_budget_with_a_message(tmp_path):
-    path = write_soup(tmp_path / "soup.stl", 100_000, 0.01)
+    path = write_triangle_soup(tmp_path / "soup.stl", 100_000, 0.01)
     assert path.stat().st_size > 4_000_000  # the 5 MB file of the issue
     obj = load_mesh(path)
     assert 0 < len(obj.faces) <= MAX_FACES
@@ -91,7 +76,7 @@ def test_a_100k_triangle_soup_is_simplified_to_the_face_budget_with_a_message(tm
 def test_a_soup_of_large_overlapping_triangles_is_simplified_and_renders_boundedly(tmp_path):
     import trimesh
 
-    path = write_soup(tmp_path / "big.stl", 20_000, None)
+    path = write_triangle_soup(tmp_path / "big.stl", 20_000, None)
     raw = trimesh.load(path, process=False)
     raw_vertices, _ = normalise_vertices(raw.vertices, "soup")
     assert mesh_layers(raw_vertices, raw.faces) > 20 * MAX_LAYERS  # thousands of triangles over each pixel
@@ -119,7 +104,7 @@ def _camera_points(obj, pose):
 def test_rasterising_the_simplified_soup_tests_each_covered_pixel_about_once(tmp_path, sample_object):
     """The row spans test pixel centres inside the triangle plus at most a couple per row, not
     the triangle's bounding box; the count equals the reference's inside count plus that slack."""
-    obj = load_mesh(write_soup(tmp_path / "soup.stl", 100_000, 0.01))
+    obj = load_mesh(write_triangle_soup(tmp_path / "soup.stl", 100_000, 0.01))
     K = np.array([[300.0, 0, 160], [0, 300, 96], [0, 0, 1]])
     for mesh, distance in ((obj, 2.0), (sample_object, 1.5)):
         pose = make_pose(np.diag([1.0, -1.0, -1.0]) @ rot_y(30), [0.0, 0.5, distance])
@@ -249,7 +234,7 @@ def test_cli_refuses_an_anchor_outside_the_frame_before_reconstructing(tmp_path,
 
 def test_cli_says_when_it_simplified_the_mesh(tmp_path, video_bundle, no_reconstruction, capsys):
     _, folder = video_bundle
-    soup = write_soup(tmp_path / "soup.stl", 3000, 0.03)
+    soup = write_triangle_soup(tmp_path / "soup.stl", 3000, 0.03)
     (tmp_path / "placement.json").write_text('{"anchor": [48, 40], "height_px": 20}')
     with pytest.raises(AssertionError, match="reconstruct was called"):  # got as far as reconstructing
         cli.main(["masks", "--video", str(folder / "scene.mp4"), "--object-mesh", str(soup), "--max-faces", "1000",

@@ -9,8 +9,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
+from insertanywhere.sample_scene import write_triangle_soup
 from server_table import ServerCase
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -34,23 +34,10 @@ class TimedCase(ServerCase):
         return got
 
 
-def _write_soup(path: Path, faces: int = 100_000) -> None:
-    """Binary STL (5 MB), every triangle with its own 3 corners anywhere in a unit cube: large
-    overlapping triangles (before the fix: ~20 s per frame rendered, > 600 s for the CLI)."""
-    rng = np.random.default_rng(0)
-    corners = rng.uniform(0, 1, (faces, 3, 3)).astype("<f4")
-    record = np.zeros(faces, [("normal", "<f4", 3), ("corners", "<f4", (3, 3)), ("attr", "<u2")])
-    record["corners"] = corners
-    with open(path, "wb") as stream:
-        stream.write(b"ia soup".ljust(80, b" "))
-        stream.write(np.uint32(faces).tobytes())
-        stream.write(record.tobytes())
-
-
 def _soup_placed(server, tmp_path: Path) -> dict:
     """The shipped masks workflow up to Reproject (a preview of its anchor video as the output),
     with the soup as the object."""
-    _write_soup(server.input_dir / SOUP)
+    write_triangle_soup(server.input_dir / SOUP, 100_000)  # large overlapping triangles, 5 MB
     workflow = json.loads((ROOT / "workflows" / "insertanywhere_masks.json").read_text())
     prompt = to_api(workflow, server.get("/object_info"))
     by_type = {node["class_type"]: key for key, node in prompt.items()}
