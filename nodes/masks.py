@@ -21,7 +21,7 @@ from insertanywhere.masks.vertical import UPRIGHT_MODES, scene_lines, use_uprigh
 from ._comfy import (check_combos, check_input_file, input_file_path, input_files, io, preview_image, preview_video,
                      progress_bar, validate_combos, with_warnings)
 from .tensors import frames_to_image, image_to_frames, image_to_gray, mask_to_numpy, masks_to_tensor
-from .types import CATEGORY, Object3D, Placement, Scene, Track
+from .types import CATEGORY, OBJECT_TIP, PLACEMENT_TIP, SCENE_TIP, TRACK_TIP, Object3D, Placement, Scene, Track
 
 STAGE = f"{CATEGORY}/masks"
 DEFAULT_PLACEMENT = json.dumps({"anchor": [160, 120], "height_px": 60, "yaw_deg": 0, "pitch_deg": 0,
@@ -98,7 +98,7 @@ class Reconstruct4D(io.ComfyNode):
                                        "at 832x480); the least recently used scenes are removed to stay under it."),
             ],
             outputs=[
-                Scene.Output(display_name="scene"),
+                Scene.Output(display_name="scene", tooltip=SCENE_TIP + " Goes to Place Object, Propagate and Reproject."),
                 io.Mask.Output(display_name="moving", tooltip="Independently moving things per frame."),
                 io.Image.Output(display_name="depth_preview", tooltip="Colour-mapped depth | moving overlay."),
             ],
@@ -170,7 +170,7 @@ class ObjectFromImage(io.ComfyNode):
                                tooltip="Optional depth of the reference image (bright = near) for the relief; "
                                        "without it a rounded relief is made from the mask."),
             ],
-            outputs=[Object3D.Output(display_name="object")],
+            outputs=[Object3D.Output(display_name="object", tooltip=OBJECT_TIP + " Goes to Place Object and Reproject.")],
         )
 
     @classmethod
@@ -202,7 +202,7 @@ class ObjectFromMesh(io.ComfyNode):
                              tooltip="Face budget: a mesh with more triangles is simplified on load, as is a "
                                      "triangle soup. Every frame renders every triangle, so more costs time."),
             ],
-            outputs=[Object3D.Output(display_name="object")],
+            outputs=[Object3D.Output(display_name="object", tooltip=OBJECT_TIP + " Goes to Place Object and Reproject.")],
         )
 
     @classmethod
@@ -230,8 +230,8 @@ class PlaceObject(io.ComfyNode):
             description="Stand the object on the scene surface in frame 0 from a placement JSON (anchor pixel, "
                         "height_px, yaw/pitch/roll, offset, top_k). The canvas editor writes this JSON.",
             inputs=[
-                Scene.Input("scene"),
-                Object3D.Input("object"),
+                Scene.Input("scene", tooltip=SCENE_TIP),
+                Object3D.Input("object", tooltip=OBJECT_TIP),
                 io.String.Input("placement", default=DEFAULT_PLACEMENT, multiline=True,
                                 tooltip="Placement JSON: anchor [u, v] pixel of the base in frame 0, height_px "
                                         "(apparent height there), yaw/pitch/roll_deg, offset [dx, dy, dz] in "
@@ -244,7 +244,7 @@ class PlaceObject(io.ComfyNode):
                                        "on slopes."),
             ],
             outputs=[
-                Placement.Output(display_name="placement"),
+                Placement.Output(display_name="placement", tooltip=PLACEMENT_TIP + " Goes to Propagate."),
                 io.Image.Output(display_name="preview", tooltip="Frame 0 with the object rendered in."),
             ],
             hidden=[io.Hidden.unique_id],
@@ -277,13 +277,13 @@ class Propagate(io.ComfyNode):
             description="Carry the object through the video with the rigid motion of its top-K nearest scene "
                         "points: fixed in the world on static ground, riding along on a moving support.",
             inputs=[
-                Scene.Input("scene"),
-                Placement.Input("placement"),
+                Scene.Input("scene", tooltip=SCENE_TIP),
+                Placement.Input("placement", tooltip=PLACEMENT_TIP),
                 io.Boolean.Input("propagation", default=True,
                                  tooltip="Off keeps the frame-0 world pose in every frame (camera-only "
                                          "ablation)."),
             ],
-            outputs=[Track.Output(display_name="track")],
+            outputs=[Track.Output(display_name="track", tooltip=TRACK_TIP + " Goes to Reproject.")],
         )
 
     @classmethod
@@ -310,9 +310,9 @@ class Reproject(io.ComfyNode):
             description="Render the tracked object into every frame with a z-test against scene depth: visible "
                         "and amodal masks plus the anchor video (object painted in).",
             inputs=[
-                Scene.Input("scene"),
-                Object3D.Input("object"),
-                Track.Input("track"),
+                Scene.Input("scene", tooltip=SCENE_TIP),
+                Object3D.Input("object", tooltip=OBJECT_TIP),
+                Track.Input("track", tooltip=TRACK_TIP),
                 io.Boolean.Input("occlusion", default=True,
                                  tooltip="Off ignores scene depth, so things in front do not hide the object "
                                          "(ablation)."),

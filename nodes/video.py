@@ -11,6 +11,8 @@ from ._comfy import check_combos, check_input_file, input_file_path, input_files
 from .tensors import frames_to_image, image_to_frames
 from .types import CATEGORY
 
+FRAME_COUNT_TIP = "How many frames came out (after start, stride, cap and the frame-count rule)."
+
 FIT_TOOLTIP = ("crop: scale to cover and centre-crop to multiples of 16 (keeps aspect); "
                "resize: stretch to the nearest multiples of 16; none: keep the size.")
 COUNT_TOOLTIP = "4k+1 trims to 1, 5, 9, ... 81 frames as Wan VACE needs; any keeps every frame."
@@ -33,7 +35,7 @@ def _selection_inputs() -> list:
 _OUTPUTS = [
     io.Image.Output(display_name="frames", tooltip="The selected frames, fitted."),
     io.Float.Output(display_name="fps", tooltip="Frame rate of the output frames (source fps / stride)."),
-    io.Int.Output(display_name="frame_count"),
+    io.Int.Output(display_name="frame_count", tooltip=FRAME_COUNT_TIP),
 ]
 
 
@@ -94,7 +96,8 @@ class VideoToFrames(io.ComfyNode):
             display_name="Video to Frames (InsertAnywhere)",
             category=f"{CATEGORY}/video",
             description="Turn a core VIDEO (e.g. from Load Video) into fitted frames without decoding all of it.",
-            inputs=[io.Video.Input("video"), *_selection_inputs()],
+            inputs=[io.Video.Input("video", tooltip="A core VIDEO, e.g. from core Load Video."),
+                    *_selection_inputs()],
             outputs=_OUTPUTS,
         )
 
@@ -118,14 +121,15 @@ class FitFrames(io.ComfyNode):
             category=f"{CATEGORY}/video",
             description="Fit an IMAGE batch to H, W multiples of 16 and a 4k+1 frame count.",
             inputs=[
-                io.Image.Input("images"),
+                io.Image.Input("images", tooltip="Any IMAGE batch (the frames of a video)."),
                 io.Int.Input("max_side", default=832, min=0, max=8192, step=16,
                              tooltip="Longer side after resizing; 0 keeps the size."),
                 io.Combo.Input("fit", options=list(core_video.FIT_MODES), default="crop", tooltip=FIT_TOOLTIP),
                 io.Combo.Input("frame_count", options=list(core_video.FRAME_COUNT_MODES), default="4k+1",
                                tooltip=COUNT_TOOLTIP),
             ],
-            outputs=[io.Image.Output(display_name="frames"), io.Int.Output(display_name="frame_count")],
+            outputs=[io.Image.Output(display_name="frames", tooltip="The frames, fitted."),
+                     io.Int.Output(display_name="frame_count", tooltip=FRAME_COUNT_TIP)],
         )
 
     @classmethod
