@@ -18,8 +18,8 @@ from insertanywhere.masks.reproject import reproject
 from insertanywhere.masks.scene_cache import DEFAULT_MAX_GB, SceneCache, reconstruct_cached
 from insertanywhere.masks.vertical import UPRIGHT_MODES, scene_lines, use_upright
 
-from ._comfy import (check_combos, check_input_file, input_file_path, input_files, io, preview_image, preview_video,
-                     progress_bar, validate_combos, with_warnings)
+from ._comfy import (check_combos, check_input_file, file_combo, input_file_path, input_files, io, preview_image,
+                     preview_video, progress_bar, validate_combos, with_warnings)
 from .tensors import frames_to_image, image_to_frames, image_to_gray, mask_to_numpy, masks_to_tensor
 from .types import CATEGORY, OBJECT_TIP, PLACEMENT_TIP, SCENE_TIP, TRACK_TIP, Object3D, Placement, Scene, Track
 
@@ -27,6 +27,7 @@ STAGE = f"{CATEGORY}/masks"
 DEFAULT_PLACEMENT = json.dumps({"anchor": [160, 120], "height_px": 60, "yaw_deg": 0, "pitch_deg": 0,
                                 "roll_deg": 0, "offset": [0, 0, 0], "top_k": 64}, indent=1)
 DEPTH_NONE = "none (video only)"
+DEPTH_SUFFIXES = (".npz",)
 
 
 @dataclass
@@ -77,9 +78,10 @@ class Reconstruct4D(io.ComfyNode):
                 io.Image.Input("frames", tooltip="The scene video as an IMAGE batch."),
                 io.Float.Input("fps", default=16.0, min=0.1, max=240.0, step=0.1,
                                tooltip="Frame rate, carried to the previews and outputs."),
-                io.Combo.Input("depth_file", options=[DEPTH_NONE, *_input_files((".npz",))], default=DEPTH_NONE,
-                               tooltip="Optional .npz in the input folder with key 'depth' (metric camera z) or "
-                                       "'disparity' (relative inverse depth), shaped [frames, H, W]."),
+                file_combo("depth_file", [DEPTH_NONE, *_input_files(DEPTH_SUFFIXES)], DEPTH_SUFFIXES, default=DEPTH_NONE,
+                           tooltip="Optional .npz in the input folder with key 'depth' (metric camera z) or "
+                                   "'disparity' (relative inverse depth), shaped [frames, H, W]. Upload one with "
+                                   "the button or drop it on the node."),
                 io.Float.Input("fov_deg", default=0.0, min=0.0, max=170.0, step=0.5,
                                tooltip="Horizontal field of view when K is not given; 0 = 60 degree guess, "
                                        "refined from the video."),
@@ -195,8 +197,9 @@ class ObjectFromMesh(io.ComfyNode):
                         "(+Y up, +Z front, base at y = 0, unit height), with its colours. Meshes over the face "
                         "budget are simplified (the node says so).",
             inputs=[
-                io.Combo.Input("mesh_file", options=_input_files(core_object.MESH_SUFFIXES),
-                               tooltip="A mesh in ComfyUI's input folder (or input/3d)."),
+                file_combo("mesh_file", _input_files(core_object.MESH_SUFFIXES), core_object.MESH_SUFFIXES,
+                           tooltip="A mesh in ComfyUI's input folder (or input/3d): .glb, .gltf, .obj, .ply or "
+                                   ".stl. Upload one with the button or drop it on the node."),
                 io.Int.Input("max_faces", default=core_object.MAX_FACES, min=core_object.MIN_FACES,
                              max=10_000_000, step=1000, optional=True,  # prompts saved before it still run
                              tooltip="Face budget: a mesh with more triangles is simplified on load, as is a "
@@ -247,22 +250,25 @@ class PlaceObject(io.ComfyNode):
                 Placement.Output(display_name="placement", tooltip=PLACEMENT_TIP + " Goes to Propagate."),
                 io.Image.Output(display_name="preview", tooltip="Frame 0 with the object rendered in."),
             ],
-            hidden=[io.Hidden.unique_id],
+            hidden=[io.Hidden.unique_id, io.Hidden.extra_pnginfo],  # the editor's scene: workflow + node
         )
 
     @classmethod
     def execute(cls, scene, object, placement, stand_upright="auto") -> io.NodeOutput:
         check_combos(cls, locals())
-        from .editor import remember
+        from .editor import remember, workflow_id
 
         plan = core_placement.parse_placement(placement)
         upright = use_upright(scene, stand_upright)
-        remember(str(cls.hidden.unique_id), scene, object, upright)  # the editor previews before a rerun
+        # the editor previews before a rerun
+        remember(workflow_id(cls.hidden.extra_pnginfo), str(cls.hidden.unique_id), scene, object, upright)
         pose, surface, preview = core_placement.place_object(
             plan, object, scene.frames[0], scene.depth[0], scene.K, scene.world_to_camera[0],
             scene_lines(scene) if upright else None, progress=progress_bar(1))
         placed = PlacedObject(plan, pose, surface)
-        return io.NodeOutput(placed, frames_to_image(preview[None]), ui=preview_image(preview, cls))
+        # no image on the node: the editor above shows frame 0 with the object, live (a run's picture
+        # under it would go stale with the first drag); the preview output feeds a Preview Image node
+        return io.NodeOutput(placed, frames_to_image(preview[None]))
 
 
 # --- Propagate -------------------------------------------------------------------------------------

@@ -141,3 +141,63 @@ class FitFrames(io.ComfyNode):
 
 
 NODES = [LoadVideo, VideoToFrames, FitFrames]
+
+
+# --- GET /insertanywhere/video_info: what Load Video will load, shown on the node before a run ----------
+
+INFO_ROUTE = "/insertanywhere/video_info"
+# (name, default, min, max) of the integer knobs the route takes, as the node's widgets bound them
+_INFO_KNOBS = (("start_frame", 0, 0, 1_000_000), ("frame_cap", 81, 1, 10_000), ("stride", 1, 1, 100),
+               ("max_side", 832, 0, 8192))
+
+
+def register_routes() -> None:
+    from .routes import add_routes
+
+    add_routes(INFO_ROUTE, [("get", INFO_ROUTE, _video_info)])
+
+
+def _info_knobs(query) -> dict:
+    """The selection knobs of a video_info query (defaults as the node's), or an InsertAnywhereError."""
+    from insertanywhere.errors import InsertAnywhereError
+
+    knobs = {}
+    for name, default, low, high in _INFO_KNOBS:
+        text = query.get(name, str(default))
+        if not text.isdigit() or not low <= int(text) <= high:
+            raise InsertAnywhereError(f"'{name}' = {text[:40]!r} is not a whole number from {low} to {high}.")
+        knobs[name] = int(text)
+    for name, options, default in (("fit", core_video.FIT_MODES, "crop"),
+                                   ("frame_count", core_video.FRAME_COUNT_MODES, "4k+1")):
+        knobs[name] = query.get(name, default)
+        if knobs[name] not in options:
+            raise InsertAnywhereError(f"'{name}' = {knobs[name][:40]!r} is not one of {', '.join(options)}.")
+    return knobs
+
+
+def describe_video(name: str, knobs: dict) -> dict:
+    """The source's size, fps and frame count and what the node's knobs will load from it (no decoding)."""
+    info = core_video.probe(input_file_path(name, "Video file"))
+    plan = core_video.planned_output(info, start=knobs["start_frame"], frame_cap=knobs["frame_cap"],
+                                     stride=knobs["stride"], max_side=knobs["max_side"], multiple=16,
+                                     fit=knobs["fit"], frame_count=knobs["frame_count"])
+    return {"file": name, "width": info.width, "height": info.height, "fps": info.fps, "num_frames": info.num_frames,
+            "output": {"frames": plan.frames, "frames_known": plan.frames_known, "width": plan.width,
+                       "height": plan.height, "fps": plan.fps}}
+
+
+async def _video_info(request):
+    """?file=<name in input/>&start_frame=&frame_cap=&stride=&max_side=&fit=&frame_count= -> JSON, or a
+    JSON error: 400 for bad knobs, a name outside the input folder or a file that is not a video."""
+    from aiohttp import web
+
+    from insertanywhere.errors import InsertAnywhereError
+
+    from .routes import error, run_blocking
+
+    try:
+        knobs = _info_knobs(request.query)
+    except InsertAnywhereError as exc:
+        return error(400, str(exc))
+    result, err = await run_blocking(describe_video, request.query.get("file", ""), knobs)
+    return err if err is not None else web.json_response(result)
