@@ -142,13 +142,18 @@ class PlacementEditor {
     return Math.max(STATUS_HEIGHT, (this.status.scrollHeight || 0) + 4);
   }
 
+  /** The frontend's margin around the DOM widget (its element is the widget's height less twice it). */
+  margins() {
+    return 2 * (this.widget?.margin ?? 10);
+  }
+
   /** Height that fits the status line, the frame at the widget's width, and the controls. */
   minHeight() {
-    if (!this.info) return this.statusHeight() + 12;
+    if (!this.info) return this.statusHeight() + 6 + this.margins();
     const width = this.root.clientWidth ? this.root.clientWidth - 8 : Math.max(200, (this.node.size?.[0] ?? 480) - 30);
     const canvasHeight = Math.min(560, (width * this.info.height) / this.info.width);
     const controls = this.controls.offsetHeight || CONTROLS_HEIGHT;
-    return this.statusHeight() + canvasHeight + controls + 14;
+    return this.statusHeight() + canvasHeight + controls + 14 + this.margins();
   }
 
   idleMessage() {
@@ -669,6 +674,7 @@ function attach(node) {
   });
   widget.serialize = false;
   widget.editor = editor;
+  editor.widget = widget;
   // the JSON box keeps readable lines whatever size a saved workflow gives the node
   textWidget.options.getMinHeight = () => JSON_MIN_HEIGHT;
   editors.add(editor);

