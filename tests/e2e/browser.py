@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from comfyui_env import PACK_ROOT
+
+# screenshots; those of a frontend given with INSERTANYWHERE_FRONTEND_ROOT go to a sub-folder
+ARTIFACTS = PACK_ROOT / "test-artifacts" / ("front-end-root" if os.environ.get("INSERTANYWHERE_FRONTEND_ROOT") else "")
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -61,3 +65,13 @@ def load_app(page, url: str) -> None:
 
 def frontend_version(page) -> str:
     return page.evaluate("() => window.__COMFYUI_FRONTEND_VERSION__")
+
+
+def show_node(page, node: int) -> None:
+    """Zoom 1 with the node near the top left of the canvas, clear of newer frontends' menus."""
+    page.evaluate(f"""() => {{
+        const app = window.iaApp, node = window.iaNode({node});
+        app.canvas.ds.scale = 1;
+        app.canvas.ds.offset = [-node.pos[0] + 100, -node.pos[1] + 110];
+        app.canvas.setDirty(true, true);
+    }}""")

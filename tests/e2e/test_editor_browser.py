@@ -22,14 +22,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from browser import frontend_version, load_app, open_page  # noqa: E402
+from browser import ARTIFACTS, frontend_version, load_app, open_page, show_node  # noqa: E402
 from comfyui_env import COMFYUI_PATH, PACK_ROOT  # noqa: E402
 from workflow_api import to_api  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
 WORKFLOW = PACK_ROOT / "workflows" / "insertanywhere_masks.json"
-ARTIFACTS = PACK_ROOT / "test-artifacts"
 ROUTE = "/insertanywhere/editor"
 JSON_MIN_LINES = 8  # the placement JSON box shows at least this many lines (issue #12: not two)
 
@@ -98,7 +97,7 @@ def test_editor_routes_answer_and_reject_bad_input(comfy_server, masks_run):
 
 @pytest.fixture(scope="module")
 def page(comfy_server, masks_run):
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with open_page(comfy_server) as pg:
         yield pg
 
@@ -107,13 +106,8 @@ def _load_workflow(pg, workflow: dict, node: int) -> None:
     """Load through the UI, then centre the Place Object node at zoom 1 and make it roomy."""
     pg.evaluate("async (wf) => { await window.iaApp.loadGraphData(wf); }", workflow)
     pg.wait_for_function(f"() => window.iaEditor({node}) !== null", timeout=30_000)
-    pg.evaluate(f"""() => {{
-        const app = window.iaApp, node = app.graph.getNodeById({node});
-        node.setSize([620, Math.max(node.size[1], 900)]);
-        app.canvas.ds.scale = 1;
-        app.canvas.ds.offset = [-node.pos[0] + 40, -node.pos[1] + 60];
-        app.canvas.setDirty(true, true);
-    }}""")
+    pg.evaluate(f"() => {{ const node = window.iaNode({node}); node.setSize([620, Math.max(node.size[1], 900)]); }}")
+    show_node(pg, node)
 
 
 def _state(pg, node: int) -> dict:
@@ -326,12 +320,7 @@ def test_never_run_template_shows_plain_json_not_another_workflows_scene(comfy_s
     assert state["workflowId"] and state["workflowId"] != masks_run["id"]
     assert not state["available"] and "queue the workflow" in state["status"].lower()
     _assert_plain_json_readable(pg, node)
-    pg.evaluate(f"""() => {{
-        const app = window.iaApp, node = window.iaNode({node});
-        app.canvas.ds.scale = 1;
-        app.canvas.ds.offset = [-node.pos[0] + 40, -node.pos[1] + 60];
-        app.canvas.setDirty(true, true);
-    }}""")
+    show_node(pg, node)
     pg.wait_for_function(f"() => window.iaEditor({node}).root.getBoundingClientRect().width > 0")
     pg.screenshot(path=str(ARTIFACTS / "editor_8_template_never_run.png"))
     assert not [f for f in pg.failed if "/insertanywhere/editor/" in f], pg.failed

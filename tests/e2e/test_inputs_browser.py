@@ -19,13 +19,12 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from browser import frontend_version, open_page  # noqa: E402
+from browser import ARTIFACTS, frontend_version, open_page, show_node  # noqa: E402
 from comfyui_env import PACK_ROOT  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
 WORKFLOW = PACK_ROOT / "workflows" / "insertanywhere_masks.json"
-ARTIFACTS = PACK_ROOT / "test-artifacts"
 
 
 def _cube_ply(size: float) -> bytes:
@@ -51,7 +50,7 @@ def _node_id(workflow: dict, node_type: str) -> int:
 
 @pytest.fixture(scope="module")
 def page(comfy_server):
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with open_page(comfy_server) as pg:
         yield pg
 
@@ -65,16 +64,6 @@ def _open_template(pg) -> dict:
 
 def _widget(pg, node: int, name: str):
     return pg.evaluate(f"() => window.iaNode({node}).widgets.find((w) => w.name === {json.dumps(name)})?.value")
-
-
-def _show_node(pg, node: int) -> None:
-    """Zoom 1 with the node near the top left of the canvas."""
-    pg.evaluate(f"""() => {{
-        const app = window.iaApp, node = window.iaNode({node});
-        app.canvas.ds.scale = 1;
-        app.canvas.ds.offset = [-node.pos[0] + 60, -node.pos[1] + 80];
-        app.canvas.setDirty(true, true);
-    }}""")
 
 
 def _client_point(pg, node: int, widget: str | None = None) -> list[float]:
@@ -119,7 +108,7 @@ def test_upload_buttons_follow_every_widget_and_are_not_saved(page):
 
 def test_upload_button_uploads_and_selects_the_mesh(comfy_server, page):
     pg, node = page, _node_id(_open_template(page), "IA_ObjectFromMesh")
-    _show_node(pg, node)
+    show_node(pg, node)
     data = _cube_ply(1.0)
     with pg.expect_file_chooser() as chooser:
         pg.mouse.click(*_client_point(pg, node, "upload_mesh_file"))
@@ -137,7 +126,7 @@ def test_upload_button_uploads_and_selects_the_mesh(comfy_server, page):
 def test_dropped_file_is_uploaded_and_picked_not_loaded_as_a_workflow(comfy_server, page, node_type, combo, name, data):
     pg = page
     node = _node_id(_open_template(pg), node_type)
-    _show_node(pg, node)
+    show_node(pg, node)
     nodes_before = pg.evaluate("() => window.iaApp.graph.nodes.length")
     pg.console_errors.clear()
     _drop(pg, node, name, data)
@@ -168,7 +157,7 @@ def test_load_video_shows_source_and_output_before_a_run(comfy_server, page):
         file.callback?.(file.value);
         return node.id;
     }""")
-    _show_node(pg, node)
+    show_node(pg, node)
     source = probe(comfy_server.input_dir / "insertanywhere_sample.mp4")
     info = f"window.iaNode({node}).videoInfo.element"
     pg.wait_for_function(f"() => {info}.dataset.query?.startsWith('file=insertanywhere_sample.mp4')", timeout=30_000)
