@@ -67,11 +67,12 @@ def frontend_version(page) -> str:
     return page.evaluate("() => window.__COMFYUI_FRONTEND_VERSION__")
 
 
-def show_node(page, node: int) -> None:
-    """Zoom 1 with the node near the top left of the canvas, clear of newer frontends' menus."""
+def show_node(page, node: int, left: int = 100, top: int = 110) -> None:
+    """Zoom 1 with the node's top left corner `left`, `top` px into the canvas (the defaults clear newer
+    frontends' menus)."""
     page.evaluate(f"""() => {{
         const app = window.iaApp, node = window.iaNode({node});
         app.canvas.ds.scale = 1;
-        app.canvas.ds.offset = [-node.pos[0] + 100, -node.pos[1] + 110];
+        app.canvas.ds.offset = [-node.pos[0] + {left}, -node.pos[1] + {top}];
         app.canvas.setDirty(true, true);
     }}""")

@@ -107,7 +107,7 @@ def _load_workflow(pg, workflow: dict, node: int) -> None:
     pg.evaluate("async (wf) => { await window.iaApp.loadGraphData(wf); }", workflow)
     pg.wait_for_function(f"() => window.iaEditor({node}) !== null", timeout=30_000)
     pg.evaluate(f"() => {{ const node = window.iaNode({node}); node.setSize([620, Math.max(node.size[1], 900)]); }}")
-    show_node(pg, node)
+    show_node(pg, node, 40, 60)
 
 
 def _state(pg, node: int) -> dict:
