@@ -117,7 +117,8 @@ async def _post_chunked(editor, pieces: list[bytes], finish: bool) -> tuple[int,
         await writer.drain()
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=60)
         status = int(head.split(b" ", 2)[1])
-        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
         body = await asyncio.wait_for(reader.readexactly(length), timeout=60)
         writer.close()
         return status, body
