@@ -28,6 +28,7 @@ DEFAULT_PLACEMENT = json.dumps({"anchor": [160, 120], "height_px": 60, "yaw_deg"
                                 "roll_deg": 0, "offset": [0, 0, 0], "top_k": 64}, indent=1)
 DEPTH_NONE = "none (video only)"
 DEPTH_SUFFIXES = (".npz",)
+OBJECT_TO_PLACE = OBJECT_TIP + " Goes to Place Object and Reproject."
 
 
 @dataclass
@@ -78,7 +79,8 @@ class Reconstruct4D(io.ComfyNode):
                 io.Image.Input("frames", tooltip="The scene video as an IMAGE batch."),
                 io.Float.Input("fps", default=16.0, min=0.1, max=240.0, step=0.1,
                                tooltip="Frame rate, carried to the previews and outputs."),
-                file_combo("depth_file", [DEPTH_NONE, *_input_files(DEPTH_SUFFIXES)], DEPTH_SUFFIXES, default=DEPTH_NONE,
+                file_combo("depth_file", [DEPTH_NONE, *_input_files(DEPTH_SUFFIXES)], DEPTH_SUFFIXES,
+                           default=DEPTH_NONE,
                            tooltip="Optional .npz in the input folder with key 'depth' (metric camera z) or "
                                    "'disparity' (relative inverse depth), shaped [frames, H, W]. Upload one with "
                                    "the button or drop it on the node."),
@@ -100,7 +102,8 @@ class Reconstruct4D(io.ComfyNode):
                                        "at 832x480); the least recently used scenes are removed to stay under it."),
             ],
             outputs=[
-                Scene.Output(display_name="scene", tooltip=SCENE_TIP + " Goes to Place Object, Propagate and Reproject."),
+                Scene.Output(display_name="scene",
+                             tooltip=SCENE_TIP + " Goes to Place Object, Propagate and Reproject."),
                 io.Mask.Output(display_name="moving", tooltip="Independently moving things per frame."),
                 io.Image.Output(display_name="depth_preview", tooltip="Colour-mapped depth | moving overlay."),
             ],
@@ -172,7 +175,7 @@ class ObjectFromImage(io.ComfyNode):
                                tooltip="Optional depth of the reference image (bright = near) for the relief; "
                                        "without it a rounded relief is made from the mask."),
             ],
-            outputs=[Object3D.Output(display_name="object", tooltip=OBJECT_TIP + " Goes to Place Object and Reproject.")],
+            outputs=[Object3D.Output(display_name="object", tooltip=OBJECT_TO_PLACE)],
         )
 
     @classmethod
@@ -205,7 +208,7 @@ class ObjectFromMesh(io.ComfyNode):
                              tooltip="Face budget: a mesh with more triangles is simplified on load, as is a "
                                      "triangle soup. Every frame renders every triangle, so more costs time."),
             ],
-            outputs=[Object3D.Output(display_name="object", tooltip=OBJECT_TIP + " Goes to Place Object and Reproject.")],
+            outputs=[Object3D.Output(display_name="object", tooltip=OBJECT_TO_PLACE)],
         )
 
     @classmethod
