@@ -25,9 +25,9 @@ from .sample_scene import SUITE_KINDS, make_scene
 
 SEED_SETS = {"dev": 0, "check": 1000}  # first seed of each set
 SEED_SET_SIZE = 1000  # seeds per set: dev is 0..999, check 1000..1999
-FRAMES, WIDTH, HEIGHT = 25, 240, 144  # default scene size: affordable on 2 cores (about 15 s per scene and mode)
-SCALING_FRAMES = (13, 25, 49)
-SCALING_SIZES = ((160, 96), (240, 144), (480, 288))
+FRAMES, WIDTH, HEIGHT = 21, 200, 120  # default scene size: affordable on 2 cores (a few seconds per scene and mode)
+SCALING_FRAMES = (11, 21, 41)
+SCALING_SIZES = ((160, 96), (200, 120), (400, 240))
 
 
 def seeds_of(seed_set: str, count: int) -> list[int]:

@@ -130,8 +130,8 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
                             "1000..1000+N-1 (only score them); both (default)")
     suite.add_argument("--kinds", default="", help="comma list of suite kinds (default: all)")
     suite.add_argument("--jobs", type=int, default=1, help="scenes run at once, in separate processes")
-    suite.add_argument("--frames", type=int, default=None, help="frames per scene (default 25)")
-    suite.add_argument("--size", default=None, help="WxH of the scenes (default 240x144)")
+    suite.add_argument("--frames", type=int, default=None, help="frames per scene (default 21)")
+    suite.add_argument("--size", default=None, help="WxH of the scenes (default 200x120)")
     suite.add_argument("--scaling", default=None, metavar="KIND",
                        help="instead: time one KIND scene at several frame counts and sizes (first mode)")
 
