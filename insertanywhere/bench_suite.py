@@ -56,19 +56,36 @@ def run_case(kind: str, seed: int, modes: Sequence[str], frames: int = FRAMES, w
     with tempfile.TemporaryDirectory(prefix="ia_suite_") as tmp:
         folder = scene.write_bundle(Path(tmp) / f"{kind}_{seed}")
         render = round(time.perf_counter() - started, 2)
-        rows = [run_scene(folder, mode, ablation=False) for mode in modes]
+        rows = [_run_or_crash(folder, mode) for mode in modes]
     for row in rows:
         row.update(kind=kind, seed=seed, frames=frames, size=f"{width}x{height}", render_seconds=render)
     return rows
 
 
+def _run_or_crash(folder: Path, mode: str) -> dict:
+    """run_scene, with a crash of the pipeline (an exception other than a user error) recorded as a
+    failed row naming the exception and where it was raised, so one crash does not end the suite."""
+    try:
+        return run_scene(folder, mode, ablation=False)
+    except Exception as exc:  # noqa: BLE001 - a crash is a result here, reported in the table
+        import traceback
+
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        return {"scene": folder.name, "mode": mode,
+                "error": f"crashed: {type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})"}
+
+
 def run_cases(cases: list[tuple[str, int]], modes: Sequence[str], jobs: int = 1, echo: bool = False,
-              **size) -> list[dict]:
-    """run_case over (kind, seed) cases, `jobs` at a time (separate processes)."""
+              log: Optional[Path] = None, **size) -> list[dict]:
+    """run_case over (kind, seed) cases, `jobs` at a time (separate processes); with `log`, each row
+    is also appended to that JSON-lines file as it comes."""
     rows: list[dict] = []
 
     def take(new: list[dict]) -> None:
         rows.extend(new)
+        if log is not None:
+            with open(log, "a", encoding="utf-8") as f:
+                f.writelines(json.dumps(r) + "\n" for r in new)
         if echo:
             for row in new:
                 print(format_case(row), flush=True)
@@ -195,7 +212,10 @@ def main(seeds: int = 3, seed_set: str = "both", kinds: Optional[Sequence[str]] 
         cases = [(kind, seed) for kind in kinds for seed in seeds_of(name, seeds)]
         print(f"seed set {name}: seeds {cases[0][1]}..{cases[-1][1]}, {len(kinds)} kinds, modes {','.join(modes)}, "
               f"{frames} frames at {size[0]}x{size[1]}, {jobs} job(s)", flush=True)
-        rows = run_cases(cases, modes, jobs, echo=True, frames=frames, width=size[0], height=size[1])
+        if out is not None:
+            Path(out).mkdir(parents=True, exist_ok=True)
+        rows = run_cases(cases, modes, jobs, echo=True, log=Path(out) / f"{name}_rows.jsonl" if out else None,
+                         frames=frames, width=size[0], height=size[1])
         summary = summarize(rows, modes, kinds)
         print(f"\nsummary, seed set {name}:\n{format_summary(summary)}\n", flush=True)
         report[name] = {"rows": rows, "summary": summary}

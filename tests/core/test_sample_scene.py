@@ -41,15 +41,16 @@ def test_exact_flow_warps_next_frame_onto_current(kind):
         warped = bilinear(s.frames[t + 1].astype(np.float64), u + fwd[t, ..., 0], v + fwd[t, ..., 1])
         cur = s.frames[t].astype(np.float64)
         warped_err.append(np.abs(warped - cur)[ok].mean())
-        moved = ok & (np.linalg.norm(fwd[t], axis=-1) > 1.0)  # where not warping would show
-        warped_moved.append(np.abs(warped - cur)[moved].mean())
-        still_moved.append(np.abs(s.frames[t + 1].astype(np.float64) - cur)[moved].mean())
+        moved = ok & (np.linalg.norm(fwd[t], axis=-1) > 0.5)  # where not warping would show
+        warped_moved.append(np.abs(warped - cur)[moved])
+        still_moved.append(np.abs(s.frames[t + 1].astype(np.float64) - cur)[moved])
         # Forward then backward returns to the start on valid pixels.
         back = bilinear(bwd[t].astype(np.float64), u + fwd[t, ..., 0], v + fwd[t, ..., 1])
         roundtrip = np.linalg.norm(fwd[t] + back, axis=-1)[ok]
         assert np.median(roundtrip) < 0.05
     assert np.mean(warped_err) < 3.0
-    assert np.mean(warped_moved) < 0.5 * np.mean(still_moved)
+    assert sum(map(len, warped_moved)) > 1000
+    assert np.concatenate(warped_moved).mean() < 0.5 * np.concatenate(still_moved).mean()
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS)
