@@ -70,9 +70,10 @@ def _run_or_crash(folder: Path, mode: str) -> dict:
     except Exception as exc:  # noqa: BLE001 - a crash is a result here, reported in the table
         import traceback
 
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        return {"scene": folder.name, "mode": mode,
-                "error": f"crashed: {type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})"}
+        frames = traceback.extract_tb(exc.__traceback__)
+        ours = [f for f in frames if "insertanywhere" in Path(f.filename).parts] or frames
+        where = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in ours[::-1][:3])
+        return {"scene": folder.name, "mode": mode, "error": f"crashed: {type(exc).__name__}: {exc} (at {where})"}
 
 
 def run_cases(cases: list[tuple[str, int]], modes: Sequence[str], jobs: int = 1, echo: bool = False,

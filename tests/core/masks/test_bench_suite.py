@@ -74,3 +74,13 @@ def test_cli_refuses_suite_options_with_scenes_and_bad_sizes(tmp_path, capsys):
     assert "WxH" in capsys.readouterr().err
     assert cli_main(["bench", "--suite", "procedural", "--kinds", "flying"]) != 0
     assert "flying" in capsys.readouterr().err
+
+
+def test_a_pipeline_crash_is_a_failed_row_not_the_end_of_the_suite(monkeypatch):
+    def crash(folder, mode, ablation=True):
+        raise ValueError("zero-size array")
+
+    monkeypatch.setattr(bench_suite, "run_scene", crash)
+    rows = bench_suite.run_case("pan", 0, ["oracle", "mono"], frames=3, width=64, height=48)
+    assert [r["mode"] for r in rows] == ["oracle", "mono"] and all(r["kind"] == "pan" for r in rows)
+    assert rows[0]["error"].startswith("crashed: ValueError: zero-size array (at bench_suite.py:")  # in the pack
