@@ -8,6 +8,10 @@ through the same `run_masks` as the CLI, in up to three modes:
 Each run is scored per FORMAT (IoU of visible masks with gt/visible: mean, min, and mean over
 frames where the object is partly occluded) and compared with the camera-only ablation (no
 occlusion test, no propagation) on the same reconstruction.
+
+Speed is a ratio to a floor measured in the same run, just before each pipeline run on the same
+video: decoding it plus OpenCV's DIS optical flow (MEDIUM preset) on every consecutive pair of frames
+at full resolution. `seconds` is the wall time of the whole `run_masks` call (decode to write).
 """
 
 from __future__ import annotations
@@ -40,13 +44,18 @@ def frame_ious(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 def score(pred: np.ndarray, gt_visible: np.ndarray, gt_amodal: np.ndarray) -> dict:
     """FORMAT scoring: {'mean', 'min', 'occluded' (None without occluded frames), 'n_occluded'}."""
     ious = frame_ious(pred, gt_visible)
-    occluded = gt_visible.sum(axis=(1, 2)) < OCCLUDED_SHARE * gt_amodal.sum(axis=(1, 2))
+    occluded = occluded_frames(gt_visible, gt_amodal)
     return {
         "mean": float(ious.mean()),
         "min": float(ious.min()),
         "occluded": float(ious[occluded].mean()) if occluded.any() else None,
         "n_occluded": int(occluded.sum()),
     }
+
+
+def occluded_frames(gt_visible: np.ndarray, gt_amodal: np.ndarray) -> np.ndarray:
+    """bool [F]: the object is partly occluded (visible area below OCCLUDED_SHARE of the amodal area)."""
+    return gt_visible.sum(axis=(1, 2)) < OCCLUDED_SHARE * gt_amodal.sum(axis=(1, 2))
 
 
 def read_masks(folder: Path, count: int) -> np.ndarray:
@@ -97,20 +106,46 @@ def _mode_inputs(folder: Path, meta: dict, mode: str) -> dict:
     raise InsertAnywhereError(f"Unknown bench mode '{mode}'; use some of {', '.join(MODES)}.")
 
 
+def floor_seconds(video: Path) -> float:
+    """Wall seconds to decode `video` and run DIS optical flow (MEDIUM) on its consecutive frame pairs
+    at full resolution: the speed floor that bench timings are divided by."""
+    import cv2
+
+    from .video import read_video
+
+    started = time.perf_counter()
+    frames, _ = read_video(video)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    previous = cv2.cvtColor(frames[0], cv2.COLOR_RGB2GRAY)
+    for frame in frames[1:]:
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        dis.calc(previous, gray, None)
+        previous = gray
+    return time.perf_counter() - started
+
+
 def run_scene(folder: Path, mode: str, out: Optional[Path] = None, ablation: bool = True) -> dict:
-    """One scene in one mode: a result row (scores, camera-only scores, timings, warnings or error)."""
+    """One scene in one mode: a result row (scores, camera-only scores, timings, the speed floor,
+    per-frame IoUs, warnings or error)."""
     row = {"scene": folder.name, "mode": mode}
     try:
         meta = read_meta(folder)
+        floor = floor_seconds(folder / "scene.mp4")
+        started = time.perf_counter()
         result = run_masks(folder / "scene.mp4", meta["placement"], out / folder.name / mode if out else None,
                            object_mesh=folder / "object.ply", **_mode_inputs(folder, meta, mode))
+        row["seconds"] = round(time.perf_counter() - started, 3)
     except InsertAnywhereError as exc:
         row["error"] = str(exc)
         return row
+    row["floor_seconds"] = round(floor, 3)
+    row["x_floor"] = round(row["seconds"] / max(floor, 1e-6), 2)
     count = len(result.visible)
     gt_visible = read_masks(folder / "gt" / "visible", count)
     gt_amodal = read_masks(folder / "gt" / "amodal", count)
     row.update(score(result.visible, gt_visible, gt_amodal))
+    row["frame_iou"] = [round(float(x), 4) for x in frame_ious(result.visible, gt_visible)]
+    row["frame_occluded"] = occluded_frames(gt_visible, gt_amodal).tolist()
     row["amodal_mean"] = float(frame_ious(result.amodal, gt_amodal).mean())
     if ablation:
         started = time.perf_counter()
@@ -148,7 +183,7 @@ def _fmt(value: Optional[float]) -> str:
 
 
 HEADER = (f"{'scene':<18} {'mode':<7} {'mean':>6} {'min':>6} {'occ':>6} {'n_occ':>5} | "
-          f"{'cam-only mean':>13} {'occ':>6} | {'total s':>7}  stage seconds")
+          f"{'cam-only mean':>13} {'occ':>6} | {'total s':>7} {'floor s':>7} {'x floor':>7}  stage seconds")
 
 
 def format_row(row: dict) -> str:
@@ -159,7 +194,8 @@ def format_row(row: dict) -> str:
     t = row["timings"]
     stages = " ".join(f"{k}={t[k]:.2f}" for k in STAGES[:-1] if k in t)
     return (f"{head} {_fmt(row['mean']):>6} {_fmt(row['min']):>6} {_fmt(row['occluded']):>6} {row['n_occluded']:>5} | "
-            f"{_fmt(cam.get('mean')):>13} {_fmt(cam.get('occluded')):>6} | {t.get('total', 0):7.2f}  {stages}")
+            f"{_fmt(cam.get('mean')):>13} {_fmt(cam.get('occluded')):>6} | {row['seconds']:7.2f} "
+            f"{row['floor_seconds']:7.2f} {row['x_floor']:7.2f}  {stages}")
 
 
 def format_table(rows: Iterable[dict]) -> str:
@@ -173,17 +209,17 @@ def write_results(rows: list[dict], out: Path) -> tuple[Path, Path]:
     json_path.write_text(json.dumps(rows, indent=1))
     md_path = out / "results.md"
     lines = ["| scene | mode | mean IoU | min IoU | occluded IoU | camera-only mean | camera-only occluded | "
-             "total s | reconstruct s | place+propagate+reproject s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "total s | floor s | x floor | reconstruct s | place+propagate+reproject s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['scene']} | {r['mode']} | failed: {r['error']} | | | | | | | |")
+            lines.append(f"| {r['scene']} | {r['mode']} | failed: {r['error']} | | | | | | | | | |")
             continue
         t, cam = r["timings"], r.get("camera_only", {})
         ours = sum(t.get(k, 0.0) for k in ("place", "propagate", "reproject"))
         lines.append(f"| {r['scene']} | {r['mode']} | {_fmt(r['mean'])} | {_fmt(r['min'])} | {_fmt(r['occluded'])} | "
-                     f"{_fmt(cam.get('mean'))} | {_fmt(cam.get('occluded'))} | {t.get('total', 0):.2f} | "
-                     f"{t.get('reconstruct', 0):.2f} | {ours:.2f} |")
+                     f"{_fmt(cam.get('mean'))} | {_fmt(cam.get('occluded'))} | {r['seconds']:.2f} | "
+                     f"{r['floor_seconds']:.2f} | {r['x_floor']:.2f} | {t.get('reconstruct', 0):.2f} | {ours:.2f} |")
     md_path.write_text("\n".join(lines) + "\n")
     return md_path, json_path
 

@@ -117,15 +117,50 @@ def report_warnings(command: str, warnings: list[str]) -> None:
 # --- bench -----------------------------------------------------------------------------------------
 
 def _add_bench(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scenes", required=True, type=Path, help="folder of scene bundles (FORMAT.md)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--scenes", type=Path, help="folder of scene bundles (FORMAT.md)")
+    source.add_argument("--suite", choices=("procedural",),
+                        help="the procedural held-out suite: sample scenes of every suite kind, rendered on the fly")
     p.add_argument("--modes", default="oracle,mono,none", help="comma list of oracle, mono, none")
-    p.add_argument("--out", type=Path, default=None, help="also write results.json / results.md here")
+    p.add_argument("--out", type=Path, default=None, help="also write results.json / results.md (suite.*) here")
+    suite = p.add_argument_group("suite options (with --suite)")
+    suite.add_argument("--seeds", type=int, default=3, help="scenes per kind and seed set (default 3)")
+    suite.add_argument("--seed-set", default="both", choices=("dev", "check", "both"),
+                       help="dev: seeds 0..N-1 (look at these while changing the method); check: seeds "
+                            "1000..1000+N-1 (only score them); both (default)")
+    suite.add_argument("--kinds", default="", help="comma list of suite kinds (default: all)")
+    suite.add_argument("--jobs", type=int, default=1, help="scenes run at once, in separate processes")
+    suite.add_argument("--frames", type=int, default=None, help="frames per scene (default 21)")
+    suite.add_argument("--size", default=None, help="WxH of the scenes (default 200x120)")
+    suite.add_argument("--scaling", default=None, metavar="KIND",
+                       help="instead: time one KIND scene at several frame counts and sizes (first mode)")
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    from .bench import main as bench_main
+    if args.scenes is not None:
+        suite_only = [f"--{k.replace('_', '-')}" for k in ("kinds", "frames", "size", "scaling")
+                      if getattr(args, k) not in (None, "")]
+        if suite_only:
+            raise InsertAnywhereError(f"{', '.join(suite_only)} only apply with --suite procedural, not --scenes.")
+        from .bench import main as bench_main
 
-    return bench_main(args.scenes, modes=args.modes.split(","), out=args.out)
+        return bench_main(args.scenes, modes=args.modes.split(","), out=args.out)
+    from . import bench_suite
+
+    if args.jobs < 1:
+        raise InsertAnywhereError(f"--jobs {args.jobs} must be at least 1.")
+    frames = bench_suite.FRAMES if args.frames is None else args.frames
+    size = (bench_suite.WIDTH, bench_suite.HEIGHT) if args.size is None else _parse_size(args.size)
+    return bench_suite.main(args.seeds, args.seed_set, args.kinds.split(",") if args.kinds else None,
+                            args.modes.split(","), args.jobs, frames, size, args.out, args.scaling)
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise InsertAnywhereError(f"--size '{text}' is not WxH (for example 240x144).") from None
+    return w, h
 
 
 # --- eval-reconstruction ---------------------------------------------------------------------------
@@ -162,7 +197,10 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 def _add_sample(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="folder for the scene bundle")
-    p.add_argument("--kind", default="occluder", choices=("static", "moving_support", "occluder"))
+    p.add_argument("--kind", default="occluder",
+                   help="static, moving_support, occluder (default), or a held-out suite kind: orbit, pan, "
+                        "walk_forward, handheld, zoom, one_occluder, crossing_occluders, occluder_stops, "
+                        "sliding_support, turntable, carried, low_texture, noise_blur (docs/BENCHMARK.md)")
     p.add_argument("--frames", type=int, default=33)
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--height", type=int, default=192)

@@ -11,6 +11,8 @@ Kinds:
   static          the object stands on static ground (floor or table); the camera orbits.
   moving_support  the object stands on a tray that slides and turns; the camera dollies.
   occluder        a box-shaped walker crosses in front of the object; the camera pans.
+The held-out suite's kinds (SUITE_KINDS: camera motions, occluders, moving supports, hard images)
+are laid out by `insertanywhere.suite_scenes`; `insertanywhere bench --suite procedural` scores them.
 
 World frame: +Z up, metres. Cameras: OpenCV (x right, y down, z forward), pixel centres at
 integers; `world_to_camera[t]` maps world points to frame t's camera.
@@ -22,7 +24,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -33,6 +35,9 @@ from .progress import Progress, report
 from .video import write_video
 
 KINDS = ("static", "moving_support", "occluder")
+SUITE_KINDS = ("orbit", "pan", "walk_forward", "handheld", "zoom", "one_occluder", "crossing_occluders",
+               "occluder_stops", "sliding_support", "turntable", "carried", "low_texture", "noise_blur")
+ALL_KINDS = KINDS + SUITE_KINDS  # the index seeds the generator: append only
 BACKGROUND_DEPTH = 100.0
 TOP_K = 64
 REF_SIZE = 256
@@ -41,6 +46,17 @@ _LIGHT = np.array([0.35, -0.55, 0.76]) / np.linalg.norm([0.35, -0.55, 0.76])
 _WALKER_HEIGHT = 2.1
 _WALKER_DEPTH = 0.08  # half depth
 _NEAR = 1e-3
+
+
+class _Light(NamedTuple):
+    """Lambert lighting: unit direction [3] towards the light; (ambient, diffuse) for the scene and the object."""
+
+    direction: np.ndarray
+    scene: tuple = (0.55, 0.45)
+    obj: tuple = (0.5, 0.5)
+
+
+_DEFAULT_LIGHT = _Light(_LIGHT)
 
 
 # ----------------------------------------------------------------------------- scene model
@@ -284,7 +300,7 @@ def _fbm(p: np.ndarray, salt: np.ndarray, cycles_per_pixel: np.ndarray, octaves:
 
 
 def _shade(prim: np.ndarray, local: np.ndarray, normal_local: np.ndarray, normal_world: np.ndarray,
-           footprint: np.ndarray, mats: dict, salt: int) -> np.ndarray:
+           footprint: np.ndarray, mats: dict, salt: int, light: _Light = _DEFAULT_LIGHT) -> np.ndarray:
     """Colour [N, 3] in 0..1 of hits: tiles + fractal noise, Lambert-lit.
 
     footprint [N]: size of the pixel on the surface in metres. Noise octaves, tile colour steps
@@ -317,7 +333,7 @@ def _shade(prim: np.ndarray, local: np.ndarray, normal_local: np.ndarray, normal
     cover = np.clip(np.minimum(nearest + 0.5 * footprint, 0.5 * g) - np.maximum(nearest - 0.5 * footprint, -0.5 * g),
                     0.0, None) / footprint
     color = color * (1.0 - 0.55 * np.where(np.isfinite(nearest), cover, 0.0))[:, None]
-    lit = 0.55 + 0.45 * np.clip(_rotate(normal_world, _LIGHT[None])[:, 0], 0.0, None)
+    lit = light.scene[0] + light.scene[1] * np.clip(_rotate(normal_world, light.direction[None])[:, 0], 0.0, None)
     return np.clip(color * lit[:, None], 0.0, 1.0)
 
 
@@ -511,7 +527,7 @@ def _rasterize(verts_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, height: 
 
 
 def _render_object(mesh, world_from_mesh: np.ndarray, world_to_camera: np.ndarray, K: np.ndarray,
-                   height: int, width: int):
+                   height: int, width: int, light: _Light = _DEFAULT_LIGHT):
     """Object depth [H, W] (inf where absent) and lit colour [H, W, 3] in 0..1."""
     cam_from_mesh = world_to_camera @ world_from_mesh
     V = np.asarray(mesh.vertices, dtype=np.float64)
@@ -523,7 +539,7 @@ def _render_object(mesh, world_from_mesh: np.ndarray, world_to_camera: np.ndarra
                              np.concatenate([colors, normals_world], axis=1))
     n = attr[..., 3:]
     n = n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-9)
-    lit = 0.5 + 0.5 * np.clip(n @ _LIGHT, 0.0, None)
+    lit = light.obj[0] + light.obj[1] * np.clip(n @ light.direction, 0.0, None)
     return depth, np.clip(attr[..., :3] * lit[..., None], 0.0, 1.0)
 
 
@@ -601,23 +617,43 @@ def _palette(rng: np.random.Generator, hue: float, sat: float, val: float, sprea
     return a, b
 
 
-def _build_layout(kind: str, F: int, rng: np.random.Generator, obj_height: float, obj_radius: float):
-    """Room, furniture, the support, the object's frame-0 base point, and the camera path.
+@dataclass
+class _Layout:
+    """What a kind lays out. support_motion[t] maps frame-0 world points on the support to frame t;
+    zoom [F] multiplies the focal length (None: fixed K); blur_cams [F, S, 4, 4] are sub-frame
+    cameras averaged into each frame (motion blur; None: sharp); noise_std is the sensor noise
+    (standard deviation, 0..1 image units)."""
 
-    Returns (world, support_pid, p0 [3] the base point in frame 0, cams [F, 4, 4] world_to_camera,
-    support_motion [F, 4, 4]); support_motion[t] maps frame-0 world points on the support to frame t.
-    """
+    world: _World
+    support_pid: int
+    p0: np.ndarray
+    cams: np.ndarray
+    support_motion: np.ndarray
+    zoom: Optional[np.ndarray] = None
+    light: _Light = _DEFAULT_LIGHT
+    blur_cams: Optional[np.ndarray] = None
+    noise_std: float = 0.0
+
+
+def _build_layout(kind: str, F: int, rng: np.random.Generator, obj_height: float, obj_radius: float) -> _Layout:
+    """Room, furniture, the support, the object's frame-0 base point p0 [3], and the camera path."""
     wb = _WorldBuilder(F)
     tau = np.linspace(0.0, 1.0, F)
     room_lo, room_hi, face_ids = _add_room(wb, rng)
     side = rng.choice([-1.0, 1.0])  # the side of the object where the spare furniture stands
     _add_decor(wb, rng, room_lo, room_hi, side)
-    support_pid, p0, support_motion = _add_support(kind, wb, rng, tau, side, int(face_ids[4]), obj_radius)
+    support = {"static": rng.choice(["floor", "table"]), "moving_support": "tray",
+               "occluder": rng.choice(["crate", "floor"])}[kind]  # (both choices are drawn, always)
+    support_pid, p0, support_motion = _add_support(support, wb, rng, tau, side, int(face_ids[4]), obj_radius)
     cams = _camera_path(kind, rng, tau, p0, obj_height)
     if kind == "occluder":
-        clearance = 0.55 if wb.names[support_pid] == "crate" else 0.3
-        _add_walker(wb, cams, p0, obj_radius, clearance, rng)
-    return wb.build(room_lo, room_hi, face_ids), support_pid, p0, cams, support_motion
+        _add_walker(wb, cams, p0, obj_radius, _clearance(wb.names[support_pid]), rng)
+    return _Layout(wb.build(room_lo, room_hi, face_ids), support_pid, p0, cams, support_motion)
+
+
+def _clearance(support_name: str) -> float:
+    """Metres in front of the object's base that a walker keeps, so it clears the support."""
+    return 0.55 if support_name == "crate" else 0.3
 
 
 def _add_room(wb: _WorldBuilder, rng: np.random.Generator):
@@ -665,20 +701,20 @@ def _add_table(wb: _WorldBuilder, material: _Material, center_xy, yaw: float) ->
     return top
 
 
-def _add_support(kind: str, wb: _WorldBuilder, rng: np.random.Generator, tau: np.ndarray, side: float,
-                 floor_pid: int, obj_radius: float):
-    """The table and crate, one of which (or the floor, or a tray) carries the object.
+def _add_support(support: str, wb: _WorldBuilder, rng: np.random.Generator, tau: np.ndarray, side: float,
+                 floor_pid: int, obj_radius: float, board=None):
+    """The table and crate, one of which (or the floor, or a board on the table) carries the object.
 
+    support: floor, table, crate, tray (slides and turns) or board: then board(wb, rng, tau, point on
+    the table [3], obj_radius) adds the moving board and returns what this returns.
     Returns (support_pid, p0 [3] the object's base point in frame 0, support_motion [F, 4, 4]).
     """
-    support = {"static": rng.choice(["floor", "table"]), "moving_support": "tray",
-               "occluder": rng.choice(["crate", "floor"])}[kind]
     wood = _Material(*_palette(rng, 0.08, 0.6, 0.55), freq=(1.5, 24, 24), tile=(99, 0.12, 99), contrast=0.35,
                      grout=0.006)
     crate = _Material(*_palette(rng, 0.1, 0.5, 0.65), freq=(8, 8, 8), tile=(0.1, 0.1, 0.1), contrast=0.3, grout=0.01)
     still = np.broadcast_to(np.eye(4), (len(tau), 4, 4)).copy()
     p0 = np.array([rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3), 0.0])
-    if support in ("table", "tray"):
+    if support in ("table", "tray", "board"):
         top = _add_table(wb, wood, p0[:2], rng.uniform(-15, 15))
     else:
         _add_table(wb, wood, (side * 1.3, 1.0), rng.uniform(-30, 30))
@@ -690,6 +726,8 @@ def _add_support(kind: str, wb: _WorldBuilder, rng: np.random.Generator, tau: np
         return floor_pid, p0, still
     if support == "table":
         return top, p0 + np.array([0.0, 0.0, 0.75]), still
+    if support == "board":
+        return board(wb, rng, tau, p0 + np.array([0.0, 0.0, 0.75]), obj_radius)
     return _add_tray(wb, rng, tau, p0, obj_radius)
 
 
@@ -805,7 +843,12 @@ class SampleScene:
     world: _World = field(repr=False)
     hit_prim: np.ndarray = field(repr=False)  # int16 [F, H, W] primitive id per pixel
     hit_local: np.ndarray = field(repr=False)  # float32 [F, H, W, 3] hit point in the primitive's frame
+    K_per_frame: Optional[np.ndarray] = field(default=None, repr=False)  # float64 [F, 3, 3] when the focal changes
     _flow: Optional[tuple] = field(default=None, repr=False)
+
+    def K_at(self, t: int) -> np.ndarray:
+        """Frame t's K [3, 3] (`K` is frame 0's)."""
+        return self.K if self.K_per_frame is None else self.K_per_frame[t]
 
     @property
     def num_frames(self) -> int:
@@ -851,7 +894,7 @@ class SampleScene:
             "intrinsics": self.K.tolist(), "world_to_camera": self.world_to_camera.tolist(),
             "object_world_from_mesh": self.object_world_from_mesh.tolist(), "placement": self.placement,
             "description": self.description,
-        }
+        } | ({} if self.K_per_frame is None else {"intrinsics_per_frame": self.K_per_frame.tolist()})
 
     def write_bundle(self, directory: str | Path) -> Path:
         """Write the bench layout (FORMAT.md) into `directory`; returns it."""
@@ -888,7 +931,7 @@ def _sample_nearest(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
 def _exact_flow(scene: SampleScene, ta: int, tb: int):
     """Flow [H, W, 2] from frame ta to tb and whether each point is seen (not occluded, in frame) in tb."""
-    world, K = scene.world, scene.K
+    world, K = scene.world, scene.K_at(tb)
     H, W = scene.depth.shape[1:]
     prim = scene.hit_prim[ta].reshape(-1).astype(np.int64)
     local = scene.hit_local[ta].reshape(-1, 3).astype(np.float64)
@@ -953,6 +996,10 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float) -> None:
 
 
 def _describe(kind: str, support: str, shape: str) -> str:
+    if kind in SUITE_KINDS:
+        from .suite_scenes import DESCRIPTIONS
+
+        return DESCRIPTIONS[kind].format(s=support, o=shape)
     text = {
         "static": "Procedural room; the camera orbits; the {o} stands on the {s} and stays put.",
         "moving_support": "Procedural room; a tray slides and turns on the table while the camera dollies; "
@@ -971,8 +1018,8 @@ def make_scene(kind: str = "static", num_frames: int = 17, width: int = 160, hei
     kind: one of KINDS; object_shape: one of OBJECT_SHAPES, or None to let the seed choose.
     progress(done, total) is called after each frame.
     """
-    if kind not in KINDS:
-        raise InsertAnywhereError(f"Unknown sample scene kind '{kind}'; use one of {', '.join(KINDS)}.")
+    if kind not in ALL_KINDS:
+        raise InsertAnywhereError(f"Unknown sample scene kind '{kind}'; use one of {', '.join(ALL_KINDS)}.")
     if object_shape is not None and object_shape not in OBJECT_SHAPES:
         raise InsertAnywhereError(
             f"Unknown sample object shape '{object_shape}'; use one of {', '.join(OBJECT_SHAPES)} or leave it empty.")
@@ -983,7 +1030,7 @@ def make_scene(kind: str = "static", num_frames: int = 17, width: int = 160, hei
             f"Sample scene size {width}x{height} is not supported; use even sizes between 32 and 4096 "
             "(H.264 needs even sizes).")
     F, H, W = int(num_frames), int(height), int(width)
-    rng = np.random.default_rng([int(seed), KINDS.index(kind)])
+    rng = np.random.default_rng([int(seed), ALL_KINDS.index(kind)])
 
     shape = object_shape or str(rng.choice(OBJECT_SHAPES))
     mesh = _make_object_mesh(rng, shape)
@@ -992,11 +1039,19 @@ def make_scene(kind: str = "static", num_frames: int = 17, width: int = 160, hei
     scale = obj_height / mesh_height
     obj_radius = scale * float(np.linalg.norm(np.asarray(mesh.vertices)[:, [0, 2]], axis=1).max())
 
-    world, support_pid, p0, cams, support_motion = _build_layout(kind, F, rng, obj_height, obj_radius)
-    pose0 = _object_pose(rng, cams[0], p0, scale)
-    object_poses = support_motion @ pose0
+    if kind in KINDS:
+        layout = _build_layout(kind, F, rng, obj_height, obj_radius)
+    else:
+        from .suite_scenes import build_layout
+
+        layout = build_layout(kind, F, rng, obj_height, obj_radius, fps)
+    world, cams = layout.world, layout.cams
+    pose0 = _object_pose(rng, cams[0], layout.p0, scale)
+    object_poses = layout.support_motion @ pose0
     K = np.array([[0.89 * W, 0.0, (W - 1) / 2.0], [0.0, 0.89 * W, (H - 1) / 2.0], [0.0, 0.0, 1.0]])
-    placement = derive_placement(pose0, mesh_height, _UP, cams[0], K)
+    Ks = _zoomed(K, layout.zoom, F)
+    placement = derive_placement(pose0, mesh_height, _UP, cams[0], Ks[0])
+    noise_rng = np.random.default_rng([int(seed), ALL_KINDS.index(kind), 1])
 
     frames = np.empty((F, H, W, 3), np.uint8)
     composite = np.empty_like(frames)
@@ -1007,29 +1062,49 @@ def make_scene(kind: str = "static", num_frames: int = 17, width: int = 160, hei
     amodal = np.empty((F, H, W), bool)
     mats = world.material_arrays()
     v_px, u_px = (g.reshape(-1) for g in np.mgrid[0:H, 0:W].astype(np.float64))
+    salt, light = int(seed) * 13 + 5, layout.light
     for t in range(F):
-        prim, z, local, color, points = _render_scene(world, mats, t, cams[t], K, u_px, v_px, int(seed) * 13 + 5)
-        frames[t] = _to_uint8(color.reshape(H, W, 3))
+        prim, z, local, color, points = _render_scene(world, mats, t, cams[t], Ks[t], u_px, v_px, salt, light)
+        if layout.blur_cams is not None:  # the shutter stays open while the camera moves
+            color = np.mean([_render_scene(world, mats, t, c, Ks[t], u_px, v_px, salt, light)[3]
+                             for c in layout.blur_cams[t]], axis=0)
+        color = color.reshape(H, W, 3)
         depth[t] = np.minimum(z, BACKGROUND_DEPTH).reshape(H, W)
         prim_img[t] = prim.reshape(H, W)
         local_img[t] = local.reshape(H, W, 3)
 
-        obj_z, obj_rgb = _render_object(mesh, object_poses[t], cams[t], K, H, W)
+        obj_z, obj_rgb = _render_object(mesh, object_poses[t], cams[t], Ks[t], H, W, light)
         amodal[t] = np.isfinite(obj_z)
         visible[t] = amodal[t] & (obj_z < z.reshape(H, W))
         shadow = _contact_shadow(points, object_poses[t], obj_radius).reshape(H, W, 1)
-        composite[t] = _to_uint8(np.where(visible[t][..., None], obj_rgb, color.reshape(H, W, 3) * (1.0 - shadow)))
+        with_object = np.where(visible[t][..., None], obj_rgb, color * (1.0 - shadow))
+        if layout.noise_std > 0:  # the same sensor noise on the input and on the target
+            noise = noise_rng.normal(0.0, layout.noise_std, color.shape)
+            color, with_object = np.clip(color + noise, 0.0, 1.0), np.clip(with_object + noise, 0.0, 1.0)
+        frames[t] = _to_uint8(color)
+        composite[t] = _to_uint8(with_object)
         report(progress, t + 1, F)
 
     ref, ref_mask = _render_reference(mesh)
-    support_name = world.names[support_pid].replace("_top", "")
+    support_name = world.names[layout.support_pid].replace("_top", "")
     return SampleScene(
         kind=kind, seed=int(seed), name=f"sample_{kind}_{seed}", description=_describe(kind, support_name, shape),
-        fps=float(fps), frames=frames, depth=depth, K=K, world_to_camera=cams,
+        fps=float(fps), frames=frames, depth=depth, K=Ks[0].copy(), world_to_camera=cams,
         dynamic=world.dynamic[prim_img], object_mesh=mesh, object_ref=ref, object_ref_mask=ref_mask,
         placement=placement, object_world_from_mesh=object_poses, gt_visible=visible, gt_amodal=amodal,
         composite=composite, surface_normal=_UP.copy(), world=world, hit_prim=prim_img, hit_local=local_img,
+        K_per_frame=None if layout.zoom is None else Ks,
     )
+
+
+def _zoomed(K: np.ndarray, zoom: Optional[np.ndarray], num_frames: int) -> np.ndarray:
+    """Per-frame K [F, 3, 3]: K with its focal lengths times zoom[t] (the same K without zoom)."""
+    if zoom is None:
+        return np.broadcast_to(K, (num_frames, 3, 3))
+    Ks = np.repeat(K[None], num_frames, axis=0)
+    Ks[:, 0, 0] *= zoom
+    Ks[:, 1, 1] *= zoom
+    return Ks
 
 
 def _to_uint8(color: np.ndarray) -> np.ndarray:
@@ -1046,7 +1121,7 @@ def _object_pose(rng: np.random.Generator, world_to_camera0: np.ndarray, p0: np.
 
 
 def _render_scene(world: _World, mats: dict, t: int, world_to_camera: np.ndarray, K: np.ndarray,
-                  u: np.ndarray, v: np.ndarray, salt: int):
+                  u: np.ndarray, v: np.ndarray, salt: int, light: _Light = _DEFAULT_LIGHT):
     """Ray-cast and shade pixels (u, v) [N] of frame t.
 
     Returns prim [N], depth [N], local [N, 3] (hit in the prim's frame), colour [N, 3] in 0..1,
@@ -1057,7 +1132,7 @@ def _render_scene(world: _World, mats: dict, t: int, world_to_camera: np.ndarray
     ray_len = np.sqrt(dirs[:, 0] ** 2 + dirs[:, 1] ** 2 + dirs[:, 2] ** 2)
     facing = np.abs(n_world[:, 0] * dirs[:, 0] + n_world[:, 1] * dirs[:, 1] + n_world[:, 2] * dirs[:, 2]) / ray_len
     footprint = z * ray_len / K[0, 0] / np.maximum(facing, 0.2)  # pixel size on the surface, metres
-    color = _shade(prim, local, n_local, n_world, footprint, mats, salt)
+    color = _shade(prim, local, n_local, n_world, footprint, mats, salt, light)
     return prim, z, local, color, eye + z[:, None] * dirs
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.masks.geometry import make_pose, rot_y, rotation_angle_deg
-from insertanywhere.sample_scene import KINDS, OBJECT_SHAPES, make_scene
+from insertanywhere.sample_scene import ALL_KINDS, KINDS, OBJECT_SHAPES, SUITE_KINDS, make_scene
 
 
 @lru_cache(maxsize=None)
@@ -28,7 +28,7 @@ def bilinear(img, u, v):
             + (1 - a) * b * img[v0 + 1, u0] + a * b * img[v0 + 1, u0 + 1])
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", [k for k in ALL_KINDS if k != "noise_blur"])  # its frames are blurred and noisy
 def test_exact_flow_warps_next_frame_onto_current(kind):
     s = scene(kind)
     fwd, bwd, valid = s.flow()
@@ -47,23 +47,24 @@ def test_exact_flow_warps_next_frame_onto_current(kind):
         roundtrip = np.linalg.norm(fwd[t] + back, axis=-1)[ok]
         assert np.median(roundtrip) < 0.05
     assert np.mean(warped_err) < 3.0
-    assert np.mean(warped_err) < 0.5 * np.mean(still_err)
+    # the suite's slow cameras (dolly, small orbits) move the frames less, so the margin is smaller
+    assert np.mean(warped_err) < (0.5 if kind in KINDS else 0.75) * np.mean(still_err)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", ALL_KINDS)
 def test_depth_reprojects_through_poses_on_static_pixels(kind):
     s = scene(kind)
-    K = s.K
     H, W = s.depth.shape[1:]
     v, u = np.mgrid[0:H, 0:W].astype(np.float64)
     fwd, _, valid = s.flow()
     for ta, tb in ((0, 1), (3, 9), (10, 16)):
         z = s.depth[ta].astype(np.float64)
+        K, K_b = s.K_at(ta), s.K_at(tb)  # the focal changes on the zoom kind
         cam = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], -1)
         rel = s.world_to_camera[tb] @ np.linalg.inv(s.world_to_camera[ta])
         pc = cam @ rel[:3, :3].T + rel[:3, 3]
-        ub = K[0, 0] * pc[..., 0] / pc[..., 2] + K[0, 2]
-        vb = K[1, 1] * pc[..., 1] / pc[..., 2] + K[1, 2]
+        ub = K_b[0, 0] * pc[..., 0] / pc[..., 2] + K_b[0, 2]
+        vb = K_b[1, 1] * pc[..., 1] / pc[..., 2] + K_b[1, 2]
         ok = ~s.dynamic[ta] & (ub >= 0) & (ub <= W - 1) & (vb >= 0) & (vb <= H - 1)
         if tb == ta + 1:  # agrees with the exact flow, computed from the renderer's own 3-D points
             err = np.hypot(ub - u - fwd[ta, ..., 0], vb - v - fwd[ta, ..., 1])[ok & valid[ta]]
@@ -109,8 +110,7 @@ def fitted_normal(depth0, K, world_to_camera0, anchor, radius=3):
     return np.linalg.inv(world_to_camera0)[:3, :3] @ normal
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("seed", [0, 3])
+@pytest.mark.parametrize("kind,seed", [(k, s) for k in KINDS for s in (0, 3)] + [(k, 0) for k in SUITE_KINDS])
 def test_placement_round_trip_recovers_true_pose(kind, seed):
     s = scene(kind, seed)
     mesh_height = float(s.object_mesh.vertices[:, 1].max())
@@ -127,7 +127,7 @@ def test_placement_round_trip_recovers_true_pose(kind, seed):
     assert np.abs(approx - truth).max() < 1e-3
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", ALL_KINDS)
 def test_masks_are_consistent(kind):
     s = scene(kind)
     assert not (s.gt_visible & ~s.gt_amodal).any()
