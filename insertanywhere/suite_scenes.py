@@ -290,6 +290,6 @@ def _carried_board(wb, rng, tau, table_point, obj_radius):
     s_lift = _smoothstep((tau - start) / (0.35 * span))
     s_carry = _smoothstep((tau - start - 0.25 * span) / (0.75 * span))
     center = table_point + np.array([0.0, 0.0, half[2]])
-    poses = np.stack([_pose_z(yaw + turn * c, center + l * lift * _UP + c * carry * dvec)
-                      for l, c in zip(s_lift, s_carry)])
+    poses = np.stack([_pose_z(yaw + turn * c, center + up * lift * _UP + c * carry * dvec)
+                      for up, c in zip(s_lift, s_carry)])
     return _board(wb, rng, poses, half, (rng.uniform(-0.04, 0.04), rng.uniform(-0.03, 0.03), half[2]))
