@@ -22,22 +22,25 @@ from .depth import INVERSE_AFFINE, SCALE, depth_from_params
 from .edges import sharpen_edges
 from .correspond import texture_strength, textured
 from .flow import choose_stride, compute_flow, downsample_gray, to_gray
-from .motion import motion_evidence, moving_masks
+from .motion import moving_masks
 from .threads import stack_frames
 from .triangulate import correct_depth, depth_from_motion, motion_poses
 
 INITIAL_SHIFT = 0.2  # first guess of b / a for disparity (1/z = a d + b), refined by bundle adjustment
 
 
-def _motion(kind, values, state, log, fwd, bwd, valid, valid_bwd, gray_grid, stride, tolerance_px, relative):
-    """Motion / rest evidence [F, H', W'] x 2 with tolerances widened to the fit's own residuals."""
-    # float32: motion_evidence reads depth as float32 (ego_flow), so float64 would only cost memory
-    grid_depth = stack_frames(lambda t: depth_from_params(kind, values[t], state.params[t]), len(values),
-                              np.float32)
+def _moving(kind, values, state, log, fwd, bwd, valid, valid_bwd, gray_grid, stride, tolerance_px, relative,
+            height, width):
+    """Moving masks bool [F, H, W], tolerances widened to the fit's own residuals; each frame's grid
+    depth is made where it is used (float32, as motion reads it) and dropped with its evidence."""
     tolerance = max(tolerance_px, 3.0 * log["px_median"])
     rel = max(relative, 4.0 * log["depth_rel_median"])
-    return motion_evidence(grid_depth, state.K(), state.poses(), fwd, bwd, valid, valid_bwd, gray_grid, stride,
-                           tolerance, rel)
+
+    def grid_depth(t: int) -> np.ndarray:
+        return depth_from_params(kind, values[t].astype(np.float64), state.params[t]).astype(np.float32)
+
+    return moving_masks(grid_depth, state.K(), state.poses(), fwd, bwd, valid, valid_bwd, gray_grid, stride,
+                        tolerance, rel, height, width)
 
 
 def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional[float] = None,
@@ -147,9 +150,10 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
         maps = depth_from_motion(K0, poses, gray, gray_grid, tex, fwd, bwd, valid, valid_bwd, stride,
                                  height, width, seed=seed)
         params[:, 0] = 1.0
-        values = maps[:, ::stride, ::stride].astype(np.float64)
-    else:
-        values = maps[:, ::stride, ::stride].astype(np.float64)
+    # the depth-model inputs on the flow grid: a view of the float32 maps (no copy); every reader
+    # takes a frame or points of it to float64 exactly
+    values = maps[:, ::stride, ::stride]
+    if source != "motion":
         poses, params, _ = chain_poses(kind, values, params, K0, gray, tex, fwd, bwd, valid, stride,
                                        seed=seed, warnings=warnings)
     timings["chain"] = time.perf_counter() - mark
@@ -166,10 +170,8 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
     report(progress, num + 1, steps)
 
     mark = time.perf_counter()
-    evidence = _motion(kind, values, state, log, fwd, bwd, valid, valid_bwd, gray_grid, stride,
-                       motion_tolerance_px, motion_relative)
-    moving = moving_masks(*evidence, gray_grid, height, width)
-    del evidence
+    moving = _moving(kind, values, state, log, fwd, bwd, valid, valid_bwd, gray_grid, stride,
+                     motion_tolerance_px, motion_relative, height, width)
     timings["motion"] = time.perf_counter() - mark
     report(progress, num + 2, steps)
 
@@ -182,7 +184,7 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
 
     mark = time.perf_counter()
     full_depth = stack_frames(lambda t: depth_from_params(kind, maps[t], state.params[t]), num, np.float32)
-    del maps
+    del maps, values
     poses = state.poses()
     if refine_depth is None:
         refine_depth = kind == INVERSE_AFFINE
@@ -194,7 +196,7 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
             warnings.append(f"depth: {num - corrected} frames had too little parallax for a multi-view "
                             "correction and keep the input's shape")
         if polish:  # cameras once more against the corrected depth (its shape now fixed)
-            grid = full_depth[:, ::stride, ::stride].astype(np.float64)
+            grid = full_depth[:, ::stride, ::stride]  # a view: read as float64 point by point
             pairs = resample_values(pairs, grid, stride)
             state = State(R=state.R, t=state.t, params=np.c_[np.ones(num), np.zeros(num)], f=state.f, c=state.c)
             state, log = bundle_adjust(state, SCALE, pairs, refine_focal=refine_focal, depth_weight=depth_weight,
@@ -207,8 +209,8 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
     flow_fwd = stack_frames(fwd.__getitem__, len(fwd), np.float16)
     del fwd
     flow_bwd = stack_frames(bwd.__getitem__, len(bwd), np.float16)
-    del bwd, valid_bwd, values, gray
-    full_depth = sharpen_edges(full_depth, sharpen_px)
+    del bwd, valid_bwd, gray
+    full_depth = sharpen_edges(full_depth, sharpen_px, out=full_depth)
     timings["depth"] = time.perf_counter() - mark
     mark = time.perf_counter()
     lines = lines_job.result()
