@@ -136,7 +136,8 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
     steps = num - 1 + 4
     mark = time.perf_counter()
     gray = to_gray(frames)
-    fwd, bwd, valid, valid_bwd = compute_flow(gray, stride, flow_preset, progress, 0, steps)
+    # the float32 flow both ways stays on disk, each pass reading the few frames it works on
+    fwd, bwd, valid, valid_bwd = compute_flow(gray, stride, flow_preset, progress, 0, steps, spill=True)
     gray_grid = downsample_gray(gray, stride)
     tex = textured(texture_strength(gray_grid))
     timings["flow"] = time.perf_counter() - mark
@@ -204,12 +205,12 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
             poses = state.poses()
             full_depth *= state.params[:, :1, None].astype(np.float32)
             del grid
-    # the scene record keeps the flow as float16: convert now and drop the float32 flow before the
-    # full-resolution depth passes, so the two copies never coexist with them
+    # the scene record keeps the flow as float16, read from the disk copy frame by frame
     flow_fwd = stack_frames(fwd.__getitem__, len(fwd), np.float16)
-    del fwd
     flow_bwd = stack_frames(bwd.__getitem__, len(bwd), np.float16)
-    del bwd, valid_bwd, gray
+    fwd.close()
+    bwd.close()
+    del fwd, bwd, valid_bwd, gray
     full_depth = sharpen_edges(full_depth, sharpen_px, out=full_depth)
     timings["depth"] = time.perf_counter() - mark
     mark = time.perf_counter()
