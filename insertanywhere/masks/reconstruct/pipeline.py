@@ -184,7 +184,10 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
         timings["bundle_static"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    full_depth = stack_frames(lambda t: depth_from_params(kind, maps[t], state.params[t]), num, np.float32)
+    # disparity and triangulated maps are this function's own arrays: each frame's depth replaces
+    # its map in place (a metric input may be the caller's array, so its depth is a new one)
+    full_depth = stack_frames(lambda t: depth_from_params(kind, maps[t], state.params[t]), num, np.float32,
+                              out=maps if source != "metric" else None)
     del maps, values
     poses = state.poses()
     if refine_depth is None:
