@@ -18,6 +18,8 @@ from typing import Optional, Union
 
 import numpy as np
 
+from ...errors import InsertAnywhereError
+
 
 class SpilledArray:
     """An array [N, ...] of one dtype in a temporary file.
@@ -31,9 +33,12 @@ class SpilledArray:
         self.dtype = np.dtype(dtype)
         self._frame_shape = self.shape[1:]
         self._frame_bytes = int(np.prod(self._frame_shape, dtype=np.int64)) * self.dtype.itemsize
-        self._file = tempfile.TemporaryFile(prefix="insertanywhere-", dir=folder, buffering=0)
-        self._file.truncate(self._frame_bytes * self.shape[0])
+        self._folder = folder or tempfile.gettempdir()
         self._lock = threading.Lock()
+        try:
+            self._file = tempfile.TemporaryFile(prefix="insertanywhere-", dir=folder, buffering=0)
+        except OSError as exc:
+            raise self._error(exc) from exc
 
     @property
     def ndim(self) -> int:
@@ -48,9 +53,19 @@ class SpilledArray:
             raise ValueError(f"frame of shape {frame.shape}, expected {self._frame_shape}")
         data = memoryview(frame).cast("B")
         with self._lock:
-            self._file.seek(self._index(t) * self._frame_bytes)
-            while data:  # an unbuffered write may take less than all
-                data = data[self._file.write(data):]
+            try:
+                self._file.seek(self._index(t) * self._frame_bytes)
+                while data:  # an unbuffered write may take less than all
+                    data = data[self._file.write(data):]
+            except OSError as exc:
+                raise self._error(exc) from exc
+
+    def _error(self, exc: OSError) -> InsertAnywhereError:
+        need = self._frame_bytes * self.shape[0] / 2**20
+        return InsertAnywhereError(
+            f"The reconstruction keeps its optical flow ({need:.0f} MiB) in a temporary file in '{self._folder}' "
+            f"and cannot write it there: {exc}. Free disk space there, or set TMPDIR to a writable folder "
+            "with room.")
 
     def __getitem__(self, key: Union[int, slice]) -> np.ndarray:
         if isinstance(key, slice):

@@ -70,3 +70,10 @@ def test_reconstruction_peak_grows_by_about_the_record_per_frame():
     # was reduced per frame it was 3.4x (float32 flow both ways, float64 grid values, evidence).
     assert growth < 2.0 * record, f"peak grows {growth / 1024:.0f} KiB per frame, the record is {record / 1024:.0f} KiB"
     assert growth > 0.8 * record  # the record itself is held: a measurement that saw it
+
+
+def test_unwritable_spill_folder_is_a_clear_error(tmp_path):
+    from insertanywhere.errors import InsertAnywhereError
+
+    with pytest.raises(InsertAnywhereError, match="TMPDIR"):
+        SpilledArray((4, 3, 3, 2), np.float32, folder=str(tmp_path / "missing"))
