@@ -75,6 +75,9 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
     Depth edges blurred into ramps are snapped to steps (sharpen_px: ramp half-width, None = by
     frame size, 0 = off; see reconstruct.edges), and near-vertical line segments of a few frames
     are kept for the placement's upright test (masks.vertical).
+    Memory: the float32 flow lives in a temporary file (reconstruct.spill; TMPDIR) and each pass
+    reads the frames it works on; per-frame intermediates are reduced at once, so what grows with
+    the clip is the record returned (insertanywhere.memory has the measured model).
 
     Returns a SceneRecord: depth float32 [F, H, W] (camera z, one scale for all frames; metric if
     `depth` was metric, else relative with frame 0's median depth = 1), K, world_to_camera
