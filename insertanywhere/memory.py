@@ -1,21 +1,26 @@
 """How much memory the mask pipeline needs, estimated before decoding (issue #11).
 
-The whole pipeline (decode, 4D reconstruction, place, propagate, reproject, write) holds a few
-arrays per frame: the frames, optical flow both ways on the flow grid, depth, moving masks, the
-masks and the anchor video. Its peak resident memory, measured with scripts/measure_memory.py
-(peak RSS of the whole `insertanywhere masks` process; table in docs/BENCHMARK.md), fits
+The reconstruction works through the clip a window at a time: its float32 optical flow both ways
+lives in a temporary file (reconstruct.spill) and each pass reads the few frames it works on;
+per-pair intermediates (motion evidence, grid depth) are reduced to each frame's result at once.
+What it keeps per frame is the scene record (frames, depth, moving masks, float16 flow and its
+validity) and a few grey / bool grids while it runs; the later stages add the masks and the
+anchor video. Its peak resident memory, measured with scripts/measure_memory.py (peak RSS of the
+whole `insertanywhere masks` process; table in docs/BENCHMARK.md), stays under
 
-    peak = BASE_BYTES + PIXEL_BYTES * H * W + frames * (FRAME_BYTES + FULL_BYTES * H * W + GRID_BYTES * H' * W')
+    peak = BASE_BYTES + WINDOW_BYTES + PIXEL_BYTES * H * W
+           + frames * (FRAME_BYTES + FULL_BYTES * H * W + GRID_BYTES * H' * W')
 
-within 3% on 33..513 frames of 320x192..832x480, with H x W the frames' size and H' x W' the
-flow grid (reconstruct.flow.choose_stride: long side <= 512); the constants below are those
-fitted values rounded up. PIXEL_BYTES is per pixel of one frame, whatever the frame count (per-frame
-work buffers on the threads). A depth or disparity input adds DEPTH_BYTES per frame-pixel and
-DEPTH_GRID_BYTES per frame-cell (measured: 264..1038 MiB for 33..257 frames of 320x192); in
-ComfyUI the float32 IMAGE / MASK tensors add COMFY_BYTES. The check compares the part above
+on 33..321 frames of 320x192..832x480, with H x W the frames' size and H' x W' the flow grid
+(reconstruct.flow.choose_stride: long side <= 512); the constants below are the measured values
+rounded up. WINDOW_BYTES and PIXEL_BYTES do not grow with the frame count (the window's working
+set: bundle-adjustment slices, per-frame work buffers on the threads, the video encoder).
+A depth or disparity input adds DEPTH_BYTES per frame-pixel and DEPTH_GRID_BYTES per frame-cell;
+in ComfyUI the float32 IMAGE / MASK tensors add COMFY_BYTES. The check compares the part above
 BASE_BYTES (what a run adds to a process that has its libraries loaded) with a budget: by
 default MEMORY_FRACTION of the memory available now (/proc/meminfo MemAvailable), or what the user
-sets (--memory-budget in GiB, or INSERTANYWHERE_MEMORY_BUDGET_GB for the nodes).
+sets (--memory-budget in GiB, or INSERTANYWHERE_MEMORY_BUDGET_GB for the nodes). The temporary
+file (16 bytes per flow-grid cell per frame) takes disk space, not memory: the OS may cache it.
 """
 
 from __future__ import annotations
@@ -27,12 +32,13 @@ from typing import Optional
 
 from .errors import InsertAnywhereError
 
-# Fitted on the 2-core CPU machine (scripts/measure_memory.py, docs/BENCHMARK.md), rounded up.
+# Measured on the 2-core CPU machine (scripts/measure_memory.py, docs/BENCHMARK.md), rounded up.
 BASE_BYTES = 128 * 2**20      # interpreter, numpy / OpenCV / PyAV / trimesh, the object
-PIXEL_BYTES = 600.0           # per pixel of one frame: per-frame work buffers, whatever the frame count
+WINDOW_BYTES = 80 * 2**20     # the windowed reconstruction's working set, whatever the clip's length
+PIXEL_BYTES = 200.0           # per pixel of one frame: per-frame work buffers, whatever the frame count
 FRAME_BYTES = 64 * 2**10      # per frame whatever its size: correspondences, poses, per-frame records
-FULL_BYTES = 9.0              # per frame per full-resolution pixel
-GRID_BYTES = 48.0             # per frame per flow-grid cell (H' x W')
+FULL_BYTES = 16.0             # per frame per full-resolution pixel (frames, depth, moving, masks, anchor)
+GRID_BYTES = 12.0             # per frame per flow-grid cell (H' x W': float16 flow both ways, bool grids)
 DEPTH_BYTES = 2.0             # per frame-pixel more when a depth / disparity input is given,
 DEPTH_GRID_BYTES = 8.0        # and per frame per flow-grid cell (its values on the grid, multi-view correction)
 COMFY_BYTES = 32.0            # per frame-pixel more in ComfyUI: float32 IMAGE / MASK tensors in and out
@@ -60,8 +66,8 @@ def per_frame_bytes(height: int, width: int, *, with_depth: bool = False, comfy:
 
 def working_bytes(frames: int, height: int, width: int, *, with_depth: bool = False, comfy: bool = False) -> int:
     """What a run on `frames` frames of height x width adds to a process with its libraries loaded."""
-    return int(PIXEL_BYTES * height * width + frames * per_frame_bytes(height, width, with_depth=with_depth,
-                                                                          comfy=comfy))
+    return int(WINDOW_BYTES + PIXEL_BYTES * height * width
+               + frames * per_frame_bytes(height, width, with_depth=with_depth, comfy=comfy))
 
 
 def estimate_peak_bytes(frames: int, height: int, width: int, *, with_depth: bool = False,
@@ -107,7 +113,7 @@ class Budget:
     def frames_that_fit(self, height: int, width: int) -> Optional[int]:
         if self.limit is None:
             return None
-        room = self.limit - PIXEL_BYTES * height * width
+        room = self.limit - WINDOW_BYTES - PIXEL_BYTES * height * width
         return max(0, int(room // per_frame_bytes(height, width, with_depth=self.with_depth, comfy=self.comfy)))
 
     def fits(self, frames: int, height: int, width: int) -> bool:

@@ -5,7 +5,7 @@
 
 Modules: inputs (checks), flow (DIS + forward-backward check; flow conventions), chain (PnP pose
 chain), depth (per-frame depth models), bundle (bundle adjustment), motion (moving masks),
-preview, evaluate (bench measurements).
+preview, evaluate (bench measurements), spill (the float32 flow on disk while the passes run).
 """
 
 from .pipeline import reconstruct

@@ -42,7 +42,8 @@ def chain_poses(kind: str, values: np.ndarray, params: np.ndarray, K: np.ndarray
                 warnings: list | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """world_to_camera [F, 4, 4] (frame 0 = identity), depth params [F, 2], suspect bool [F, H', W'].
 
-    values: depth-model inputs on the flow grid [F, H', W']; params[0] must be set (the others are
+    values: depth-model inputs on the flow grid [F, H', W'] (float32 or float64: computed in float64);
+    params[0] must be set (the others are
     fitted here). For each t: lift textured, unsuspected cells of frame t with its depth, PnP them
     at their matches in frame t + 1, then fit frame t + 1's params to the PnP inliers' depths there.
     """
@@ -57,7 +58,7 @@ def chain_poses(kind: str, values: np.ndarray, params: np.ndarray, K: np.ndarray
         clean = usable & ~suspect[t]
         rows, cols = sample_cells(clean if clean.sum() >= 0.2 * usable.sum() else usable, points, rng)
         p, q, ok = match(gray, flow_fwd, flow_valid, stride, t, t + 1, rows, cols)
-        z = depth_from_params(kind, values[t, rows, cols], params[t])
+        z = depth_from_params(kind, values[t, rows, cols].astype(np.float64), params[t])
         world = transform(invert_rigid(poses[t]), unproject(p[:, 0], p[:, 1], z, K))[ok]
         q = q[ok]
         pose, inliers = pnp(world, q, K, threshold_px)

@@ -27,10 +27,12 @@ def auto_radius(height: int, width: int) -> int:
     return int(np.clip(round(max(height, width) / PIXELS_PER_RADIUS), 1, MAX_AUTO_RADIUS))
 
 
-def sharpen_edges(depth: np.ndarray, radius: Optional[int] = None, ratio: float = EDGE_RATIO) -> np.ndarray:
+def sharpen_edges(depth: np.ndarray, radius: Optional[int] = None, ratio: float = EDGE_RATIO,
+                  out: Optional[np.ndarray] = None) -> np.ndarray:
     """depth float [F, H, W] (> 0) -> the same with discontinuities snapped to steps, float32.
 
     radius: half-width of the ramps in px (None: auto_radius); 0 returns the input unchanged.
+    out: float32 [F, H, W] to write into (it may be depth itself: each frame reads only its own).
     """
     depth = np.asarray(depth, np.float32)
     if radius is None:
@@ -46,4 +48,4 @@ def sharpen_edges(depth: np.ndarray, radius: Optional[int] = None, ratio: float 
         step = np.where(inverse >= 0.5 * (near + far), near, far)
         return np.where(near > ratio * far, 1.0 / step, depth[t])
 
-    return stack_frames(sharpen, len(depth), np.float32)
+    return stack_frames(sharpen, len(depth), np.float32, out=out)

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from ...progress import Progress, report
+from .spill import SpilledArray
 
 PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -88,21 +89,23 @@ def fb_consistent(fwd: np.ndarray, bwd: np.ndarray, stride: int, height: int, wi
 
 def compute_flow(gray: np.ndarray, stride: int, preset: str = "medium",
                  progress: Optional[Progress] = None, progress_offset: int = 0,
-                 progress_total: Optional[int] = None, workers: int = 2
+                 progress_total: Optional[int] = None, workers: int = 2, spill: bool = False
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """DIS flow for every consecutive pair, on `workers` threads (OpenCV releases the GIL).
 
     gray: uint8 [F, H, W] full-res grey frames. Returns flow_fwd, flow_bwd float32 [F-1, H', W', 2]
     (full-res pixels), flow_valid bool [F-1, H', W'] (conventions in the module docstring) and
     valid_bwd bool [F-1, H', W'], the same check for flow_bwd (cells of frame t + 1).
+    spill: flow_fwd and flow_bwd are spill.SpilledArray (on disk, read a window at a time) instead.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown DIS preset {preset!r}; use one of {sorted(PRESETS)}")
     num, height, width = gray.shape
     small = downsample_gray(gray, stride)
     h, w = small.shape[1:]
-    fwd = np.empty((num - 1, h, w, 2), np.float32)
-    bwd = np.empty_like(fwd)
+    shape = (num - 1, h, w, 2)
+    fwd = SpilledArray(shape, np.float32) if spill else np.empty(shape, np.float32)
+    bwd = SpilledArray(shape, np.float32) if spill else np.empty(shape, np.float32)
     valid = np.empty((num - 1, h, w), bool)
     valid_bwd = np.empty_like(valid)
     total = progress_total if progress_total is not None else num - 1
@@ -111,10 +114,11 @@ def compute_flow(gray: np.ndarray, stride: int, preset: str = "medium",
     def pair(t: int) -> int:
         if not hasattr(local, "dis"):
             local.dis = cv2.DISOpticalFlow_create(PRESETS[preset])
-        fwd[t] = local.dis.calc(small[t], small[t + 1], None) * stride
-        bwd[t] = local.dis.calc(small[t + 1], small[t], None) * stride
-        valid[t] = fb_consistent(fwd[t], bwd[t], stride, height, width)
-        valid_bwd[t] = fb_consistent(bwd[t], fwd[t], stride, height, width)
+        forward = local.dis.calc(small[t], small[t + 1], None) * stride
+        backward = local.dis.calc(small[t + 1], small[t], None) * stride
+        valid[t] = fb_consistent(forward, backward, stride, height, width)
+        valid_bwd[t] = fb_consistent(backward, forward, stride, height, width)
+        fwd[t], bwd[t] = forward, backward
         return t
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

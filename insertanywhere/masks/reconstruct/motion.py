@@ -15,11 +15,13 @@ their textured parts.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import cv2
 import numpy as np
 
 from ..geometry import invert_rigid
-from .threads import map_threads, stack_frames
+from .threads import stack_frames
 
 
 def ego_flow(depth: np.ndarray, K: np.ndarray, rel: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,53 +95,41 @@ def structure_tensor(gray: np.ndarray, window: int = 5) -> tuple[np.ndarray, np.
     return cv2.blur(gx * gx, size), cv2.blur(gx * gy, size), cv2.blur(gy * gy, size)
 
 
-def motion_evidence(depth: np.ndarray, K: np.ndarray, poses: np.ndarray, flow_fwd: np.ndarray,
-                    flow_bwd: np.ndarray, flow_valid: np.ndarray, valid_bwd: np.ndarray, gray: np.ndarray,
-                    stride: int, tolerance_px: float, relative: float, span: int = 4
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Per cell evidence of motion and of rest, float32 [F, H', W'] each, in 0..1 (0 = no evidence).
+def frame_evidence(t: int, depth: np.ndarray, K: np.ndarray, poses: np.ndarray, flow_fwd: np.ndarray,
+                   flow_bwd: np.ndarray, flow_valid: np.ndarray, valid_bwd: np.ndarray, gray: np.ndarray,
+                   stride: int, tolerance_px: float, relative: float, span: int = 4
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Evidence of motion and of rest of frame t's cells, float32 [H', W'] each, in 0..1 (0 = no evidence).
 
-    depth, gray: [F, H', W'] on the flow grid. Only the part of the flow residual that the image
-    can show is used: its component across the local edges (r^T S r / trace S, with S the structure
-    tensor), so flow sliding along stripes or over flat areas is no evidence either way. Evidence is
-    weighted by edge strength. The tolerance of each comparison is widened to the spread of its
-    residuals (median + 4 MAD over strong cells: most of a frame is static).
+    depth: float32 [H', W'] frame t's depth on the flow grid; gray: [H', W'] frame t's grey grid.
+    Only the part of the flow residual that the image can show is used: its component across the
+    local edges (r^T S r / trace S, with S the structure tensor), so flow sliding along stripes or
+    over flat areas is no evidence either way. Evidence is weighted by edge strength. The tolerance
+    of each comparison is widened to the spread of its residuals (median + 4 MAD over strong
+    cells: most of a frame is static).
     """
-    num = len(depth)
-
-    def frame(t: int) -> tuple[np.ndarray, np.ndarray]:
-        ixx, ixy, iyy = structure_tensor(gray[t])
-        trace = ixx + iyy
-        weight = trace / (trace + np.median(trace) + 1e-12)
-        seen = np.zeros(depth.shape[1:], bool)
-        exceeded = np.zeros(depth.shape[1:], bool)
-        for other in _views(t, num, span):
-            flow, valid = _flow_between(t, other, flow_fwd, flow_bwd, flow_valid, valid_bwd, stride)
-            rel = poses[other] @ invert_rigid(poses[t])
-            ego, parallax = ego_flow(depth[t], K, rel, stride)
-            rx = flow[..., 0] - ego[..., 0]
-            ry = flow[..., 1] - ego[..., 1]
-            visible = np.sqrt((ixx * rx * rx + 2 * ixy * rx * ry + iyy * ry * ry) / (trace + 1e-12))
-            ratio = visible / (tolerance_px + relative * parallax)
-            strong = valid & (weight > 0.5)
-            limit = 1.0
-            if strong.sum() > 100:
-                sample = ratio[strong]
-                med = np.median(sample)
-                limit = max(1.0, med + 4 * 1.4826 * np.median(np.abs(sample - med)))
-            seen |= valid
-            exceeded |= valid & (ratio > limit)
-        return (exceeded * weight).astype(np.float32), ((seen & ~exceeded) * weight).astype(np.float32)
-
-    # filled in place: a list of per-frame results and its stacked copy would hold both at once
-    moving = np.empty(depth.shape, np.float32)
-    resting = np.empty(depth.shape, np.float32)
-
-    def fill(t: int) -> None:
-        moving[t], resting[t] = frame(t)
-
-    map_threads(fill, range(num))
-    return moving, resting
+    ixx, ixy, iyy = structure_tensor(gray)
+    trace = ixx + iyy
+    weight = trace / (trace + np.median(trace) + 1e-12)
+    seen = np.zeros(depth.shape, bool)
+    exceeded = np.zeros(depth.shape, bool)
+    for other in _views(t, len(poses), span):
+        flow, valid = _flow_between(t, other, flow_fwd, flow_bwd, flow_valid, valid_bwd, stride)
+        rel = poses[other] @ invert_rigid(poses[t])
+        ego, parallax = ego_flow(depth, K, rel, stride)
+        rx = flow[..., 0] - ego[..., 0]
+        ry = flow[..., 1] - ego[..., 1]
+        visible = np.sqrt((ixx * rx * rx + 2 * ixy * rx * ry + iyy * ry * ry) / (trace + 1e-12))
+        ratio = visible / (tolerance_px + relative * parallax)
+        strong = valid & (weight > 0.5)
+        limit = 1.0
+        if strong.sum() > 100:
+            sample = ratio[strong]
+            med = np.median(sample)
+            limit = max(1.0, med + 4 * 1.4826 * np.median(np.abs(sample - med)))
+        seen |= valid
+        exceeded |= valid & (ratio > limit)
+    return (exceeded * weight).astype(np.float32), ((seen & ~exceeded) * weight).astype(np.float32)
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
@@ -155,26 +145,32 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     return box(a) * guide + box(b)
 
 
-def moving_masks(moving: np.ndarray, resting: np.ndarray, gray_grid: np.ndarray, height: int, width: int,
+def moving_masks(depth_of: Callable[[int], np.ndarray], K: np.ndarray, poses: np.ndarray, flow_fwd: np.ndarray,
+                 flow_bwd: np.ndarray, flow_valid: np.ndarray, valid_bwd: np.ndarray, gray_grid: np.ndarray,
+                 stride: int, tolerance_px: float, relative: float, height: int, width: int,
                  radius_frac: float = 0.03, eps: float = 4e-3, min_evidence: float = 0.05,
                  min_area_frac: float = 5e-4) -> np.ndarray:
-    """Evidence [F, H', W'] -> bool [F, H, W] masks.
+    """Moving masks bool [F, H, W], one frame at a time: its evidence (frame_evidence, with its
+    grid depth float32 [H', W'] from depth_of(t)) is reduced to its mask at once, so no evidence or
+    grid depth is held for the whole clip.
 
     Each frame: guided-filter both kinds of evidence, call a cell moving where motion outweighs
     rest clearly (twice) and there is enough evidence around, drop specks, upsample.
     """
-    num, h, w = moving.shape
+    h, w = gray_grid.shape[1:]
     radius = max(2, int(round(radius_frac * max(h, w))))
 
     def frame(t: int) -> np.ndarray:
+        moving, resting = frame_evidence(t, depth_of(t), K, poses, flow_fwd, flow_bwd, flow_valid, valid_bwd,
+                                         gray_grid[t], stride, tolerance_px, relative)
         guide = gray_grid[t].astype(np.float32) / 255.0
-        m = np.maximum(guided_filter(guide, moving[t], radius, eps), 0)
-        r = np.maximum(guided_filter(guide, resting[t], radius, eps), 0)
+        m = np.maximum(guided_filter(guide, moving, radius, eps), 0)
+        r = np.maximum(guided_filter(guide, resting, radius, eps), 0)
         mask = ((m > 2 * r) & (m > min_evidence)).astype(np.uint8)
         mask = _drop_small(mask, max(4, int(min_area_frac * mask.size)))
         return cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR) > 0
 
-    return stack_frames(frame, num, bool)
+    return stack_frames(frame, len(poses), bool)
 
 
 def _drop_small(mask: np.ndarray, min_area: int) -> np.ndarray:

@@ -22,22 +22,25 @@ from .depth import INVERSE_AFFINE, SCALE, depth_from_params
 from .edges import sharpen_edges
 from .correspond import texture_strength, textured
 from .flow import choose_stride, compute_flow, downsample_gray, to_gray
-from .motion import motion_evidence, moving_masks
+from .motion import moving_masks
 from .threads import stack_frames
 from .triangulate import correct_depth, depth_from_motion, motion_poses
 
 INITIAL_SHIFT = 0.2  # first guess of b / a for disparity (1/z = a d + b), refined by bundle adjustment
 
 
-def _motion(kind, values, state, log, fwd, bwd, valid, valid_bwd, gray_grid, stride, tolerance_px, relative):
-    """Motion / rest evidence [F, H', W'] x 2 with tolerances widened to the fit's own residuals."""
-    # float32: motion_evidence reads depth as float32 (ego_flow), so float64 would only cost memory
-    grid_depth = stack_frames(lambda t: depth_from_params(kind, values[t], state.params[t]), len(values),
-                              np.float32)
+def _moving(kind, values, state, log, fwd, bwd, valid, valid_bwd, gray_grid, stride, tolerance_px, relative,
+            height, width):
+    """Moving masks bool [F, H, W], tolerances widened to the fit's own residuals; each frame's grid
+    depth is made where it is used (float32, as motion reads it) and dropped with its evidence."""
     tolerance = max(tolerance_px, 3.0 * log["px_median"])
     rel = max(relative, 4.0 * log["depth_rel_median"])
-    return motion_evidence(grid_depth, state.K(), state.poses(), fwd, bwd, valid, valid_bwd, gray_grid, stride,
-                           tolerance, rel)
+
+    def grid_depth(t: int) -> np.ndarray:
+        return depth_from_params(kind, values[t].astype(np.float64), state.params[t]).astype(np.float32)
+
+    return moving_masks(grid_depth, state.K(), state.poses(), fwd, bwd, valid, valid_bwd, gray_grid, stride,
+                        tolerance, rel, height, width)
 
 
 def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional[float] = None,
@@ -72,6 +75,9 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
     Depth edges blurred into ramps are snapped to steps (sharpen_px: ramp half-width, None = by
     frame size, 0 = off; see reconstruct.edges), and near-vertical line segments of a few frames
     are kept for the placement's upright test (masks.vertical).
+    Memory: the float32 flow lives in a temporary file (reconstruct.spill; TMPDIR) and each pass
+    reads the frames it works on; per-frame intermediates are reduced at once, so what grows with
+    the clip is the record returned (insertanywhere.memory has the measured model).
 
     Returns a SceneRecord: depth float32 [F, H, W] (camera z, one scale for all frames; metric if
     `depth` was metric, else relative with frame 0's median depth = 1), K, world_to_camera
@@ -133,7 +139,8 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
     steps = num - 1 + 4
     mark = time.perf_counter()
     gray = to_gray(frames)
-    fwd, bwd, valid, valid_bwd = compute_flow(gray, stride, flow_preset, progress, 0, steps)
+    # the float32 flow both ways stays on disk, each pass reading the few frames it works on
+    fwd, bwd, valid, valid_bwd = compute_flow(gray, stride, flow_preset, progress, 0, steps, spill=True)
     gray_grid = downsample_gray(gray, stride)
     tex = textured(texture_strength(gray_grid))
     timings["flow"] = time.perf_counter() - mark
@@ -147,9 +154,10 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
         maps = depth_from_motion(K0, poses, gray, gray_grid, tex, fwd, bwd, valid, valid_bwd, stride,
                                  height, width, seed=seed)
         params[:, 0] = 1.0
-        values = maps[:, ::stride, ::stride].astype(np.float64)
-    else:
-        values = maps[:, ::stride, ::stride].astype(np.float64)
+    # the depth-model inputs on the flow grid: a view of the float32 maps (no copy); every reader
+    # takes a frame or points of it to float64 exactly
+    values = maps[:, ::stride, ::stride]
+    if source != "motion":
         poses, params, _ = chain_poses(kind, values, params, K0, gray, tex, fwd, bwd, valid, stride,
                                        seed=seed, warnings=warnings)
     timings["chain"] = time.perf_counter() - mark
@@ -166,10 +174,8 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
     report(progress, num + 1, steps)
 
     mark = time.perf_counter()
-    evidence = _motion(kind, values, state, log, fwd, bwd, valid, valid_bwd, gray_grid, stride,
-                       motion_tolerance_px, motion_relative)
-    moving = moving_masks(*evidence, gray_grid, height, width)
-    del evidence
+    moving = _moving(kind, values, state, log, fwd, bwd, valid, valid_bwd, gray_grid, stride,
+                     motion_tolerance_px, motion_relative, height, width)
     timings["motion"] = time.perf_counter() - mark
     report(progress, num + 2, steps)
 
@@ -181,8 +187,11 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
         timings["bundle_static"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    full_depth = stack_frames(lambda t, maps=maps: depth_from_params(kind, maps[t], state.params[t]), num, np.float32)
-    del maps
+    # disparity and triangulated maps are this function's own arrays: each frame's depth replaces
+    # its map in place (a metric input may be the caller's array, so its depth is a new one)
+    full_depth = stack_frames(lambda t, maps=maps: depth_from_params(kind, maps[t], state.params[t]), num, np.float32,
+                              out=maps if source != "metric" else None)
+    del maps, values
     poses = state.poses()
     if refine_depth is None:
         refine_depth = kind == INVERSE_AFFINE
@@ -194,7 +203,7 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
             warnings.append(f"depth: {num - corrected} frames had too little parallax for a multi-view "
                             "correction and keep the input's shape")
         if polish:  # cameras once more against the corrected depth (its shape now fixed)
-            grid = full_depth[:, ::stride, ::stride].astype(np.float64)
+            grid = full_depth[:, ::stride, ::stride]  # a view: read as float64 point by point
             pairs = resample_values(pairs, grid, stride)
             state = State(R=state.R, t=state.t, params=np.c_[np.ones(num), np.zeros(num)], f=state.f, c=state.c)
             state, log = bundle_adjust(state, SCALE, pairs, refine_focal=refine_focal, depth_weight=depth_weight,
@@ -202,13 +211,13 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
             poses = state.poses()
             full_depth *= state.params[:, :1, None].astype(np.float32)
             del grid
-    # the scene record keeps the flow as float16: convert now and drop the float32 flow before the
-    # full-resolution depth passes, so the two copies never coexist with them
+    # the scene record keeps the flow as float16, read from the disk copy frame by frame
     flow_fwd = stack_frames(fwd.__getitem__, len(fwd), np.float16)
-    del fwd
     flow_bwd = stack_frames(bwd.__getitem__, len(bwd), np.float16)
-    del bwd, valid_bwd, values, gray
-    full_depth = sharpen_edges(full_depth, sharpen_px)
+    fwd.close()
+    bwd.close()
+    del fwd, bwd, valid_bwd, gray
+    full_depth = sharpen_edges(full_depth, sharpen_px, out=full_depth)
     timings["depth"] = time.perf_counter() - mark
     mark = time.perf_counter()
     lines = lines_job.result()

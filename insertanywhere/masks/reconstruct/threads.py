@@ -22,11 +22,14 @@ def map_threads(fn: Callable[[T], R], items: Iterable[T], workers: int = WORKERS
         return list(pool.map(fn, items))
 
 
-def stack_frames(frame_fn: Callable[[int], np.ndarray], count: int, dtype) -> np.ndarray:
+def stack_frames(frame_fn: Callable[[int], np.ndarray], count: int, dtype, out: np.ndarray | None = None
+                 ) -> np.ndarray:
     """np.stack([frame_fn(t) for t in range(count)]).astype(dtype), filled in place on the threads
-    (no stacked copy, no second copy for the type)."""
+    (no stacked copy, no second copy for the type). out: an array [count, ...] to fill instead of a
+    new one; it may be the array frame_fn reads when frame t reads only its own frame."""
     first = np.asarray(frame_fn(0))
-    out = np.empty((count,) + first.shape, dtype)
+    if out is None:
+        out = np.empty((count,) + first.shape, dtype)
     out[0] = first
 
     def fill(t: int) -> None:

@@ -126,7 +126,8 @@ def correct_depth(depth: np.ndarray, K: np.ndarray, poses: np.ndarray, gray: np.
 
     usable: bool [F, H', W'] cells worth triangulating (textured, static). Frame 0, where objects are
     placed, gets more points. Frames with fewer than min_points triangulated cells stay as they
-    are. Returns the corrected depth (float32) and how many frames were corrected.
+    are. Returns the corrected depth (float32: the input itself when it is float32) and how many
+    frames were corrected.
     """
     num, height, width = depth.shape
     h, w = usable.shape[1:]
@@ -141,7 +142,7 @@ def correct_depth(depth: np.ndarray, K: np.ndarray, poses: np.ndarray, gray: np.
         current = depth[t, rows * stride, cols * stride]
         return smooth_correction(rows, cols, np.log(z / current), (h, w), nodes)
 
-    out = depth.astype(np.float32, copy=True)
+    out = np.asarray(depth, np.float32)  # float32 depth is corrected in place (read fully first)
     corrected = 0
     for t, grid in enumerate(map_threads(field, range(num))):
         if grid is not None:
