@@ -70,7 +70,12 @@ def chain_poses(kind: str, values: np.ndarray, params: np.ndarray, K: np.ndarray
         cam = transform(pose, world[inliers])
         ahead = cam[:, 2] > 1e-9
         val = sample_bilinear(values[t + 1], q[inliers, 0] / stride, q[inliers, 1] / stride)
-        params[t + 1] = robust_fit(kind, val[ahead], cam[ahead, 2])
+        if ahead.sum() >= 2:
+            params[t + 1] = robust_fit(kind, val[ahead], cam[ahead, 2])
+        else:  # nothing of frame t matched in front of the camera (a mover filled the view)
+            params[t + 1] = params[t]
+            if warnings is not None:
+                warnings.append(f"frame {t + 1}: no depth match, kept frame {t}'s depth scale")
         carried = _carry(suspect[t], flow_bwd[t], stride) & ~_splat((h, w), q[inliers], stride, radius // 2)
         suspect[t + 1] = carried | _splat((h, w), q[~inliers], stride, radius)
     return poses, params, suspect
