@@ -21,7 +21,7 @@ from insertanywhere.insertion import sam2_refine, vace, wan
 from insertanywhere.insertion.long_video import plan_windows
 
 from ._comfy import check_combos, io, progress_bar, validate_combos
-from .models import check_relative_name, inside_any, model_options, model_path
+from .models import check_relative_name, inside_any, missing_models_problem, model_options, model_path, require_models
 from .tensors import frames_to_image, image_to_frames, mask_to_numpy, masks_to_tensor
 from .types import CATEGORY
 
@@ -133,6 +133,7 @@ class SAM2Loader(io.ComfyNode):
 
     @classmethod
     def execute(cls, checkpoint, config, working_resolution, device, precision) -> io.NodeOutput:
+        require_models(cls, {"checkpoint": ("sam2", checkpoint)})
         check_combos(cls, locals())
         path = model_path("sam2", checkpoint)
         model = sam2_refine.load_sam2(path, config=config, image_size=working_resolution,
@@ -140,8 +141,9 @@ class SAM2Loader(io.ComfyNode):
         return io.NodeOutput(model)
 
     @classmethod
-    def validate_inputs(cls, config):  # names only config (never **kwargs): the rest keep ComfyUI's checks
-        return validate_combos(cls, config=config)
+    def validate_inputs(cls, checkpoint, config):  # names only its combos (never **kwargs): the rest keep ComfyUI's checks
+        return (missing_models_problem(cls, {"checkpoint": ("sam2", checkpoint)})
+                or validate_combos(cls, checkpoint=checkpoint, config=config))
 
 
 class SAM2Refine(io.ComfyNode):
@@ -223,6 +225,7 @@ class FluxKontextLoader(io.ComfyNode):
 
     @classmethod
     def execute(cls, folder, precision, offload) -> io.NodeOutput:
+        require_models(cls, {"folder": ("diffusers", folder)})
         check_combos(cls, locals())
         device = _device()
         pipe = core_inpaint.load_kontext(diffusers_path(folder), device, wan.resolve_dtype(precision, device), offload)
@@ -230,7 +233,7 @@ class FluxKontextLoader(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, folder):
-        return validate_combos(cls, folder=folder)
+        return missing_models_problem(cls, {"folder": ("diffusers", folder)}) or validate_combos(cls, folder=folder)
 
 
 class FirstFrameInpaint(io.ComfyNode):
@@ -335,6 +338,7 @@ class WanVACELoader(io.ComfyNode):
     @classmethod
     def execute(cls, diffusers_folder, transformer, vae, text_encoder, precision, offload, fp8_layerwise,
                 vae_tiling) -> io.NodeOutput:
+        require_models(cls, _wan_files(diffusers_folder, transformer, vae, text_encoder))
         check_combos(cls, locals())
         def single(folder_name: str, choice: str):
             return None if choice == FROM_FOLDER else model_path(folder_name, choice)
@@ -346,6 +350,16 @@ class WanVACELoader(io.ComfyNode):
             memory=wan.MemoryOptions(offload=offload, fp8_layerwise=fp8_layerwise, vae_tiling=vae_tiling),
         )
         return io.NodeOutput(model)
+
+    @classmethod
+    def validate_inputs(cls, diffusers_folder):  # one input only: ComfyUI repeats the message for each named input
+        return (missing_models_problem(cls, {"diffusers_folder": ("diffusers", diffusers_folder)})
+                or validate_combos(cls, diffusers_folder=diffusers_folder))
+
+
+def _wan_files(diffusers_folder, transformer, vae, text_encoder) -> dict:
+    return {"diffusers_folder": ("diffusers", diffusers_folder), "transformer": ("diffusion_models", transformer),
+            "vae": ("vae", vae), "text_encoder": ("text_encoders", text_encoder)}
 
 
 class WanVACELoRA(io.ComfyNode):
@@ -369,6 +383,7 @@ class WanVACELoRA(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, lora, strength) -> io.NodeOutput:
+        require_models(cls, {"lora": ("loras", lora)})
         check_combos(cls, locals())
         from insertanywhere.insertion.lora import read_lora
 
@@ -376,7 +391,7 @@ class WanVACELoRA(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, lora):  # strength keeps ComfyUI's min/max check
-        return validate_combos(cls, lora=lora)
+        return missing_models_problem(cls, {"lora": ("loras", lora)}) or validate_combos(cls, lora=lora)
 
 
 def _vace_inputs(default_grow: int = 4) -> list:
