@@ -76,7 +76,7 @@ def where_to_get(folder: str, name: str) -> str:
 
 def missing_files_message(missing: list[tuple[str, str]]) -> str:
     """One message listing every missing (folder, name) with where to put it and where to get it."""
-    lines = [f"{len(missing)} model file(s) missing; put each into its folder, then refresh the page (R):"]
+    lines = [f"{len(missing)} model file(s) are missing; put each into its folder, then refresh the page (R):"]
     for folder, name in missing:
         lines.append(f"  - ComfyUI/models/{folder}/{name}  <- {where_to_get(folder, name)}")
     return "\n".join(lines)

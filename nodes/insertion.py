@@ -21,6 +21,7 @@ from insertanywhere.insertion import sam2_refine, vace, wan
 from insertanywhere.insertion.long_video import plan_windows
 
 from ._comfy import check_combos, io, progress_bar, validate_combos
+from .missing_models import workflow_problem
 from .models import check_relative_name, inside_any, missing_models_problem, model_options, model_path, require_models
 from .tensors import frames_to_image, image_to_frames, mask_to_numpy, masks_to_tensor
 from .types import CATEGORY
@@ -129,6 +130,7 @@ class SAM2Loader(io.ComfyNode):
                                tooltip="bfloat16/float16 autocast on CUDA only; CPU always runs float32."),
             ],
             outputs=[SAM2Model.Output(display_name="sam2")],
+            hidden=[io.Hidden.unique_id],  # validate_inputs: which node of the prompt it is
         )
 
     @classmethod
@@ -141,9 +143,8 @@ class SAM2Loader(io.ComfyNode):
         return io.NodeOutput(model)
 
     @classmethod
-    def validate_inputs(cls, checkpoint, config):  # names only its combos (never **kwargs): the rest keep ComfyUI's checks
-        return (missing_models_problem(cls, {"checkpoint": ("sam2", checkpoint)})
-                or validate_combos(cls, checkpoint=checkpoint, config=config))
+    def validate_inputs(cls, config):  # names only config (never **kwargs): the rest keep ComfyUI's checks
+        return workflow_problem(cls.hidden.unique_id) or validate_combos(cls, config=config)
 
 
 class SAM2Refine(io.ComfyNode):
@@ -221,6 +222,7 @@ class FluxKontextLoader(io.ComfyNode):
                                tooltip="model: one component on the GPU at a time (fits 24 GB cards)."),
             ],
             outputs=[ImageInpainter.Output(display_name="inpainter")],
+            hidden=[io.Hidden.unique_id],  # validate_inputs: which node of the prompt it is
         )
 
     @classmethod
@@ -233,7 +235,8 @@ class FluxKontextLoader(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, folder):
-        return missing_models_problem(cls, {"folder": ("diffusers", folder)}) or validate_combos(cls, folder=folder)
+        return (workflow_problem(cls.hidden.unique_id) or missing_models_problem(cls, {"folder": ("diffusers", folder)})
+                or validate_combos(cls, folder=folder))
 
 
 class FirstFrameInpaint(io.ComfyNode):
@@ -333,6 +336,7 @@ class WanVACELoader(io.ComfyNode):
                                  tooltip="Encode/decode the VAE in 256 px tiles (less VRAM for large frames)."),
             ],
             outputs=[WanVACE.Output(display_name="model")],
+            hidden=[io.Hidden.unique_id],  # validate_inputs: which node of the prompt it is
         )
 
     @classmethod
@@ -353,7 +357,8 @@ class WanVACELoader(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, diffusers_folder):  # one input only: ComfyUI repeats the message for each named input
-        return (missing_models_problem(cls, {"diffusers_folder": ("diffusers", diffusers_folder)})
+        return (workflow_problem(cls.hidden.unique_id)
+                or missing_models_problem(cls, {"diffusers_folder": ("diffusers", diffusers_folder)})
                 or validate_combos(cls, diffusers_folder=diffusers_folder))
 
 
@@ -379,6 +384,7 @@ class WanVACELoRA(io.ComfyNode):
                                tooltip="0 = off, 1 = as trained."),
             ],
             outputs=[WanVACE.Output(display_name="model")],
+            hidden=[io.Hidden.unique_id],  # validate_inputs: which node of the prompt it is
         )
 
     @classmethod
@@ -391,7 +397,8 @@ class WanVACELoRA(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, lora):  # strength keeps ComfyUI's min/max check
-        return missing_models_problem(cls, {"lora": ("loras", lora)}) or validate_combos(cls, lora=lora)
+        return (workflow_problem(cls.hidden.unique_id) or missing_models_problem(cls, {"lora": ("loras", lora)})
+                or validate_combos(cls, lora=lora))
 
 
 def _vace_inputs(default_grow: int = 4) -> list:
