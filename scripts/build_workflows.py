@@ -152,14 +152,17 @@ def masks_workflow() -> list:
 
 BLUE, CYAN, GREEN, PURPLE, YELLOW, BROWN, GREY = ("#3f789e", "#335f6b", "#4f7a3a", "#6b3a7a", "#8a7a2a",
                                                    "#7a4a2a", "#555555")
+COMMON_TITLES = {"load": "Load Video", "recon": "4D Reconstruct (depth, camera, motion)",
+                 "object": "Object to 3D (Mesh)", "place": "Place Object (drag it after the first run)",
+                 "propagate": "Propagate (follow the surface)", "reproject": "Reproject (masks with occlusion)"}
 START_MASKS = """## Object masks from a video: start here
 
 Press **Run** (Ctrl+Enter) once with the sample files, then make it yours, stage by stage (left to right):
 
 1. **Load**: your video in *Load Video* (frame cap / stride / fit keep it small), and the object as a mesh
    (.glb .obj .ply .stl) in *Object to 3D (Mesh)*.
-2. **Reconstruct**: depth, camera and moving things of the video. A depth .npz or a depth node makes it
-   better; without one it estimates depth itself.
+2. **Reconstruct**: depth, camera and moving things of the video. A depth .npz (`depth_file`) or a
+   depth node (`depth_map`) makes it better.
 3. **Place**: after the first run, drag the object in the editor to where it stands, wheel to scale,
    sliders for yaw, pitch, roll. No rerun needed to preview.
 4. **Track and project**: the object follows its surface; things in front hide it. Nothing to set.
@@ -182,9 +185,6 @@ def masks_layout() -> Layout:
                 "save_amodal": "Save amodal masks (hidden parts too)", "save_anchor": "Save anchor video"})
 
 
-COMMON_TITLES = {"load": "Load Video", "recon": "4D Reconstruct (depth, camera, motion)",
-                 "object": "Object to 3D (Mesh)", "place": "Place Object (drag it after the first run)",
-                 "propagate": "Propagate (follow the surface)", "reproject": "Reproject (masks with occlusion)"}
 WORKFLOWS = {"insertanywhere_masks": masks_workflow}
 LAYOUTS = {"insertanywhere_masks": masks_layout}
 

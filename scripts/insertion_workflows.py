@@ -101,7 +101,7 @@ def _start(route: str) -> str:
 1. **Download the models** listed in the note under *6 Generate* (ComfyUI lists the missing files when it
    opens this workflow), and train or bypass the insertion LoRA (its own note).
 2. **Load**: your video, the object's mesh and a picture of the object (for VACE's reference).
-3. **Reconstruct**, then **Run** once (Ctrl+Enter); the masks stages need no model but SAM2.
+3. **Reconstruct**: press **Run** once (Ctrl+Enter); then the placement editor has the scene.
 4. **Place**: drag the object in *Place Object*'s editor; wheel to scale, sliders to turn it.
 5. **Masks**: the object follows its surface, things in front hide it, SAM2 sharpens the edges.
 6. **First frame**: the object is blended into frame 0 (Poisson; connect a Flux Kontext loader for more).
@@ -109,7 +109,7 @@ def _start(route: str) -> str:
 8. **Composite and save**: only the object's region is pasted back; the video goes to
    `output/insertanywhere/`.
 
-Everything runs on the CPU, slowly; a GPU with 24 GB runs the 1.3B model in minutes."""
+The generative stages want a GPU; on a CPU they are very slow."""
 
 
 def _link(folder: str, name: str) -> str:

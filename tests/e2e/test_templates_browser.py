@@ -185,3 +185,20 @@ def test_masks_template_has_no_overlaps_after_a_run(server, page):
     grown = [a for a, b in zip(after["nodes"], before["nodes"]) if a["box"] != b["box"]]
     _assert_readable(after, f"{name} after a run (grown: {[n['type'] for n in grown]})")
     page.screenshot(path=str(ARTIFACTS / f"template_{name}_after_run.png"))
+
+
+@pytest.mark.parametrize("name", INSERTION)
+def test_bypassing_the_lora_node_feeds_the_model_straight_through(server, page, name):
+    """What the LoRA note says: bypass (Ctrl+B) the LoRA node and the frontend queues the loader's model."""
+    nodes = WORKFLOWS[name]["nodes"]
+    lora = next(n for n in nodes if n["type"] in ("IA_WanVACELoRA", "LoraLoaderModelOnly"))
+    source = next(link[1] for link in WORKFLOWS[name]["links"] if link[3] == lora["id"] and link[4] == 0)
+    consumer = next((link[3], link[4]) for link in WORKFLOWS[name]["links"] if link[1] == lora["id"])
+    _load(page, name)
+    _close_dialogs(page)
+    page.evaluate(f"() => {{ window.comfyAPI.app.app.graph.getNodeById({lora['id']}).mode = 4; }}")  # Ctrl+B
+    prompt = page.evaluate("async () => (await window.comfyAPI.app.app.graphToPrompt()).output")
+    assert str(lora["id"]) not in prompt
+    target = next(n for n in nodes if n["id"] == consumer[0])
+    input_name = target["inputs"][consumer[1]]["name"]
+    assert prompt[str(consumer[0])]["inputs"][input_name] == [str(source), 0]
