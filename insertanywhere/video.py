@@ -68,6 +68,30 @@ def probe(source: Source) -> VideoInfo:
         container.close()
 
 
+@dataclass
+class PlannedOutput:
+    """What read_video would return for a selection, from the container's header alone."""
+
+    frames: int         # frames it would keep; when frames_known is False, at most this many (the cap)
+    frames_known: bool  # False when the container lists no frame count
+    height: int
+    width: int
+    fps: float
+
+
+def planned_output(info: VideoInfo, *, start: int = 0, frame_cap: Optional[int] = None, stride: int = 1,
+                   max_side: int = 0, multiple: int = 16, fit: str = "crop", frame_count: str = "any") -> PlannedOutput:
+    """The frame count, size and fps read_video gives for these knobs (the same rules, no decoding)."""
+    if fit not in FIT_MODES or frame_count not in FRAME_COUNT_MODES:
+        raise InsertAnywhereError(f"Unknown fit '{fit}' or frame count '{frame_count}'; use one of {FIT_MODES} "
+                                  f"and one of {FRAME_COUNT_MODES}.")
+    frames = Selection(start, stride, frame_cap, max_side, fit, multiple).frames(info.num_frames) or 0
+    frames = snap_frame_count(frames, frame_count) if frames else 0
+    height, width = (info.height, info.width) if fit == "none" else snap_size(info.height, info.width, multiple,
+                                                                              max_side)
+    return PlannedOutput(frames, info.num_frames > 0, height, width, info.fps / stride)
+
+
 def snap_size(height: int, width: int, multiple: int = 16, max_side: int = 0) -> tuple[int, int]:
     """Target (H, W): scaled so the longer side is at most `max_side` (0 = keep), then
     rounded down to multiples of `multiple` (at least one multiple)."""

@@ -6,7 +6,9 @@
 // shows the server's preview of the propagated, occluded object on later frames.
 // The state is the node's `placement` widget (the placement JSON): it is saved with the
 // workflow and sent with the prompt. Until the node has run once the server has no scene
-// for it, and the editor steps aside, leaving the plain JSON widget.
+// for it, and the editor steps aside, leaving the plain JSON widget. The server keeps a scene
+// per workflow (the graph's id, sent with every prompt) and node, so a workflow that never
+// ran never shows another one's scene.
 import { api } from "../../scripts/api.js";
 import { app } from "../../scripts/app.js";
 import * as PM from "./placement_math.js";
@@ -16,7 +18,8 @@ const WIDGET_NAME = "placement_editor";
 const ROUTE = "/insertanywhere/editor";
 const PREVIEW_MAX_SIDE = 832; // full size for Wan's 832x480; larger videos are previewed smaller
 const CONTROLS_HEIGHT = 150; // until measured
-const STATUS_HEIGHT = 22;
+const STATUS_HEIGHT = 22; // one line, until measured (the status wraps, never cut)
+const JSON_MIN_HEIGHT = 12 * 15; // the placement JSON box keeps about 12 lines of its 11 px text readable
 const HANDLE_PX = 7; // handle size on screen (CSS px)
 const SURFACES_KEPT = 64;
 
@@ -36,8 +39,8 @@ const CONTROLS = [
 const STYLE = `
 .ia-editor { display: flex; flex-direction: column; gap: 3px; font: 11px sans-serif; color: var(--input-text, #ddd);
   box-sizing: border-box; padding: 2px 4px; overflow: hidden; }
-.ia-editor .ia-status { height: ${STATUS_HEIGHT - 4}px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
-  opacity: 0.85; }
+.ia-editor .ia-status { flex: none; min-height: ${STATUS_HEIGHT - 4}px; white-space: normal; overflow-wrap: anywhere;
+  line-height: 14px; opacity: 0.85; }
 .ia-editor .ia-status.ia-error { color: #ff8a80; opacity: 1; }
 .ia-editor canvas { flex: 1 1 auto; min-height: 0; width: 100%; object-fit: contain; background: #111;
   touch-action: none; cursor: crosshair; }
@@ -87,6 +90,7 @@ class PlacementEditor {
     this.previewTimer = null;
     this.refreshing = null;
     this.refreshAgain = false;
+    this.loads = 0;
     this.drag = null;
     this.error = null;
     this.build();
@@ -130,16 +134,26 @@ class PlacementEditor {
     c.addEventListener("pointercancel", (e) => this.onPointerUp(e));
     c.addEventListener("wheel", (e) => this.onWheel(e), { passive: false });
     this.textWidget.inputEl?.addEventListener("input", () => this.readText());
-    this.setStatus("Queue the workflow once: then the scene appears here. Until then, edit the JSON below.");
+    this.setStatus("Queue the workflow once: then the scene appears here. Until then, edit the JSON above.");
+  }
+
+  /** Height of the status text as laid out (it wraps), or one line before layout. */
+  statusHeight() {
+    return Math.max(STATUS_HEIGHT, (this.status.scrollHeight || 0) + 4);
+  }
+
+  /** The frontend's margin around the DOM widget (its element is the widget's height less twice it). */
+  margins() {
+    return 2 * (this.widget?.margin ?? 10);
   }
 
   /** Height that fits the status line, the frame at the widget's width, and the controls. */
   minHeight() {
-    if (!this.info) return STATUS_HEIGHT + 12;
+    if (!this.info) return this.statusHeight() + 6 + this.margins();
     const width = this.root.clientWidth ? this.root.clientWidth - 8 : Math.max(200, (this.node.size?.[0] ?? 480) - 30);
     const canvasHeight = Math.min(560, (width * this.info.height) / this.info.width);
     const controls = this.controls.offsetHeight || CONTROLS_HEIGHT;
-    return STATUS_HEIGHT + canvasHeight + controls + 14;
+    return this.statusHeight() + canvasHeight + controls + 14 + this.margins();
   }
 
   idleMessage() {
@@ -153,10 +167,21 @@ class PlacementEditor {
   }
 
   setStatus(text, isError = false) {
+    const changed = this.status.textContent !== text;
     this.status.textContent = text;
     this.status.title = text;
     this.status.classList.toggle("ia-error", isError);
     this.error = isError ? text : null;
+    if (changed) requestAnimationFrame(() => this.fitStatus());
+  }
+
+  /** Grow the node when a longer status wraps to more lines than it has room for. */
+  fitStatus() {
+    const height = this.statusHeight();
+    if (height !== this.shownStatusHeight) {
+      this.shownStatusHeight = height;
+      this.relayout();
+    }
   }
 
   syncControls() {
@@ -234,6 +259,18 @@ class PlacementEditor {
     return String(this.node.id);
   }
 
+  /** The id of the workflow the node is in: the server keeps scenes per workflow and node. */
+  workflowId() {
+    const graph = this.node.graph?.rootGraph ?? this.node.graph ?? app.graph;
+    return String(graph?.id ?? "");
+  }
+
+  /** URL of one of this node's editor routes. */
+  route(name) {
+    const query = new URLSearchParams({ workflow: this.workflowId() });
+    return `${ROUTE}/${encodeURIComponent(this.nodeId())}/${name}?${query}`;
+  }
+
   /** Ask the server for this node's scene; several calls at once run as one, then once more. */
   refresh() {
     if (this.refreshing) {
@@ -242,6 +279,7 @@ class PlacementEditor {
     }
     this.refreshing = this.load().finally(() => {
       this.refreshing = null;
+      this.loads += 1; // answers received (tests wait for the first instead of sleeping)
       if (this.refreshAgain) {
         this.refreshAgain = false;
         this.refresh();
@@ -254,17 +292,17 @@ class PlacementEditor {
     if (this.node.id == null || this.node.id === -1) return;
     let info = null;
     try {
-      const res = await api.fetchApi(`${ROUTE}/${encodeURIComponent(this.nodeId())}/info`);
-      if (res.ok) info = await res.json();
+      const res = await api.fetchApi(this.route("info"));
+      if (res.ok) info = await res.json(); // {available: false} until the node ran in this workflow
     } catch (err) {
       console.warn("InsertAnywhere editor: info request failed", err);
     }
-    if (!info) {
+    if (!info?.available) {
       this.setAvailable(null);
       return;
     }
     if (info.token !== this.token || !this.frame0) {
-      const res = await api.fetchApi(`${ROUTE}/${encodeURIComponent(this.nodeId())}/frame0`);
+      const res = await api.fetchApi(this.route("frame0"));
       if (!res.ok) return this.setAvailable(null);
       this.frame0?.close();
       this.frame0 = await createImageBitmap(await res.blob());
@@ -305,7 +343,7 @@ class PlacementEditor {
     this.surfaceInFlight = true;
     const { anchor, height_px } = this.placement;
     try {
-      const res = await api.fetchApi(`${ROUTE}/${encodeURIComponent(this.nodeId())}/surface`, {
+      const res = await api.fetchApi(this.route("surface"), {
         method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ anchor, height_px }),
       });
@@ -342,7 +380,7 @@ class PlacementEditor {
     const started = performance.now();
     if (frame > 0) this.setStatus(`Frame ${frame}: propagating and rendering…`);
     try {
-      const res = await api.fetchApi(`${ROUTE}/${encodeURIComponent(this.nodeId())}/preview`, {
+      const res = await api.fetchApi(this.route("preview"), {
         method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ placement, frame, max_side: PREVIEW_MAX_SIDE }),
       });
@@ -590,6 +628,7 @@ class PlacementEditor {
     return {
       available: !!this.info,
       nodeId: this.nodeId(),
+      workflowId: this.workflowId(),
       placement: this.placement,
       text: this.textWidget.value,
       frame: this.frame,
@@ -601,6 +640,7 @@ class PlacementEditor {
       surfaces: this.surfaces.size,
       error: this.error,
       status: this.status.textContent,
+      loads: this.loads,
     };
   }
 
@@ -634,11 +674,15 @@ function attach(node) {
   });
   widget.serialize = false;
   widget.editor = editor;
+  editor.widget = widget;
+  // the JSON box keeps readable lines whatever size a saved workflow gives the node
+  textWidget.options.getMinHeight = () => JSON_MIN_HEIGHT;
   editors.add(editor);
   const onConfigure = node.onConfigure;
   node.onConfigure = function (...args) {
     const r = onConfigure?.apply(this, args);
     editor.readText();
+    editor.relayout();
     editor.refresh();
     return r;
   };

@@ -143,6 +143,20 @@ def input_files(suffixes: Optional[tuple[str, ...]] = None) -> list[str]:
     return sorted(found)
 
 
+UPLOAD_KEY = "insertanywhere_upload"  # read by js/file_upload.js
+
+
+def file_combo(name: str, options: list[str], suffixes: tuple[str, ...], **kwargs) -> io.Combo.Input:
+    """A combo of input-folder files with an upload button and a drop target on the node (js/file_upload.js).
+
+    The button is the pack's own frontend widget, never serialized, so the node's widgets_values keep the
+    order of its inputs. Files of the given suffixes dropped on the node are uploaded (POST /upload/image
+    into input/) and picked, instead of reaching the frontend's workflow loader."""
+    combo = io.Combo.Input(name, options=options, **kwargs)
+    combo.extra_dict = {UPLOAD_KEY: {"suffixes": [s.lower() for s in suffixes]}}
+    return combo
+
+
 def input_file_path(name: str, what: str) -> str:
     """Real path of a file picked from ComfyUI's input folder. Refuses absolute paths, '..', annotated
     names and symlinks that lead out of the folder, with a message naming the fix."""

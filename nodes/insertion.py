@@ -33,6 +33,7 @@ ImageInpainter = io.Custom("IA_IMAGE_INPAINTER")  # diffusers FluxKontextInpaint
 FROM_FOLDER = "from diffusers folder"
 NONE = "none"
 PRECISIONS = ["auto", "bfloat16", "float16", "float32"]
+WAN_TIP = "The Wan VACE model from Wan VACE Loader (with any LoRAs stacked on it)."
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -129,7 +130,7 @@ class SAM2Loader(io.ComfyNode):
                 io.Combo.Input("precision", options=["float32", "bfloat16", "float16"], default="float32",
                                tooltip="bfloat16/float16 autocast on CUDA only; CPU always runs float32."),
             ],
-            outputs=[SAM2Model.Output(display_name="sam2")],
+            outputs=[SAM2Model.Output(display_name="sam2", tooltip="The loaded SAM2 model, for SAM2 Refine.")],
             hidden=[io.Hidden.unique_id],  # validate_inputs: which node of the prompt it is
         )
 
@@ -158,7 +159,7 @@ class SAM2Refine(io.ComfyNode):
                         "cleaner edges only where it agrees with the projection (the projection wins where SAM2 "
                         "collapses or drifts). Optional occluders are tracked and cut out.",
             inputs=[
-                SAM2Model.Input("sam2"),
+                SAM2Model.Input("sam2", tooltip="A SAM2 model from SAM2 Loader."),
                 io.Image.Input("frames", tooltip="The frames the masks belong to, usually Reproject's anchor_video "
                                                  "(the object painted in)."),
                 io.Mask.Input("masks", tooltip="Projected visible masks, one per frame."),
@@ -221,7 +222,8 @@ class FluxKontextLoader(io.ComfyNode):
                 io.Combo.Input("offload", options=["none", "model"], default="model",
                                tooltip="model: one component on the GPU at a time (fits 24 GB cards)."),
             ],
-            outputs=[ImageInpainter.Output(display_name="inpainter")],
+            outputs=[ImageInpainter.Output(display_name="inpainter",
+                                            tooltip="The Flux Kontext pipeline, for First Frame Inpaint.")],
             hidden=[io.Hidden.unique_id],  # validate_inputs: which node of the prompt it is
         )
 
@@ -255,7 +257,8 @@ class FirstFrameInpaint(io.ComfyNode):
                                tooltip="auto: kontext when an inpainter is connected, else poisson."),
                 io.String.Input("prompt", default="", multiline=True,
                                 tooltip="Kontext: what to put there, e.g. 'a red ceramic mug on the table'."),
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Kontext noise seed: the same seed gives the same picture."),
                 io.Int.Input("steps", default=28, min=1, max=200, tooltip="Kontext denoising steps."),
                 io.Float.Input("guidance", default=2.5, min=0.0, max=30.0, step=0.1, tooltip="Kontext guidance."),
                 io.Combo.Input("resolution", options=list(core_inpaint.KONTEXT_RESOLUTIONS), default="preferred",
@@ -268,7 +271,9 @@ class FirstFrameInpaint(io.ComfyNode):
                 io.Image.Input("render", optional=True,
                                tooltip="Poisson: the object drawn at its placement (Reproject's anchor_video)."),
                 io.Image.Input("reference", optional=True, tooltip="Kontext: a picture of the object."),
-                ImageInpainter.Input("inpainter", optional=True),
+                ImageInpainter.Input("inpainter", optional=True,
+                                     tooltip="Flux Kontext from its loader; needed for method kontext (auto uses "
+                                             "it when connected)."),
             ],
             outputs=[io.Image.Output(display_name="first_frame", tooltip="Frame 0 with the object.")],
         )
@@ -335,7 +340,7 @@ class WanVACELoader(io.ComfyNode):
                 io.Boolean.Input("vae_tiling", default=False,
                                  tooltip="Encode/decode the VAE in 256 px tiles (less VRAM for large frames)."),
             ],
-            outputs=[WanVACE.Output(display_name="model")],
+            outputs=[WanVACE.Output(display_name="model", tooltip=WAN_TIP)],
             hidden=[io.Hidden.unique_id],  # validate_inputs: which node of the prompt it is
         )
 
@@ -377,13 +382,13 @@ class WanVACELoRA(io.ComfyNode):
             description="Add a LoRA from models/loras (ComfyUI/original, kohya/Musubi or diffusers/PEFT keys) with a "
                         "strength. Chain several to stack them; the loaded model itself is not changed.",
             inputs=[
-                WanVACE.Input("model"),
+                WanVACE.Input("model", tooltip=WAN_TIP),
                 io.Combo.Input("lora", options=model_options("loras"),
                                tooltip="e.g. the InsertAnywhere insertion LoRA."),
                 io.Float.Input("strength", default=1.0, min=-4.0, max=4.0, step=0.05,
                                tooltip="0 = off, 1 = as trained."),
             ],
-            outputs=[WanVACE.Output(display_name="model")],
+            outputs=[WanVACE.Output(display_name="model", tooltip=WAN_TIP)],
             hidden=[io.Hidden.unique_id],  # validate_inputs: which node of the prompt it is
         )
 
@@ -427,16 +432,20 @@ class VACEInsert(io.ComfyNode):
                         "inpainted frame 0, masks with frame 0 zeroed, the reference image and the prompt. Longer "
                         "videos run in overlapping windows with colour locked between them.",
             inputs=[
-                WanVACE.Input("model"),
+                WanVACE.Input("model", tooltip=WAN_TIP),
                 *_vace_inputs(),
                 io.String.Input("prompt", default="", multiline=True, tooltip="What the object is, e.g. 'a red mug'."),
-                io.String.Input("negative_prompt", default=vace.DEFAULT_NEGATIVE, multiline=True),
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True),
-                io.Int.Input("steps", default=30, min=1, max=200),
+                io.String.Input("negative_prompt", default=vace.DEFAULT_NEGATIVE, multiline=True,
+                                tooltip="What to steer away from (used when cfg > 1)."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Noise seed: the same seed and inputs give the same video."),
+                io.Int.Input("steps", default=30, min=1, max=200,
+                             tooltip="Denoising steps per window; more is slower and usually cleaner (20-50)."),
                 io.Float.Input("cfg", default=5.0, min=0.0, max=30.0, step=0.1, tooltip="1 or less turns CFG off."),
                 io.Float.Input("shift", default=3.0, min=0.0, max=20.0, step=0.1,
                                tooltip="Flow shift: 3 for 480p, 5 for 720p."),
-                io.Combo.Input("scheduler", options=list(wan.SCHEDULERS), default="unipc"),
+                io.Combo.Input("scheduler", options=list(wan.SCHEDULERS), default="unipc",
+                               tooltip="Sampler of the flow schedule: unipc (Wan's default), euler or dpm++."),
                 io.Float.Input("conditioning_scale", default=1.0, min=0.0, max=3.0, step=0.05,
                                tooltip="Strength of the VACE control."),
                 io.Int.Input("window", default=81, min=5, max=257, step=4,
@@ -482,11 +491,13 @@ class VACENativeInputs(io.ComfyNode):
                                                     tooltip="A picture of the object; padded onto white at the "
                                                             "video size so WanVaceToVideo does not crop it.")],
             outputs=[
-                io.Image.Output(display_name="control_video"),
+                io.Image.Output(display_name="control_video", tooltip="For WanVaceToVideo's control_video: the scene "
+                                "with the inpainted frame 0, grey where the object goes."),
                 io.Mask.Output(display_name="control_masks", tooltip="White = generate; frame 0 is kept."),
-                io.Image.Output(display_name="reference_image"),
-                io.Int.Output(display_name="width"),
-                io.Int.Output(display_name="height"),
+                io.Image.Output(display_name="reference_image", tooltip="For WanVaceToVideo's reference_image "
+                                "(empty without a reference)."),
+                io.Int.Output(display_name="width", tooltip="Working width for WanVaceToVideo (multiple of 16)."),
+                io.Int.Output(display_name="height", tooltip="Working height for WanVaceToVideo (multiple of 16)."),
                 io.Int.Output(display_name="length", tooltip="4k+1 frames covering the clip (the last frame "
                                                              "repeats); Composite Back drops the extra ones."),
             ],
@@ -528,7 +539,7 @@ class CompositeBack(io.ComfyNode):
                                  tooltip="Match the generated colours to the original in a ring around the mask."),
                 io.Int.Input("ring", default=12, min=1, max=256, tooltip="Width of that ring in pixels."),
             ],
-            outputs=[io.Image.Output(display_name="frames")],
+            outputs=[io.Image.Output(display_name="frames", tooltip="The original frames with the object pasted in.")],
         )
 
     @classmethod

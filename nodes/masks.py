@@ -18,15 +18,17 @@ from insertanywhere.masks.reproject import reproject
 from insertanywhere.masks.scene_cache import DEFAULT_MAX_GB, SceneCache, reconstruct_cached
 from insertanywhere.masks.vertical import UPRIGHT_MODES, scene_lines, use_upright
 
-from ._comfy import (check_combos, check_input_file, input_file_path, input_files, io, preview_image, preview_video,
-                     progress_bar, validate_combos, with_warnings)
+from ._comfy import (check_combos, check_input_file, file_combo, input_file_path, input_files, io, preview_image,
+                     preview_video, progress_bar, validate_combos, with_warnings)
 from .tensors import frames_to_image, image_to_frames, image_to_gray, mask_to_numpy, masks_to_tensor
-from .types import CATEGORY, Object3D, Placement, Scene, Track
+from .types import CATEGORY, OBJECT_TIP, PLACEMENT_TIP, SCENE_TIP, TRACK_TIP, Object3D, Placement, Scene, Track
 
 STAGE = f"{CATEGORY}/masks"
 DEFAULT_PLACEMENT = json.dumps({"anchor": [160, 120], "height_px": 60, "yaw_deg": 0, "pitch_deg": 0,
                                 "roll_deg": 0, "offset": [0, 0, 0], "top_k": 64}, indent=1)
 DEPTH_NONE = "none (video only)"
+DEPTH_SUFFIXES = (".npz",)
+OBJECT_TO_PLACE = OBJECT_TIP + " Goes to Place Object and Reproject."
 
 
 @dataclass
@@ -77,9 +79,11 @@ class Reconstruct4D(io.ComfyNode):
                 io.Image.Input("frames", tooltip="The scene video as an IMAGE batch."),
                 io.Float.Input("fps", default=16.0, min=0.1, max=240.0, step=0.1,
                                tooltip="Frame rate, carried to the previews and outputs."),
-                io.Combo.Input("depth_file", options=[DEPTH_NONE, *_input_files((".npz",))], default=DEPTH_NONE,
-                               tooltip="Optional .npz in the input folder with key 'depth' (metric camera z) or "
-                                       "'disparity' (relative inverse depth), shaped [frames, H, W]."),
+                file_combo("depth_file", [DEPTH_NONE, *_input_files(DEPTH_SUFFIXES)], DEPTH_SUFFIXES,
+                           default=DEPTH_NONE,
+                           tooltip="Optional .npz in the input folder with key 'depth' (metric camera z) or "
+                                   "'disparity' (relative inverse depth), shaped [frames, H, W]. Upload one with "
+                                   "the button or drop it on the node."),
                 io.Float.Input("fov_deg", default=0.0, min=0.0, max=170.0, step=0.5,
                                tooltip="Horizontal field of view when K is not given; 0 = 60 degree guess, "
                                        "refined from the video."),
@@ -98,7 +102,8 @@ class Reconstruct4D(io.ComfyNode):
                                        "at 832x480); the least recently used scenes are removed to stay under it."),
             ],
             outputs=[
-                Scene.Output(display_name="scene"),
+                Scene.Output(display_name="scene",
+                             tooltip=SCENE_TIP + " Goes to Place Object, Propagate and Reproject."),
                 io.Mask.Output(display_name="moving", tooltip="Independently moving things per frame."),
                 io.Image.Output(display_name="depth_preview", tooltip="Colour-mapped depth | moving overlay."),
             ],
@@ -170,7 +175,7 @@ class ObjectFromImage(io.ComfyNode):
                                tooltip="Optional depth of the reference image (bright = near) for the relief; "
                                        "without it a rounded relief is made from the mask."),
             ],
-            outputs=[Object3D.Output(display_name="object")],
+            outputs=[Object3D.Output(display_name="object", tooltip=OBJECT_TO_PLACE)],
         )
 
     @classmethod
@@ -195,14 +200,15 @@ class ObjectFromMesh(io.ComfyNode):
                         "(+Y up, +Z front, base at y = 0, unit height), with its colours. Meshes over the face "
                         "budget are simplified (the node says so).",
             inputs=[
-                io.Combo.Input("mesh_file", options=_input_files(core_object.MESH_SUFFIXES),
-                               tooltip="A mesh in ComfyUI's input folder (or input/3d)."),
+                file_combo("mesh_file", _input_files(core_object.MESH_SUFFIXES), core_object.MESH_SUFFIXES,
+                           tooltip="A mesh in ComfyUI's input folder (or input/3d): .glb, .gltf, .obj, .ply or "
+                                   ".stl. Upload one with the button or drop it on the node."),
                 io.Int.Input("max_faces", default=core_object.MAX_FACES, min=core_object.MIN_FACES,
                              max=10_000_000, step=1000, optional=True,  # prompts saved before it still run
                              tooltip="Face budget: a mesh with more triangles is simplified on load, as is a "
                                      "triangle soup. Every frame renders every triangle, so more costs time."),
             ],
-            outputs=[Object3D.Output(display_name="object")],
+            outputs=[Object3D.Output(display_name="object", tooltip=OBJECT_TO_PLACE)],
         )
 
     @classmethod
@@ -230,8 +236,8 @@ class PlaceObject(io.ComfyNode):
             description="Stand the object on the scene surface in frame 0 from a placement JSON (anchor pixel, "
                         "height_px, yaw/pitch/roll, offset, top_k). The canvas editor writes this JSON.",
             inputs=[
-                Scene.Input("scene"),
-                Object3D.Input("object"),
+                Scene.Input("scene", tooltip=SCENE_TIP),
+                Object3D.Input("object", tooltip=OBJECT_TIP),
                 io.String.Input("placement", default=DEFAULT_PLACEMENT, multiline=True,
                                 tooltip="Placement JSON: anchor [u, v] pixel of the base in frame 0, height_px "
                                         "(apparent height there), yaw/pitch/roll_deg, offset [dx, dy, dz] in "
@@ -244,25 +250,28 @@ class PlaceObject(io.ComfyNode):
                                        "on slopes."),
             ],
             outputs=[
-                Placement.Output(display_name="placement"),
+                Placement.Output(display_name="placement", tooltip=PLACEMENT_TIP + " Goes to Propagate."),
                 io.Image.Output(display_name="preview", tooltip="Frame 0 with the object rendered in."),
             ],
-            hidden=[io.Hidden.unique_id],
+            hidden=[io.Hidden.unique_id, io.Hidden.extra_pnginfo],  # the editor's scene: workflow + node
         )
 
     @classmethod
     def execute(cls, scene, object, placement, stand_upright="auto") -> io.NodeOutput:
         check_combos(cls, locals())
-        from .editor import remember
+        from .editor import remember, workflow_id
 
         plan = core_placement.parse_placement(placement)
         upright = use_upright(scene, stand_upright)
-        remember(str(cls.hidden.unique_id), scene, object, upright)  # the editor previews before a rerun
+        # the editor previews before a rerun
+        remember(workflow_id(cls.hidden.extra_pnginfo), str(cls.hidden.unique_id), scene, object, upright)
         pose, surface, preview = core_placement.place_object(
             plan, object, scene.frames[0], scene.depth[0], scene.K, scene.world_to_camera[0],
             scene_lines(scene) if upright else None, progress=progress_bar(1))
         placed = PlacedObject(plan, pose, surface)
-        return io.NodeOutput(placed, frames_to_image(preview[None]), ui=preview_image(preview, cls))
+        # no image on the node: the editor above shows frame 0 with the object, live (a run's picture
+        # under it would go stale with the first drag); the preview output feeds a Preview Image node
+        return io.NodeOutput(placed, frames_to_image(preview[None]))
 
 
 # --- Propagate -------------------------------------------------------------------------------------
@@ -277,13 +286,13 @@ class Propagate(io.ComfyNode):
             description="Carry the object through the video with the rigid motion of its top-K nearest scene "
                         "points: fixed in the world on static ground, riding along on a moving support.",
             inputs=[
-                Scene.Input("scene"),
-                Placement.Input("placement"),
+                Scene.Input("scene", tooltip=SCENE_TIP),
+                Placement.Input("placement", tooltip=PLACEMENT_TIP),
                 io.Boolean.Input("propagation", default=True,
                                  tooltip="Off keeps the frame-0 world pose in every frame (camera-only "
                                          "ablation)."),
             ],
-            outputs=[Track.Output(display_name="track")],
+            outputs=[Track.Output(display_name="track", tooltip=TRACK_TIP + " Goes to Reproject.")],
         )
 
     @classmethod
@@ -310,9 +319,9 @@ class Reproject(io.ComfyNode):
             description="Render the tracked object into every frame with a z-test against scene depth: visible "
                         "and amodal masks plus the anchor video (object painted in).",
             inputs=[
-                Scene.Input("scene"),
-                Object3D.Input("object"),
-                Track.Input("track"),
+                Scene.Input("scene", tooltip=SCENE_TIP),
+                Object3D.Input("object", tooltip=OBJECT_TIP),
+                Track.Input("track", tooltip=TRACK_TIP),
                 io.Boolean.Input("occlusion", default=True,
                                  tooltip="Off ignores scene depth, so things in front do not hide the object "
                                          "(ablation)."),

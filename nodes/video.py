@@ -11,6 +11,8 @@ from ._comfy import check_combos, check_input_file, input_file_path, input_files
 from .tensors import frames_to_image, image_to_frames
 from .types import CATEGORY
 
+FRAME_COUNT_TIP = "How many frames came out (after start, stride, cap and the frame-count rule)."
+
 FIT_TOOLTIP = ("crop: scale to cover and centre-crop to multiples of 16 (keeps aspect); "
                "resize: stretch to the nearest multiples of 16; none: keep the size.")
 COUNT_TOOLTIP = "4k+1 trims to 1, 5, 9, ... 81 frames as Wan VACE needs; any keeps every frame."
@@ -33,7 +35,7 @@ def _selection_inputs() -> list:
 _OUTPUTS = [
     io.Image.Output(display_name="frames", tooltip="The selected frames, fitted."),
     io.Float.Output(display_name="fps", tooltip="Frame rate of the output frames (source fps / stride)."),
-    io.Int.Output(display_name="frame_count"),
+    io.Int.Output(display_name="frame_count", tooltip=FRAME_COUNT_TIP),
 ]
 
 
@@ -94,7 +96,8 @@ class VideoToFrames(io.ComfyNode):
             display_name="Video to Frames (InsertAnywhere)",
             category=f"{CATEGORY}/video",
             description="Turn a core VIDEO (e.g. from Load Video) into fitted frames without decoding all of it.",
-            inputs=[io.Video.Input("video"), *_selection_inputs()],
+            inputs=[io.Video.Input("video", tooltip="A core VIDEO, e.g. from core Load Video."),
+                    *_selection_inputs()],
             outputs=_OUTPUTS,
         )
 
@@ -118,14 +121,15 @@ class FitFrames(io.ComfyNode):
             category=f"{CATEGORY}/video",
             description="Fit an IMAGE batch to H, W multiples of 16 and a 4k+1 frame count.",
             inputs=[
-                io.Image.Input("images"),
+                io.Image.Input("images", tooltip="Any IMAGE batch (the frames of a video)."),
                 io.Int.Input("max_side", default=832, min=0, max=8192, step=16,
                              tooltip="Longer side after resizing; 0 keeps the size."),
                 io.Combo.Input("fit", options=list(core_video.FIT_MODES), default="crop", tooltip=FIT_TOOLTIP),
                 io.Combo.Input("frame_count", options=list(core_video.FRAME_COUNT_MODES), default="4k+1",
                                tooltip=COUNT_TOOLTIP),
             ],
-            outputs=[io.Image.Output(display_name="frames"), io.Int.Output(display_name="frame_count")],
+            outputs=[io.Image.Output(display_name="frames", tooltip="The frames, fitted."),
+                     io.Int.Output(display_name="frame_count", tooltip=FRAME_COUNT_TIP)],
         )
 
     @classmethod
@@ -137,3 +141,63 @@ class FitFrames(io.ComfyNode):
 
 
 NODES = [LoadVideo, VideoToFrames, FitFrames]
+
+
+# --- GET /insertanywhere/video_info: what Load Video will load, shown on the node before a run ----------
+
+INFO_ROUTE = "/insertanywhere/video_info"
+# (name, default, min, max) of the integer knobs the route takes, as the node's widgets bound them
+_INFO_KNOBS = (("start_frame", 0, 0, 1_000_000), ("frame_cap", 81, 1, 10_000), ("stride", 1, 1, 100),
+               ("max_side", 832, 0, 8192))
+
+
+def register_routes() -> None:
+    from .routes import add_routes
+
+    add_routes(INFO_ROUTE, [("get", INFO_ROUTE, _video_info)])
+
+
+def _info_knobs(query) -> dict:
+    """The selection knobs of a video_info query (defaults as the node's), or an InsertAnywhereError."""
+    from insertanywhere.errors import InsertAnywhereError
+
+    knobs = {}
+    for name, default, low, high in _INFO_KNOBS:
+        text = query.get(name, str(default))
+        if not text.isdigit() or not low <= int(text) <= high:
+            raise InsertAnywhereError(f"'{name}' = {text[:40]!r} is not a whole number from {low} to {high}.")
+        knobs[name] = int(text)
+    for name, options, default in (("fit", core_video.FIT_MODES, "crop"),
+                                   ("frame_count", core_video.FRAME_COUNT_MODES, "4k+1")):
+        knobs[name] = query.get(name, default)
+        if knobs[name] not in options:
+            raise InsertAnywhereError(f"'{name}' = {knobs[name][:40]!r} is not one of {', '.join(options)}.")
+    return knobs
+
+
+def describe_video(name: str, knobs: dict) -> dict:
+    """The source's size, fps and frame count and what the node's knobs will load from it (no decoding)."""
+    info = core_video.probe(input_file_path(name, "Video file"))
+    plan = core_video.planned_output(info, start=knobs["start_frame"], frame_cap=knobs["frame_cap"],
+                                     stride=knobs["stride"], max_side=knobs["max_side"], multiple=16,
+                                     fit=knobs["fit"], frame_count=knobs["frame_count"])
+    return {"file": name, "width": info.width, "height": info.height, "fps": info.fps, "num_frames": info.num_frames,
+            "output": {"frames": plan.frames, "frames_known": plan.frames_known, "width": plan.width,
+                       "height": plan.height, "fps": plan.fps}}
+
+
+async def _video_info(request):
+    """?file=<name in input/>&start_frame=&frame_cap=&stride=&max_side=&fit=&frame_count= -> JSON, or a
+    JSON error: 400 for bad knobs, a name outside the input folder or a file that is not a video."""
+    from aiohttp import web
+
+    from insertanywhere.errors import InsertAnywhereError
+
+    from .routes import error, run_blocking
+
+    try:
+        knobs = _info_knobs(request.query)
+    except InsertAnywhereError as exc:
+        return error(400, str(exc))
+    result, err = await run_blocking(describe_video, request.query.get("file", ""), knobs)
+    return err if err is not None else web.json_response(result)

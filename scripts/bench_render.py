@@ -58,8 +58,8 @@ def main(argv=None) -> int:
                              ("100k soup, small triangles (std 0.03)", 0.03),
                              ("100k soup, large overlapping triangles", None)):
             path = write_triangle_soup(Path(folder) / "soup.stl", 100_000, spread)
-            load, obj = _median_time(lambda: load_mesh(path), 1)
-            per_frame, render = _median_time(lambda: render_object(obj, POSE, K, SIZE), args.frames)
+            load, obj = _median_time(lambda path=path: load_mesh(path), 1)
+            per_frame, render = _median_time(lambda obj=obj: render_object(obj, POSE, K, SIZE), args.frames)
             print(f"| {name} | {len(obj.faces)} | {load / floor:.0f} | {per_frame / floor:.1f} | "
                   f"{render.pixel_tests} |")
     return 0

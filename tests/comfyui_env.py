@@ -11,7 +11,7 @@ import pytest
 PACK_ROOT = Path(__file__).resolve().parents[1]
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
 PACK_DIR_NAME = "comfyui-insertanywhere"  # the pack folder name under custom_nodes in tier (c)
-EXECUTED: set[str] = set()  # node ids run by tier (b), checked by test_zz_coverage
+EXECUTED: set[str] = set()  # node ids run by tier (b), checked at session end (tests/comfy/conftest.py)
 
 needs_comfyui = pytest.mark.skipif(
     not (COMFYUI_PATH and Path(COMFYUI_PATH, "main.py").is_file()),

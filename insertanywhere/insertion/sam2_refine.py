@@ -87,7 +87,8 @@ def packaged_configs() -> list[str]:
     root = _package_config_dir()
     if root is None:
         return []
-    return sorted(f"{folder}/{p.name}" for folder in PACKAGED_FOLDERS for p in (root / folder).glob("sam2*_hiera_*.yaml"))
+    return sorted(f"{folder}/{p.name}" for folder in PACKAGED_FOLDERS
+                  for p in (root / folder).glob("sam2*_hiera_*.yaml"))
 
 
 def _package_config_dir() -> Optional[Path]:

@@ -74,3 +74,30 @@ def run_node(node_classes):
         return output
 
     return run
+
+
+_COMFY_TESTS = Path(__file__).resolve().parent
+_deselected: list = []
+
+
+def pytest_deselected(items):
+    _deselected.extend(item for item in items if _COMFY_TESTS in Path(item.path).parents)
+
+
+def _whole_tier_ran(session) -> bool:
+    """Every test module of this tier was collected and nothing of it deselected (-k, -m)."""
+    ran = {Path(item.path) for item in session.items}
+    return not _deselected and set(_COMFY_TESTS.glob("test_*.py")) <= ran
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Tier (b) closes by checking that its tests executed every declared node. Only a whole, passing
+    tier can tell (a single file covers its own nodes), so the check runs at session end, in any order."""
+    if exitstatus != 0 or not EXECUTED or not _whole_tier_ran(session):
+        return
+    from comfyui_env import declared_node_ids
+
+    missing = sorted(set(declared_node_ids()) - EXECUTED)
+    if missing:
+        session.config.get_terminal_writer().line(f"tier (b): no test executed {missing}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -5,16 +5,14 @@ chunked body past the cap (413) without reading it to its end."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import importlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from insertanywhere.errors import InsertAnywhereError
 
-PACK_ROOT = Path(__file__).resolve().parents[2]
 FRAMES, WIDTH, HEIGHT = 9, 160, 96
 
 
@@ -92,12 +90,10 @@ def test_reproject_warns_on_the_node_when_the_object_leaves_the_view(small, run_
 
 # --- editor routes: chunked bodies ------------------------------------------------------------------
 
-def _editor_module():
-    """nodes/editor.py on its own (it imports nothing of ComfyUI at module level)."""
-    spec = importlib.util.spec_from_file_location("ia_editor_under_test", PACK_ROOT / "nodes" / "editor.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _editor_module(node_classes):
+    """nodes/editor.py as ComfyUI loaded it (a module of the pack's package)."""
+    package = node_classes["IA_PlaceObject"].__module__.rsplit(".", 1)[0]
+    return importlib.import_module(package + ".editor")
 
 
 async def _post_chunked(editor, pieces: list[bytes], finish: bool) -> tuple[int, bytes]:
@@ -121,7 +117,8 @@ async def _post_chunked(editor, pieces: list[bytes], finish: bool) -> tuple[int,
         await writer.drain()
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=60)
         status = int(head.split(b" ", 2)[1])
-        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
         body = await asyncio.wait_for(reader.readexactly(length), timeout=60)
         writer.close()
         return status, body
@@ -130,12 +127,12 @@ async def _post_chunked(editor, pieces: list[bytes], finish: bool) -> tuple[int,
 
 
 @pytest.fixture()
-def editor(small):
+def editor(small, node_classes):
     from insertanywhere.masks.object3d import load_mesh
 
     scene, bundle = small
-    module = _editor_module()
-    module.remember("7", scene.to_scene_record(), load_mesh(bundle / "object.ply"))
+    module = _editor_module(node_classes)
+    module.remember("", "7", scene.to_scene_record(), load_mesh(bundle / "object.ply"))
     yield module
     module.forget_all()
 

@@ -75,5 +75,5 @@ def test_load_video_and_reconstruct_refuse_what_memory_cannot_hold(comfy, run_no
     monkeypatch.setenv(memory.ENV_BUDGET, repr(memory.working_bytes(3.5, 32, 48) / memory.GIB))
     with pytest.raises(InsertAnywhereError, match=r"The frames given to 4D Reconstruct: 9 frames of 48x32 .*"
                                                    r"frame_cap 3 \(--frame-cap; now 9\)"):
-        run_node("IA_Reconstruct4D", frames=frames, fps=16.0, depth_file="none (video only)", fov_deg=0.0, intrinsics="",
-                 disk_cache=False)
+        run_node("IA_Reconstruct4D", frames=frames, fps=16.0, depth_file="none (video only)", fov_deg=0.0,
+                 intrinsics="", disk_cache=False)

@@ -2,6 +2,7 @@
 
 import asyncio
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -30,6 +31,22 @@ def test_registry_metadata_and_console_script():
     comfy = data["tool"]["comfy"]
     assert {"PublisherId", "DisplayName", "Icon", "requires-comfyui"} <= comfy.keys()
     assert data["project"]["scripts"]["insertanywhere"] == "insertanywhere.cli:main"
+
+
+def test_metadata_points_at_files_that_exist():
+    """The registry icon, the license and README pictures are files in the repository, not dangling links."""
+    data = tomllib.loads((PACK_ROOT / "pyproject.toml").read_text())
+    repo = data["project"]["urls"]["Repository"].replace("https://github.com/", "")
+    icon = data["tool"]["comfy"]["Icon"]
+    prefix = f"https://raw.githubusercontent.com/{repo}/main/"
+    assert icon.startswith(prefix) and (PACK_ROOT / icon[len(prefix):]).is_file(), icon
+    license_text = (PACK_ROOT / "LICENSE").read_text()
+    assert data["project"]["license"]["text"] == "Apache-2.0"
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+    for glob in (g for globs in data["tool"].get("setuptools", {}).get("package-data", {}).values() for g in globs):
+        assert list(PACK_ROOT.glob(f"insertanywhere/{glob}")), f"package-data {glob} matches nothing"
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (PACK_ROOT / "README.md").read_text())
+    assert pictures and all((PACK_ROOT / picture).is_file() for picture in pictures), pictures
 
 
 def test_root_package_imports_without_comfyui():

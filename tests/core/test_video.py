@@ -80,3 +80,30 @@ def test_memory_guard_refuses_huge_decodes(tmp_path, monkeypatch):
         video.read_video(path, max_frames=10)
     frames, _ = video.read_video(path, max_frames=3)
     assert frames.shape[0] == 3
+
+
+def test_planned_output_matches_what_read_video_returns(tmp_path):
+    """The Load Video node shows this before a run: it must be what decoding then gives."""
+    path, _ = _ramp_video(tmp_path, frames=12, height=50, width=70, fps=12.0)
+    info = video.probe(path)
+    assert (info.width, info.height, info.num_frames) == (70, 50, 12) and info.fps == pytest.approx(12.0)
+    knobs = [dict(start=0, frame_cap=81, stride=1, max_side=0, fit="crop", frame_count="4k+1"),
+             dict(start=2, frame_cap=3, stride=3, max_side=32, fit="resize", frame_count="any"),
+             dict(start=1, frame_cap=100, stride=2, max_side=48, fit="none", frame_count="4k+1")]
+    for k in knobs:
+        plan = video.planned_output(info, **k)
+        frames, fps = video.read_video(path, start=k["start"], max_frames=k["frame_cap"], stride=k["stride"],
+                                       max_side=k["max_side"], multiple=16, fit=k["fit"],
+                                       frame_count=k["frame_count"])
+        assert plan.frames_known and (plan.frames, plan.height, plan.width) == frames.shape[:3], k
+        assert plan.fps == pytest.approx(fps)
+    assert video.planned_output(info, start=40).frames == 0  # starts after the end: nothing to load
+
+
+def test_planned_output_without_a_frame_count_is_bounded_by_the_cap():
+    info = video.VideoInfo(width=1920, height=1080, fps=30.0, num_frames=0)
+    plan = video.planned_output(info, frame_cap=50, stride=2, max_side=832, fit="crop", frame_count="4k+1")
+    assert (plan.frames, plan.frames_known, plan.height, plan.width) == (49, False, 464, 832)
+    assert plan.fps == pytest.approx(15.0)
+    with pytest.raises(InsertAnywhereError, match="Unknown fit"):
+        video.planned_output(info, fit="zoom")

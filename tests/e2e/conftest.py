@@ -46,9 +46,10 @@ class ComfyServer:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"{}")
 
-    def queue(self, prompt: dict) -> str:
-        """POST /prompt (the server validates the whole graph first); returns the prompt id."""
-        status, body = self.post("/prompt", {"prompt": prompt, "client_id": "ia-tests"})
+    def queue(self, prompt: dict, extra_data: dict | None = None) -> str:
+        """POST /prompt (the server validates the whole graph first); returns the prompt id.
+        extra_data: as the frontend sends it, e.g. {"extra_pnginfo": {"workflow": <the UI workflow>}}."""
+        status, body = self.post("/prompt", {"prompt": prompt, "client_id": "ia-tests", "extra_data": extra_data or {}})
         assert status == 200 and not body.get("node_errors"), f"/prompt refused the workflow: {json.dumps(body)[:2000]}"
         return body["prompt_id"]
 
@@ -61,9 +62,9 @@ class ComfyServer:
             time.sleep(0.5)
         raise AssertionError("the server queue did not drain")
 
-    def run_prompt(self, prompt: dict, timeout: float = 600) -> dict:
+    def run_prompt(self, prompt: dict, timeout: float = 600, extra_data: dict | None = None) -> dict:
         """Queue an API-format prompt and wait for its /history entry; raises on an execution error."""
-        prompt_id = self.queue(prompt)
+        prompt_id = self.queue(prompt, extra_data)
         deadline = time.time() + timeout
         while time.time() < deadline:
             history = self.get(f"/history/{prompt_id}")
@@ -96,11 +97,13 @@ def start_server(base: Path) -> ComfyServer:
         (base / sub).mkdir(exist_ok=True)
     port = _free_port()
     log = base / "server.log"
+    # INSERTANYWHERE_FRONTEND_ROOT: a frontend's static folder to test instead of the pinned package
+    frontend = os.environ.get("INSERTANYWHERE_FRONTEND_ROOT")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
          "--base-directory", str(base), "--extra-model-paths-config", str(config),
-         "--disable-auto-launch", "--dont-print-server"],
+         "--disable-auto-launch", "--dont-print-server", *(["--front-end-root", frontend] if frontend else [])],
         cwd=COMFYUI_PATH, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env,
     )
     server = ComfyServer(f"http://127.0.0.1:{port}", base, log, process)

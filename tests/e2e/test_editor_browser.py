@@ -2,7 +2,8 @@
 
 Runs the shipped masks workflow once (so the Place Object node has a scene), loads it in
 headless Chromium through the UI, drags the object, changes yaw and scale, scrubs to a later
-frame, reloads the saved workflow, and checks a fresh node falls back to the plain JSON.
+frame, reloads the saved workflow, and checks that a fresh node, and the same template opened
+as a new (never run) workflow, fall back to a readable plain JSON without errors in the console.
 Screenshots go to test-artifacts/editor_*.png. Skips without COMFYUI_PATH (the server
 fixture), Chromium (`apt-get install chromium`) or the `playwright` Python package.
 """
@@ -11,10 +12,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
+import uuid
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,27 +22,15 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from browser import ARTIFACTS, frontend_version, load_app, open_page, show_node  # noqa: E402
 from comfyui_env import COMFYUI_PATH, PACK_ROOT  # noqa: E402
 from workflow_api import to_api  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
 WORKFLOW = PACK_ROOT / "workflows" / "insertanywhere_masks.json"
-ARTIFACTS = PACK_ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ROUTE = "/insertanywhere/editor"
-
-# JS snippets run in the page; `ed(id)` is the editor of node `id`.
-JS_HELPERS = """
-window.iaApp = window.comfyAPI.app.app;
-window.iaEditor = (id) => {
-  const node = window.iaApp.graph.getNodeById(id);
-  const widget = node?.widgets?.find((w) => w.name === "placement_editor");
-  return widget?.editor ?? null;
-};
-"""
+JSON_MIN_LINES = 8  # the placement JSON box shows at least this many lines (issue #12: not two)
 
 
 def _place_node_id(workflow: dict) -> int:
@@ -66,33 +54,39 @@ def _request(server, method: str, path: str, body: bytes | None = None):
 
 @pytest.fixture(scope="module")
 def masks_run(comfy_server):
-    """The shipped masks workflow, run once through /prompt (the Place Object node remembers its scene)."""
-    workflow = json.loads(WORKFLOW.read_text())
-    comfy_server.run_prompt(to_api(workflow, comfy_server.get("/object_info")), timeout=900)
+    """The shipped masks workflow, saved with an id (as the frontend saves every graph) and run once
+    through /prompt with the workflow in extra_pnginfo, as the frontend queues it: the Place Object node
+    remembers its scene under that workflow's id."""
+    workflow = {"id": str(uuid.uuid4()), **json.loads(WORKFLOW.read_text())}
+    comfy_server.run_prompt(to_api(workflow, comfy_server.get("/object_info")), timeout=900,
+                            extra_data={"extra_pnginfo": {"workflow": workflow}})
     return workflow
 
 
 def test_editor_routes_answer_and_reject_bad_input(comfy_server, masks_run):
-    node = _place_node_id(masks_run)
-    status, body, _ = _request(comfy_server, "GET", f"{ROUTE}/{node}/info")
+    node, query = _place_node_id(masks_run), f"?workflow={masks_run['id']}"
+    status, body, _ = _request(comfy_server, "GET", f"{ROUTE}/{node}/info{query}")
     assert status == 200, body[:500]
     info = json.loads(body)
-    assert info["num_frames"] > 1 and info["width"] > 0 and len(info["object"]["points"]) > 10
+    assert info["available"] and info["num_frames"] > 1 and info["width"] > 0 and len(info["object"]["points"]) > 10
+    status, body, _ = _request(comfy_server, "GET", f"{ROUTE}/{node}/info")  # another workflow: not its scene
+    assert status == 200 and json.loads(body)["available"] is False
     placement = _stored_placement(masks_run, node)
-    status, body, headers = _request(comfy_server, "POST", f"/api{ROUTE}/{node}/preview",
+    status, body, headers = _request(comfy_server, "POST", f"/api{ROUTE}/{node}/preview{query}",
                                      json.dumps({"placement": placement, "frame": 0}).encode())
     assert status == 200 and body[:2] == b"\xff\xd8"
     assert json.loads(headers["X-Preview"])["visible_px"] > 0
     bad = [
         ("GET", f"{ROUTE}/no%20such/info", None, 400),
-        ("GET", f"{ROUTE}/99999/info", None, 404),
-        ("POST", f"{ROUTE}/{node}/preview", b"not json", 400),
-        ("POST", f"{ROUTE}/{node}/preview", b"[1, 2]", 400),
-        ("POST", f"{ROUTE}/{node}/preview", json.dumps({"placement": {"anchor": [1]}}).encode(), 400),
-        ("POST", f"{ROUTE}/{node}/preview", json.dumps({"placement": placement, "frame": -1}).encode(), 400),
-        ("POST", f"{ROUTE}/{node}/preview", b"{" * 70000, 413),  # past the 64 KiB cap
-        ("POST", f"{ROUTE}/{node}/surface", json.dumps({"anchor": [1e9, 0], "height_px": 10}).encode(), 400),
-        ("POST", f"{ROUTE}/{node}/surface", json.dumps({"anchor": "x"}).encode(), 400),
+        ("GET", f"{ROUTE}/99999/frame0{query}", None, 404),
+        ("GET", f"{ROUTE}/{node}/info?workflow=../x", None, 400),
+        ("POST", f"{ROUTE}/{node}/preview{query}", b"not json", 400),
+        ("POST", f"{ROUTE}/{node}/preview{query}", b"[1, 2]", 400),
+        ("POST", f"{ROUTE}/{node}/preview{query}", json.dumps({"placement": {"anchor": [1]}}).encode(), 400),
+        ("POST", f"{ROUTE}/{node}/preview{query}", json.dumps({"placement": placement, "frame": -1}).encode(), 400),
+        ("POST", f"{ROUTE}/{node}/preview{query}", b"{" * 70000, 413),  # past the 64 KiB cap
+        ("POST", f"{ROUTE}/{node}/surface{query}", json.dumps({"anchor": [1e9, 0], "height_px": 10}).encode(), 400),
+        ("POST", f"{ROUTE}/{node}/surface{query}", json.dumps({"anchor": "x"}).encode(), 400),
     ]
     for method, path, payload, expected in bad:
         status, body, _ = _request(comfy_server, method, path, payload)
@@ -103,45 +97,17 @@ def test_editor_routes_answer_and_reject_bad_input(comfy_server, masks_run):
 
 @pytest.fixture(scope="module")
 def page(comfy_server, masks_run):
-    if not Path(CHROMIUM).is_file():
-        pytest.skip("Chromium is missing (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (Python) to drive Chromium")
-    # Skip the first-run template browser, which would cover the canvas.
-    comfy_server.post("/settings/Comfy.TutorialCompleted", True)
-    ARTIFACTS.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as pw:
-        # A persistent context on a fresh temporary profile is Playwright's --user-data-dir.
-        context = pw.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": 1500, "height": 1100})
-        pg = context.pages[0] if context.pages else context.new_page()
-        pg.errors = []  # uncaught exceptions, with their stacks
-        pg.on("pageerror", lambda exc: pg.errors.append(f"{exc}\n{exc.stack}"))
-        _open(pg, comfy_server.url)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with open_page(comfy_server) as pg:
         yield pg
-        context.close()
-
-
-def _open(pg, url: str) -> None:
-    pg.goto(url, wait_until="domcontentloaded")
-    # Ready when the app finished its setup and the node definitions are registered.
-    pg.wait_for_function("() => window.comfyAPI?.app?.app?.vueAppReady && "
-                         "window.LiteGraph?.registered_node_types?.IA_PlaceObject && "
-                         "window.LiteGraph.registered_node_types.SaveImage", timeout=120_000)
-    pg.evaluate(JS_HELPERS)
 
 
 def _load_workflow(pg, workflow: dict, node: int) -> None:
     """Load through the UI, then centre the Place Object node at zoom 1 and make it roomy."""
     pg.evaluate("async (wf) => { await window.iaApp.loadGraphData(wf); }", workflow)
     pg.wait_for_function(f"() => window.iaEditor({node}) !== null", timeout=30_000)
-    pg.evaluate(f"""() => {{
-        const app = window.iaApp, node = app.graph.getNodeById({node});
-        node.setSize([620, Math.max(node.size[1], 900)]);
-        app.canvas.ds.scale = 1;
-        app.canvas.ds.offset = [-node.pos[0] + 40, -node.pos[1] + 60];
-        app.canvas.setDirty(true, true);
-    }}""")
+    pg.evaluate(f"() => {{ const node = window.iaNode({node}); node.setSize([620, Math.max(node.size[1], 900)]); }}")
+    show_node(pg, node, 40, 60)
 
 
 def _state(pg, node: int) -> dict:
@@ -217,8 +183,8 @@ def _pinned_frontend() -> str | None:
 def test_editor_drag_yaw_scale_scrub_and_reload(comfy_server, masks_run, page):
     pg, node = page, _place_node_id(masks_run)
     pinned = _pinned_frontend()
-    if pinned:  # the editor is tested against the frontend the checkout pins
-        assert pg.evaluate("() => window.__COMFYUI_FRONTEND_VERSION__") == pinned
+    if pinned and not os.environ.get("INSERTANYWHERE_FRONTEND_ROOT"):  # else the frontend asked for
+        assert frontend_version(pg) == pinned
     _load_workflow(pg, masks_run, node)
     pg.wait_for_function(f"() => window.iaEditor({node}).state().available", timeout=30_000)
     state = _wait_preview(pg, node, 0)
@@ -284,7 +250,7 @@ def test_editor_drag_yaw_scale_scrub_and_reload(comfy_server, masks_run, page):
     assert json.loads(saved_node["widgets_values"][0]) == scaled
 
     # 6. Reload the page and the saved workflow: the editor comes back with the edited placement.
-    _open(pg, comfy_server.url)
+    load_app(pg, comfy_server.url)
     _load_workflow(pg, saved, node)
     pg.wait_for_function(f"() => window.iaEditor({node}).state().available", timeout=30_000)
     state = _wait_preview(pg, node, 0)
@@ -292,6 +258,28 @@ def test_editor_drag_yaw_scale_scrub_and_reload(comfy_server, masks_run, page):
     assert pg.locator(".ia-editor input[type=number][data-key=yaw_deg]").first.input_value() == "45"
     pg.locator(".ia-editor").first.screenshot(path=str(ARTIFACTS / "editor_6_reloaded.png"))
     assert not [e for e in pg.errors if "placement_editor.js" in e or "placement_math.js" in e], pg.errors
+
+
+def _wait_loaded(pg, node: int) -> dict:
+    """The editor's state once its first scene lookup has been answered."""
+    pg.wait_for_function(f"() => window.iaEditor({node})?.state().loads > 0", timeout=30_000)
+    return _state(pg, node)
+
+
+def _assert_plain_json_readable(pg, node: int) -> None:
+    """No scene: the editor steps aside, the JSON box shows several lines, the status is not cut."""
+    box = pg.evaluate(f"""() => {{
+        const node = window.iaNode({node});
+        const text = node.widgets.find((w) => w.name === "placement").inputEl;
+        const status = window.iaEditor({node}).status, style = getComputedStyle(text);
+        const line = parseFloat(style.lineHeight) || 1.2 * parseFloat(style.fontSize);
+        return {{ visible: text.offsetParent !== null, height: text.clientHeight, line,
+                 statusSize: [status.scrollWidth, status.clientWidth, status.scrollHeight, status.clientHeight] }};
+    }}""")
+    assert box["visible"], box
+    assert box["height"] >= JSON_MIN_LINES * box["line"], box
+    scroll_w, client_w, scroll_h, client_h = box["statusSize"]
+    assert client_w > 0 and scroll_w <= client_w and scroll_h <= client_h + 1, box
 
 
 def test_editor_without_scene_keeps_plain_json(comfy_server, masks_run, page):
@@ -307,10 +295,32 @@ def test_editor_without_scene_keeps_plain_json(comfy_server, masks_run, page):
             if link[i] == node:
                 link[i] = fresh
     _load_workflow(pg, workflow, fresh)
-    pg.wait_for_timeout(1500)
-    state = _state(pg, fresh)
+    state = _wait_loaded(pg, fresh)
     assert not state["available"] and "queue the workflow" in state["status"].lower()
     text = pg.locator("textarea.comfy-multiline-input").first
     assert text.is_visible()
     assert json.loads(text.input_value()) == _stored_placement(workflow, fresh)
+    _assert_plain_json_readable(pg, fresh)
     pg.screenshot(path=str(ARTIFACTS / "editor_7_no_scene.png"))
+
+
+def test_never_run_template_shows_plain_json_not_another_workflows_scene(comfy_server, masks_run, page):
+    """The shipped template opened as a new workflow has the same Place Object node id as the workflow
+    that ran, but not its scene; at the template's own node size the JSON is readable and the status
+    whole, and the console shows no failed request (issue #12 point 5)."""
+    pg, node = page, _place_node_id(masks_run)
+    load_app(pg, comfy_server.url)  # a fresh page: only this test's requests count
+    pg.failed.clear()
+    pg.console_errors.clear()
+    template = json.loads(WORKFLOW.read_text())
+    assert "id" not in template  # the frontend gives the opened template a new id
+    pg.evaluate("async (wf) => { await window.iaApp.loadGraphData(wf); }", template)
+    pg.wait_for_function(f"() => window.iaEditor({node}) !== null", timeout=30_000)
+    state = _wait_loaded(pg, node)
+    assert state["workflowId"] and state["workflowId"] != masks_run["id"]
+    assert not state["available"] and "queue the workflow" in state["status"].lower()
+    _assert_plain_json_readable(pg, node)
+    show_node(pg, node)
+    pg.wait_for_function(f"() => window.iaEditor({node}).root.getBoundingClientRect().width > 0")
+    pg.screenshot(path=str(ARTIFACTS / "editor_8_template_never_run.png"))
+    assert not [f for f in pg.failed if "/insertanywhere/editor/" in f], pg.failed

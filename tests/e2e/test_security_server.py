@@ -14,7 +14,8 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("node_id", ["..%2F..%2F..%2Fetc%2Fpasswd", "..", "%2Fetc%2Fpasswd", "1%00", "..%5C..%5Cwin.ini"])
+@pytest.mark.parametrize("node_id", ["..%2F..%2F..%2Fetc%2Fpasswd", "..", "%2Fetc%2Fpasswd", "1%00",
+                                     "..%5C..%5Cwin.ini"])
 @pytest.mark.parametrize("route, method", [("info", "GET"), ("frame0", "GET"), ("surface", "POST"),
                                            ("preview", "POST")])
 def test_editor_routes_refuse_path_like_node_ids(comfy_server, node_id, route, method):

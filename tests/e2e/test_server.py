@@ -59,7 +59,8 @@ def _check_masks_outputs(server, entry) -> None:
     visible = np.stack([np.asarray(Image.open(server.base / "output" / image["subfolder"] / image["filename"]))
                         for image in sorted(saved, key=lambda i: i["filename"])])[..., 0] >= 128
     inputs = server.input_dir
-    cli = run_masks(video=inputs / "insertanywhere_sample.mp4", placement=inputs / "insertanywhere_sample_placement.json",
+    cli = run_masks(video=inputs / "insertanywhere_sample.mp4",
+                    placement=inputs / "insertanywhere_sample_placement.json",
                     object_mesh=inputs / "insertanywhere_sample_object.ply",
                     depth=inputs / "insertanywhere_sample_depth_mono.npz")
     assert frame_ious(visible, cli.visible).min() >= 0.99

@@ -414,7 +414,7 @@ def bundle_adjust(state: State, kind: str, pairs: Pairs, *, refine_focal: bool =
     start = cost
     mu = 1e-4
     done = 0
-    for done in range(1, iterations + 1):
+    for done in range(1, iterations + 1):  # noqa: B007 (reported after the loop)
         normal = _linearise(state, kind, chunks, depth_weight, robust_px, band)
         g = normal.g
         if prior is not None:

@@ -181,7 +181,7 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
         timings["bundle_static"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    full_depth = stack_frames(lambda t: depth_from_params(kind, maps[t], state.params[t]), num, np.float32)
+    full_depth = stack_frames(lambda t, maps=maps: depth_from_params(kind, maps[t], state.params[t]), num, np.float32)
     del maps
     poses = state.poses()
     if refine_depth is None:

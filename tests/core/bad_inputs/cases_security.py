@@ -96,7 +96,7 @@ CASES = [
          rf"error: .*_target_ 'subprocess.run' is not accepted .* at 'model.image_encoder.neck._target_'. {FIX}"),
     Case("SAM2 config: yaml whose model itself is _target_ os.makedirs",
          _beside(lambda v: f"model:\n  _target_: os.makedirs\n  name: {v}\n"),
-         rf"error: .*_target_ 'os.makedirs' is not accepted .* at 'model._target_'"),
+         r"error: .*_target_ 'os.makedirs' is not accepted .* at 'model._target_'"),
     Case("SAM2 config: yaml with a top-level _target_ os.makedirs and no model",
          _beside(lambda v: f"_target_: os.makedirs\nname: {v}\n"),
          r"error: .*unknown top-level key \(only 'model' is read\) at '_target_'"),

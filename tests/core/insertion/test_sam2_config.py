@@ -87,18 +87,20 @@ def test_hostile_top_level_target_is_refused(tmp_path):
 
 @pytest.mark.parametrize("change, message", [
     # Hiera's weights_path torch.loads (unpickles) a file: not a setting a config may give
-    (("      embed_dim: 8\n", f"      embed_dim: 8\n      weights_path: /tmp/evil.pt\n"),
+    (("      embed_dim: 8\n", "      embed_dim: 8\n      weights_path: /tmp/evil.pt\n"),
      r"unknown key 'weights_path' .* at 'model.image_encoder.trunk.weights_path'"),
     (("      embed_dim: 8\n", "      embed_dim: ${oc.env:HOME}\n"),
      r"interpolation or resolver '\$\{oc.env:HOME\}' is not accepted.* at 'model.image_encoder.trunk.embed_dim'"),
     (("      embed_dim: 8\n", "      embed_dim: ${model.image_size}\n"), r"interpolation or resolver"),
     (("      embed_dim: 8\n", "      embed_dim: 8\n      _partial_: true\n"), r"unknown key '_partial_'"),
-    (("  num_maskmem: 3\n", "  num_maskmem: 3\n  _convert_: all\n"), r"unknown key '_convert_' .* at 'model._convert_'"),
+    (("  num_maskmem: 3\n", "  num_maskmem: 3\n  _convert_: all\n"),
+     r"unknown key '_convert_' .* at 'model._convert_'"),
     (("      activation: relu\n", "      activation: os.system\n"),
      r"'os.system' is not one of \['relu', 'gelu', 'glu'\] at 'model.memory_attention.layer.activation'"),
     (("      embed_dim: 8\n", "      embed_dim: 8.5\n"), r"8.5 is not an int at 'model.image_encoder.trunk.embed_dim'"),
     (("      embed_dim: 8\n", "      embed_dim: true\n"), r"True is not an int"),
-    (("      stages: [1, 1, 2, 1]\n", "      stages: [1, 1, [2], 1]\n"), r"is not a list of ints .* 'model.image_encoder.trunk.stages'"),
+    (("      stages: [1, 1, 2, 1]\n", "      stages: [1, 1, [2], 1]\n"),
+     r"is not a list of ints .* 'model.image_encoder.trunk.stages'"),
     (("  image_size: 128\n", "  image_size: 1e300\n"), r"is not an int"),
     (("  memory_encoder:\n", "  memory_encoder: oops\n  unused:\n"), r"expected a section for MemoryEncoder"),
 ])

@@ -47,6 +47,7 @@ def test_config_inferred_for_every_size(embed, blocks, size):
 def test_loading_works_while_another_pack_owns_global_hydra(tmp_path, sam2_checkpoint):
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import MissingConfigException
 
     import sam2.build_sam
 
@@ -55,7 +56,8 @@ def test_loading_works_while_another_pack_owns_global_hydra(tmp_path, sam2_check
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(tmp_path), version_base="1.2"):
-            with pytest.raises(Exception):  # sam2's own builder composes from global Hydra: it breaks
+            # sam2's own builder composes from global Hydra: it breaks
+            with pytest.raises(MissingConfigException):
                 sam2.build_sam.build_sam2_video_predictor("configs/sam2.1/sam2.1_hiera_t.yaml", device="cpu")
             model = load_sam2(sam2_checkpoint)  # ours does not depend on it
             assert model.image_size == 128

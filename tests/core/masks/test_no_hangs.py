@@ -155,7 +155,9 @@ def test_chunks_report_progress_and_a_raising_callback_cancels(monkeypatch, samp
     class Cancelled(Exception):
         pass
 
-    def cancel_on_third(done, total, seen=[]):
+    seen = []
+
+    def cancel_on_third(done, total):
         seen.append(done)
         if len(seen) == 3:
             raise Cancelled

@@ -51,7 +51,8 @@ def _frames(poses, poles: bool, clutter: int, seed=0):
             lean = np.radians(rng.uniform(-20, 20))
             length = rng.uniform(30, 70)
             end = (x + length * np.sin(lean), y + length * np.cos(lean))
-            cv2.line(image, (int(x * 16), int(y * 16)), (int(end[0] * 16), int(end[1] * 16)), 230, 2, cv2.LINE_AA, shift=4)
+            cv2.line(image, (int(x * 16), int(y * 16)), (int(end[0] * 16), int(end[1] * 16)), 230, 2,
+                     cv2.LINE_AA, shift=4)
         frames.append(np.repeat(image.astype(np.uint8)[..., None], 3, axis=-1))
     return np.stack(frames)
 

@@ -118,7 +118,7 @@ def test_built_samples_match_the_source(dataset_dir, removal_data):
         changed = np.abs(present - removed).max(axis=-1) > 24       # where the object made a difference
         assert changed[1:].sum() > 50
 
-        def closer_to_present(frames, t):
+        def closer_to_present(frames, t, present=present, removed=removed, changed=changed):
             err_p = np.abs(frames.astype(int) - present[t])[changed[t]].mean()
             err_r = np.abs(frames.astype(int) - removed[t])[changed[t]].mean()
             return err_p < 0.75 * err_r

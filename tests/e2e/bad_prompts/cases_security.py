@@ -191,7 +191,8 @@ def _kontext(name_of):
 
 def _refused(node: str, name: str, value: str, tail: str = "") -> str:
     """The refusal /prompt gives: that node's errors name the input, the value and the rule."""
-    return rf"^refused: (?=.*\"class_type\": \"{node}\").*custom_validation_failed.*'{name}' = '{value}' {NOT_LISTED}{tail}"
+    return (rf"^refused: (?=.*\"class_type\": \"{node}\").*custom_validation_failed"
+            rf".*'{name}' = '{value}' {NOT_LISTED}{tail}")
 
 
 CASES = [
@@ -201,7 +202,8 @@ CASES = [
                         r" \('auto', 'sam2.1/sam2.1_hiera_b\+.yaml', .*Pick a value from the list"), after=_no_victim),
     ServerCase("SAM2 config: uploaded yaml (_target_ os.makedirs) named by its absolute path",
                _uploaded_config(lambda server, tmp, name: str(server.input_dir / name)),
-               _refused("IA_SAM2Loader", "config", r"/.*/input/evil_[0-9a-f]{8}\.yaml", r" .*File paths are not accepted"),
+               _refused("IA_SAM2Loader", "config", r"/.*/input/evil_[0-9a-f]{8}\.yaml",
+                        r" .*File paths are not accepted"),
                after=_no_victim),
     ServerCase("SAM2 config: uploaded yaml (_target_ os.makedirs) named by a ../ path from ComfyUI's folder",
                _uploaded_config(lambda server, tmp, name: os.path.relpath(server.input_dir / name,
@@ -231,7 +233,8 @@ CASES = [
                _lora(lambda server, tmp: f"../sam2/{CHECKPOINT}"),
                _refused("IA_WanVACELoRA", "lora", rf"\.\./sam2/{CHECKPOINT}")),
     ServerCase("Flux Kontext Loader folder '../../..' (a diffusers folder outside models/diffusers)",
-               _kontext(lambda server, tmp: "../../.."), _refused("IA_FluxKontextInpaintLoader", "folder", r"\.\./\.\./\.\.")),
+               _kontext(lambda server, tmp: "../../.."),
+               _refused("IA_FluxKontextInpaintLoader", "folder", r"\.\./\.\./\.\.")),
     ServerCase("Load Video file: absolute path outside the input folder",
                lambda server, tmp: {**_with_sample({"4": {"class_type": "PreviewImage", "inputs": {
                    "images": ["1", 0]}}}), "1": {"class_type": "IA_LoadVideo", "inputs": {
