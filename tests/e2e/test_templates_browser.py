@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from comfyui_env import shipped_workflows  # noqa: E402
-from test_editor_browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, _open  # noqa: E402
+from browser import ARTIFACTS, open_page  # noqa: E402
 from workflow_api import to_api  # noqa: E402
 
 pytestmark = pytest.mark.e2e
@@ -36,34 +35,27 @@ LAYOUT = """() => {
 
 @pytest.fixture(scope="module")
 def server(empty_models_server):
-    empty_models_server.post("/settings/Comfy.TutorialCompleted", True)  # no template browser over the canvas
     return empty_models_server
 
 
 @pytest.fixture(scope="module")
 def page(server):
-    if not Path(CHROMIUM).is_file():
-        pytest.skip("Chromium is missing (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (Python) to drive Chromium")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True,
-                                                        args=CHROMIUM_FLAGS, viewport={"width": 1600, "height": 1000})
-        pg = context.pages[0] if context.pages else context.new_page()
-        _open(pg, server.url)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with open_page(server, viewport=(1600, 1000)) as pg:
         yield pg
-        context.close()
 
 
 def _load(pg, name: str) -> None:
+    """Load through the app; with model metadata (and empty models folders) wait for the dialog it opens."""
     pg.evaluate("async (wf) => { await window.comfyAPI.app.app.loadGraphData(wf); }", WORKFLOWS[name])
+    if _listed_models(WORKFLOWS[name]):
+        pg.wait_for_selector(".comfy-missing-models", timeout=30_000)
 
 
 def _close_dialogs(pg) -> None:
-    while pg.locator(".p-dialog").count():
-        pg.keyboard.press("Escape")
-        pg.wait_for_function("(n) => document.querySelectorAll('.p-dialog').length < n",
-                             arg=pg.locator(".p-dialog").count(), timeout=10_000)
+    while (count := pg.locator(".p-dialog").count()) > 0:
+        pg.locator(".p-dialog .p-dialog-close-button").last.click()
+        pg.wait_for_function("(n) => document.querySelectorAll('.p-dialog').length < n", arg=count, timeout=10_000)
 
 
 def _listed_models(workflow: dict) -> set[str]:
@@ -76,7 +68,6 @@ def test_missing_models_dialog_lists_every_file_on_load(server, page, name):
     expected = _listed_models(WORKFLOWS[name])
     assert {"sam2 / sam2.1_hiera_tiny.pt"} <= expected
     _load(page, name)
-    page.wait_for_selector(".comfy-missing-models", timeout=30_000)
     labels = page.evaluate("""() => [...document.querySelectorAll('.comfy-missing-models li')]
                                       .map(li => li.innerText.split('\\n')[0].trim())""")
     assert set(labels) == expected and len(labels) == len(expected), labels
