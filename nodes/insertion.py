@@ -21,7 +21,8 @@ from insertanywhere.insertion import sam2_refine, vace, wan
 from insertanywhere.insertion.long_video import plan_windows
 
 from ._comfy import check_combos, io, progress_bar, validate_combos
-from .models import check_relative_name, inside_any, model_options, model_path
+from .missing_models import workflow_problem
+from .models import check_relative_name, inside_any, missing_models_problem, model_options, model_path, require_models
 from .tensors import frames_to_image, image_to_frames, mask_to_numpy, masks_to_tensor
 from .types import CATEGORY
 
@@ -130,10 +131,12 @@ class SAM2Loader(io.ComfyNode):
                                tooltip="bfloat16/float16 autocast on CUDA only; CPU always runs float32."),
             ],
             outputs=[SAM2Model.Output(display_name="sam2", tooltip="The loaded SAM2 model, for SAM2 Refine.")],
+            hidden=[io.Hidden.unique_id],  # validate_inputs: which node of the prompt it is
         )
 
     @classmethod
     def execute(cls, checkpoint, config, working_resolution, device, precision) -> io.NodeOutput:
+        require_models(cls, {"checkpoint": ("sam2", checkpoint)})
         check_combos(cls, locals())
         path = model_path("sam2", checkpoint)
         model = sam2_refine.load_sam2(path, config=config, image_size=working_resolution,
@@ -142,7 +145,7 @@ class SAM2Loader(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, config):  # names only config (never **kwargs): the rest keep ComfyUI's checks
-        return validate_combos(cls, config=config)
+        return workflow_problem(cls.hidden.unique_id) or validate_combos(cls, config=config)
 
 
 class SAM2Refine(io.ComfyNode):
@@ -221,10 +224,12 @@ class FluxKontextLoader(io.ComfyNode):
             ],
             outputs=[ImageInpainter.Output(display_name="inpainter",
                                             tooltip="The Flux Kontext pipeline, for First Frame Inpaint.")],
+            hidden=[io.Hidden.unique_id],  # validate_inputs: which node of the prompt it is
         )
 
     @classmethod
     def execute(cls, folder, precision, offload) -> io.NodeOutput:
+        require_models(cls, {"folder": ("diffusers", folder)})
         check_combos(cls, locals())
         device = _device()
         pipe = core_inpaint.load_kontext(diffusers_path(folder), device, wan.resolve_dtype(precision, device), offload)
@@ -232,7 +237,8 @@ class FluxKontextLoader(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, folder):
-        return validate_combos(cls, folder=folder)
+        return (workflow_problem(cls.hidden.unique_id) or missing_models_problem(cls, {"folder": ("diffusers", folder)})
+                or validate_combos(cls, folder=folder))
 
 
 class FirstFrameInpaint(io.ComfyNode):
@@ -335,11 +341,13 @@ class WanVACELoader(io.ComfyNode):
                                  tooltip="Encode/decode the VAE in 256 px tiles (less VRAM for large frames)."),
             ],
             outputs=[WanVACE.Output(display_name="model", tooltip=WAN_TIP)],
+            hidden=[io.Hidden.unique_id],  # validate_inputs: which node of the prompt it is
         )
 
     @classmethod
     def execute(cls, diffusers_folder, transformer, vae, text_encoder, precision, offload, fp8_layerwise,
                 vae_tiling) -> io.NodeOutput:
+        require_models(cls, _wan_files(diffusers_folder, transformer, vae, text_encoder))
         check_combos(cls, locals())
         def single(folder_name: str, choice: str):
             return None if choice == FROM_FOLDER else model_path(folder_name, choice)
@@ -351,6 +359,17 @@ class WanVACELoader(io.ComfyNode):
             memory=wan.MemoryOptions(offload=offload, fp8_layerwise=fp8_layerwise, vae_tiling=vae_tiling),
         )
         return io.NodeOutput(model)
+
+    @classmethod
+    def validate_inputs(cls, diffusers_folder):  # one input only: ComfyUI repeats the message for each named input
+        return (workflow_problem(cls.hidden.unique_id)
+                or missing_models_problem(cls, {"diffusers_folder": ("diffusers", diffusers_folder)})
+                or validate_combos(cls, diffusers_folder=diffusers_folder))
+
+
+def _wan_files(diffusers_folder, transformer, vae, text_encoder) -> dict:
+    return {"diffusers_folder": ("diffusers", diffusers_folder), "transformer": ("diffusion_models", transformer),
+            "vae": ("vae", vae), "text_encoder": ("text_encoders", text_encoder)}
 
 
 class WanVACELoRA(io.ComfyNode):
@@ -370,10 +389,12 @@ class WanVACELoRA(io.ComfyNode):
                                tooltip="0 = off, 1 = as trained."),
             ],
             outputs=[WanVACE.Output(display_name="model", tooltip=WAN_TIP)],
+            hidden=[io.Hidden.unique_id],  # validate_inputs: which node of the prompt it is
         )
 
     @classmethod
     def execute(cls, model, lora, strength) -> io.NodeOutput:
+        require_models(cls, {"lora": ("loras", lora)})
         check_combos(cls, locals())
         from insertanywhere.insertion.lora import read_lora
 
@@ -381,7 +402,8 @@ class WanVACELoRA(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, lora):  # strength keeps ComfyUI's min/max check
-        return validate_combos(cls, lora=lora)
+        return (workflow_problem(cls.hidden.unique_id) or missing_models_problem(cls, {"lora": ("loras", lora)})
+                or validate_combos(cls, lora=lora))
 
 
 def _vace_inputs(default_grow: int = 4) -> list:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import re
 
-from insertanywhere.errors import InsertAnywhereError, ModelNotFoundError
+from insertanywhere.errors import InsertAnywhereError, MissingModelsError, ModelNotFoundError
+from insertanywhere.model_catalog import where_to_get
 
 PACK_FOLDERS = {
     "sam2": {".pt", ".pth", ".safetensors"},
@@ -48,7 +49,7 @@ def check_relative_name(name: str, what: str) -> None:
         return
     if not isinstance(name, str):
         raise InsertAnywhereError(f"{what}: {str(name)[:200]!r} is not a file name; pick one from the list.")
-    if os.path.isabs(name) or re.match(r"^[A-Za-z]:", name) or ".." in re.split(r"[\\/]", name):
+    if not is_plain_name(name):
         raise InsertAnywhereError(f"Model {str(name)[:200]!r} is a path, not a name from the '{what}' models list: "
                                   f"paths outside the models folder are refused. Put the file into "
                                   f"ComfyUI/models/{what}/ and pick its name.")
@@ -78,3 +79,40 @@ def model_path(folder: str, name: str) -> str:
     if path is None or not os.path.exists(path) or not inside_any(path, roots):
         raise ModelNotFoundError(folder, name or "<none selected>", roots)
     return path
+
+
+def is_plain_name(value: str) -> bool:
+    return not (os.path.isabs(value) or re.match(r"^[A-Za-z]:", value) or ".." in re.split(r"[\\/]", value))
+
+
+def missing_files(node_cls, files: dict[str, tuple[str, object]]) -> list[tuple[str, str, str]]:
+    """(input, folder, name) of each file input {input: (folder, value)} whose name is not in its dropdown,
+    i.e. not in its models folder now. Paths are left to the combo check, which refuses them."""
+    from ._comfy import combo_options
+
+    options = combo_options(node_cls)
+    return [(input_name, folder, value) for input_name, (folder, value) in files.items()
+            if isinstance(value, str) and value and is_plain_name(value) and value not in options.get(input_name, [])]
+
+
+def _display_name(node_cls) -> str:
+    _, schema = node_cls.INPUT_TYPES(include_hidden=False, return_schema=True)  # works on ComfyUI's locked clones
+    return schema.display_name or schema.node_id
+
+
+def missing_models_problem(node_cls, files: dict[str, tuple[str, object]]) -> str | None:
+    """One message naming every missing file of the node (its folder and where to get it), or None."""
+    missing = missing_files(node_cls, files)
+    if not missing:
+        return None
+    parts = [f"'{name}' = {value!r} is not one of its options: there is no such file in ComfyUI/models/{folder}/ "
+             f"(get it from: {where_to_get(folder, value)})." for name, folder, value in missing]
+    return f"{_display_name(node_cls)}: " + " ".join(parts) + \
+        " Put the files into their folders, then refresh the page (R)."
+
+
+def require_models(node_cls, files: dict[str, tuple[str, object]]) -> None:
+    """For execute: raise one error naming every missing file of the node at once."""
+    problem = missing_models_problem(node_cls, files)
+    if problem:
+        raise MissingModelsError(problem, [(folder, value) for _, folder, value in missing_files(node_cls, files)])

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]  # this checkout's package first
+from template_layout import Layout, Stage, arrange  # noqa: E402
 UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload", "animated_image_upload")
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 COLUMN_WIDTH, ROW_HEIGHT = 360, 320
@@ -149,16 +150,55 @@ def masks_workflow() -> list:
     ]
 
 
+BLUE, CYAN, GREEN, PURPLE, YELLOW, BROWN, GREY = ("#3f789e", "#335f6b", "#4f7a3a", "#6b3a7a", "#8a7a2a",
+                                                   "#7a4a2a", "#555555")
+COMMON_TITLES = {"load": "Load Video", "recon": "4D Reconstruct (depth, camera, motion)",
+                 "object": "Object to 3D (Mesh)", "place": "Place Object (drag it after the first run)",
+                 "propagate": "Propagate (follow the surface)", "reproject": "Reproject (masks with occlusion)"}
+START_MASKS = """## Object masks from a video: start here
+
+Press **Run** (Ctrl+Enter) once with the sample files, then make it yours, stage by stage (left to right):
+
+1. **Load**: your video in *Load Video* (frame cap / stride / fit keep it small), and the object as a mesh
+   (.glb .obj .ply .stl) in *Object to 3D (Mesh)*.
+2. **Reconstruct**: depth, camera and moving things of the video. A depth .npz (`depth_file`) or a
+   depth node (`depth_map`) makes it better.
+3. **Place**: after the first run, drag the object in the editor to where it stands, wheel to scale,
+   sliders for yaw, pitch, roll. No rerun needed to preview.
+4. **Track and project**: the object follows its surface; things in front hide it. Nothing to set.
+5. **Save**: masks (visible, amodal) and the anchor video go to `output/insertanywhere/`.
+
+No model is needed for this workflow."""
+
+
+def masks_layout() -> Layout:
+    return Layout(
+        stages=[Stage("1 Load", BLUE, [["start"], ["load", "object"]]),
+                Stage("2 Reconstruct", CYAN, [["recon"]]),
+                Stage("3 Place", GREEN, [["place"]]),
+                Stage("4 Track and project", PURPLE, [["propagate", "reproject"]]),
+                Stage("5 Save", BROWN, [["visible_img", "amodal_img", "anchor_video"],
+                                        ["save_visible", "save_amodal", "save_anchor"]])],
+        notes={"start": ("Start here", START_MASKS)},
+        titles={**COMMON_TITLES, "visible_img": "Visible mask to image", "amodal_img": "Amodal mask to image",
+                "anchor_video": "Anchor video", "save_visible": "Save visible masks",
+                "save_amodal": "Save amodal masks (hidden parts too)", "save_anchor": "Save anchor video"})
+
+
 WORKFLOWS = {"insertanywhere_masks": masks_workflow}
+LAYOUTS = {"insertanywhere_masks": masks_layout}
 
 
 def main() -> None:
+    from insertion_workflows import LAYOUTS as INSERTION_LAYOUTS
     from insertion_workflows import WORKFLOWS as INSERTION
 
     schemas = _load_schemas()
+    layouts = {**LAYOUTS, **INSERTION_LAYOUTS}
     for name, make in {**WORKFLOWS, **INSERTION}.items():
         path = ROOT / "workflows" / f"{name}.json"
-        path.write_text(json.dumps(build(make(), schemas), indent=1) + "\n")
+        spec = make()
+        path.write_text(json.dumps(arrange(build(spec, schemas), spec, layouts[name](), schemas), indent=1) + "\n")
         print(f"wrote {path}")
 
 

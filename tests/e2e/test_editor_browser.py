@@ -106,7 +106,8 @@ def _load_workflow(pg, workflow: dict, node: int) -> None:
     """Load through the UI, then centre the Place Object node at zoom 1 and make it roomy."""
     pg.evaluate("async (wf) => { await window.iaApp.loadGraphData(wf); }", workflow)
     pg.wait_for_function(f"() => window.iaEditor({node}) !== null", timeout=30_000)
-    pg.evaluate(f"() => {{ const node = window.iaNode({node}); node.setSize([620, Math.max(node.size[1], 900)]); }}")
+    # the size the drag offsets were written for (the template reserves more height for a run)
+    pg.evaluate(f"() => {{ const node = window.iaNode({node}); node.setSize([620, 900]); }}")
     show_node(pg, node, 40, 60)
 
 
