@@ -83,8 +83,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(base: Path) -> ComfyServer:
-    """Start ComfyUI with its data under `base` and this pack linked into base/extra_nodes."""
+def start_server(base: Path, front_end_root: Path | None = None) -> ComfyServer:
+    """Start ComfyUI with its data under `base` and this pack linked into base/extra_nodes;
+    `front_end_root` serves another frontend build than the pinned one (`--front-end-root`)."""
     extra_nodes = base / "extra_nodes"
     extra_nodes.mkdir(parents=True, exist_ok=True)
     link = extra_nodes / PACK_DIR_NAME
@@ -100,7 +101,8 @@ def start_server(base: Path) -> ComfyServer:
     process = subprocess.Popen(
         [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
          "--base-directory", str(base), "--extra-model-paths-config", str(config),
-         "--disable-auto-launch", "--dont-print-server"],
+         "--disable-auto-launch", "--dont-print-server",
+         *(["--front-end-root", str(front_end_root)] if front_end_root else [])],
         cwd=COMFYUI_PATH, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env,
     )
     server = ComfyServer(f"http://127.0.0.1:{port}", base, log, process)
