@@ -1,7 +1,7 @@
 """Tier (c): the placement editor in a real browser against the real ComfyUI server.
 
-Runs the shipped masks workflow once (so the Place Object node has a scene), loads it in
-headless Chromium through the UI, drags the object, changes yaw and scale, scrubs to a later
+Opens the shipped masks template from the template browser in headless Chromium and runs it with
+the Run button (so the Place Object node has a scene), drags the object, changes yaw and scale, scrubs to a later
 frame, reloads the saved workflow, and checks a fresh node falls back to the plain JSON.
 Screenshots go to test-artifacts/editor_*.png. Skips without COMFYUI_PATH (the server
 fixture), Chromium (`apt-get install chromium`) or the `playwright` Python package.
@@ -10,11 +10,7 @@ fixture), Chromium (`apt-get install chromium`) or the `playwright` Python packa
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
-import tempfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,21 +18,17 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import ui  # noqa: E402
 from comfyui_env import COMFYUI_PATH, PACK_ROOT  # noqa: E402
-from workflow_api import to_api  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
 WORKFLOW = PACK_ROOT / "workflows" / "insertanywhere_masks.json"
 ARTIFACTS = PACK_ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ROUTE = "/insertanywhere/editor"
 
 # JS snippets run in the page; `ed(id)` is the editor of node `id`.
 JS_HELPERS = """
-window.iaApp = window.comfyAPI.app.app;
 window.iaEditor = (id) => {
   const node = window.iaApp.graph.getNodeById(id);
   const widget = node?.widgets?.find((w) => w.name === "placement_editor");
@@ -65,11 +57,21 @@ def _request(server, method: str, path: str, body: bytes | None = None):
 
 
 @pytest.fixture(scope="module")
-def masks_run(comfy_server):
-    """The shipped masks workflow, run once through /prompt (the Place Object node remembers its scene)."""
-    workflow = json.loads(WORKFLOW.read_text())
-    comfy_server.run_prompt(to_api(workflow, comfy_server.get("/object_info")), timeout=900)
-    return workflow
+def page(comfy_server):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with ui.browser_page(comfy_server, viewport=(1500, 1100)) as pg:
+        pg.evaluate(JS_HELPERS)
+        yield pg
+
+
+@pytest.fixture(scope="module")
+def masks_run(comfy_server, page):
+    """The shipped masks template, opened from the template browser and run with the Run button once
+    (the Place Object node remembers its scene)."""
+    ui.open_template(page, WORKFLOW.stem)
+    entry = ui.run_and_wait(page, comfy_server)
+    assert ui.execution_error(entry) is None, entry["status"]
+    return json.loads(WORKFLOW.read_text())
 
 
 def test_editor_routes_answer_and_reject_bad_input(comfy_server, masks_run):
@@ -101,33 +103,8 @@ def test_editor_routes_answer_and_reject_bad_input(comfy_server, masks_run):
     assert comfy_server.get("/system_stats")  # still serving
 
 
-@pytest.fixture(scope="module")
-def page(comfy_server, masks_run):
-    if not Path(CHROMIUM).is_file():
-        pytest.skip("Chromium is missing (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (Python) to drive Chromium")
-    # Skip the first-run template browser, which would cover the canvas.
-    comfy_server.post("/settings/Comfy.TutorialCompleted", True)
-    ARTIFACTS.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as pw:
-        # A persistent context on a fresh temporary profile is Playwright's --user-data-dir.
-        context = pw.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": 1500, "height": 1100})
-        pg = context.pages[0] if context.pages else context.new_page()
-        pg.errors = []  # uncaught exceptions, with their stacks
-        pg.on("pageerror", lambda exc: pg.errors.append(f"{exc}\n{exc.stack}"))
-        _open(pg, comfy_server.url)
-        yield pg
-        context.close()
-
-
 def _open(pg, url: str) -> None:
-    pg.goto(url, wait_until="domcontentloaded")
-    # Ready when the app finished its setup and the node definitions are registered.
-    pg.wait_for_function("() => window.comfyAPI?.app?.app?.vueAppReady && "
-                         "window.LiteGraph?.registered_node_types?.IA_PlaceObject && "
-                         "window.LiteGraph.registered_node_types.SaveImage", timeout=120_000)
+    ui.open_app(pg, url)
     pg.evaluate(JS_HELPERS)
 
 
@@ -155,18 +132,16 @@ def _wait_preview(pg, node: int, after: int, frame: int = 0, timeout: float = 60
     return _state(pg, node)
 
 
-def _settled(pg, expression: str, timeout: float = 10.0) -> list:
-    """Evaluate a client-point expression until two reads 250 ms apart agree: the node's DOM widget
-    can still be laid out (resized, scrolled) right after loading, and a drag must not start mid-move."""
-    deadline = time.time() + timeout
-    previous = pg.evaluate(f"() => {expression}")
-    while time.time() < deadline:
-        pg.wait_for_timeout(250)
-        current = pg.evaluate(f"() => {expression}")
-        if current == previous:
-            return current
-        previous = current
-    raise AssertionError(f"the editor kept moving on the page: {expression}")
+def _settled(pg, expression: str, timeout: float = 10_000) -> list:
+    """Evaluate a client-point expression until it is the same on 5 animation frames in a row: the node's
+    DOM widget can still be laid out (resized, scrolled) right after loading, and a drag must not start
+    mid-move."""
+    return pg.wait_for_function("""(expression) => {
+        const value = JSON.stringify(eval(expression)), seen = (window.iaSettle ??= {});
+        const last = seen[expression];
+        seen[expression] = last && last.value === value ? {value, frames: last.frames + 1} : {value, frames: 0};
+        return seen[expression].frames >= 5 ? JSON.parse(value) : false;
+    }""", arg=expression, polling="raf", timeout=timeout).json_value()
 
 
 def _drag(pg, node: int, start, end, steps: int, state: dict) -> dict:
@@ -307,7 +282,7 @@ def test_editor_without_scene_keeps_plain_json(comfy_server, masks_run, page):
             if link[i] == node:
                 link[i] = fresh
     _load_workflow(pg, workflow, fresh)
-    pg.wait_for_timeout(1500)
+    pg.wait_for_function(f"() => /queue the workflow/i.test(window.iaEditor({fresh}).state().status)", timeout=30_000)
     state = _state(pg, fresh)
     assert not state["available"] and "queue the workflow" in state["status"].lower()
     text = pg.locator("textarea.comfy-multiline-input").first
