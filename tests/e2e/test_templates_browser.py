@@ -141,6 +141,7 @@ def _fit_and_screenshot(page, path: Path) -> None:
     page.screenshot(path=str(path))
 
 
+@pytest.mark.timeout(RUN_TIMEOUT_S + 600)
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_template_runs_from_the_ui(page, ui_server, name):
     ui.open_template(page, name)
@@ -223,6 +224,7 @@ def _edit_number_widget(page, node_type: str, widget: str, value: int) -> None:
                            timeout=10_000)
 
 
+@pytest.mark.timeout(RUN_TIMEOUT_S + 600)
 def test_edited_template_saved_and_reopened_runs_with_the_edit(page, ui_server, tmp_path):
     """Edit Load Video's frame cap on the canvas, save the workflow as the frontend writes it, reload the
     page, open the file through the UI's file input, run: the masks have the edited frame count."""
