@@ -143,10 +143,10 @@ def _record_run(name: str, frontend: str, seconds: float, outputs: int, status: 
 
 
 def _fit_and_screenshot(page, path: Path) -> None:
+    """The whole graph (the frontend's own Fit View command, the "." key) with the run's previews."""
     page.keyboard.press("Escape")
-    page.evaluate("() => { const c = window.iaApp.canvas; c.deselectAll?.(); "
-                  "(c.fitViewToSelectionAnimated ? c.fitViewToSelectionAnimated({duration: 0}) : c.ds.fitToBounds?.()); "
-                  "c.setDirty(true, true); }")
+    page.evaluate("async () => { await window.iaApp.extensionManager.command.execute('Comfy.Canvas.FitView'); "
+                  "window.iaApp.canvas.setDirty(true, true); }")
     page.screenshot(path=str(path))
 
 
