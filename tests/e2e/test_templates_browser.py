@@ -210,7 +210,7 @@ def _check_masks_outputs(server, entry) -> None:
     assert scores["mean"] >= 0.7, scores
 
 
-def _edit_number_widget(page, node_type: str, widget: str, value: int) -> None:
+def _edit_widget(page, node_type: str, widget: str, value) -> None:
     """Click the widget on the canvas (the frontend opens its value prompt), type the value, Enter."""
     point = page.evaluate("""([type, name]) => {
         const app = window.iaApp, canvas = app.canvas, node = app.graph._nodes.find((n) => n.type === type);
@@ -224,7 +224,7 @@ def _edit_number_widget(page, node_type: str, widget: str, value: int) -> None:
         return [rect.left + x, rect.top + y];
     }""", [node_type, widget])
     page.mouse.click(*point)
-    box = page.locator(".graphdialog input.value")
+    box = page.locator(".graphdialog .value")
     box.wait_for(state="visible", timeout=10_000)
     box.fill(str(value))
     box.press("Enter")
@@ -235,22 +235,23 @@ def _edit_number_widget(page, node_type: str, widget: str, value: int) -> None:
 
 @pytest.mark.timeout(RUN_TIMEOUT_S + 600)
 def test_edited_template_saved_and_reopened_runs_with_the_edit(page, ui_server, tmp_path):
-    """Edit Load Video's frame cap on the canvas, save the workflow as the frontend writes it, reload the
-    page, open the file through the UI's file input, run: the masks have the edited frame count."""
-    frames = 17  # of the sample's 33; a 4k+1 count, so frame_count keeps it
+    """Edit the visible masks' file prefix on the canvas, save the workflow as the frontend writes it, reload
+    the page, open the file through the UI's file input, run: the masks are saved under the edited name."""
+    from insertanywhere.demo import DEMO_FRAMES
+
+    prefix = "insertanywhere/edited_visible"
     ui.open_template(page, "insertanywhere_masks")
-    _edit_number_widget(page, "IA_LoadVideo", "frame_cap", frames)
+    _edit_widget(page, "SaveImage", "filename_prefix", prefix)  # the first Save Image: the visible masks
     saved = ui.save_workflow_json(page, tmp_path / "edited.json")
-    load_video = next(n for n in saved["nodes"] if n["type"] == "IA_LoadVideo")
-    assert load_video["widgets_values"][2] == frames  # file, start_frame, frame_cap, ...
+    node = next(n for n in saved["nodes"] if n["type"] == "SaveImage")
+    assert node["widgets_values"] == [prefix]
     ui.open_app(page, ui_server.url)
     page.set_input_files("#comfy-file-input", str(tmp_path / "edited.json"))
-    page.wait_for_function("(n) => window.iaApp.graph._nodes.find((x) => x.type === 'IA_LoadVideo')"
-                           "?.widgets.find((w) => w.name === 'frame_cap').value === n", arg=frames, timeout=30_000)
-    entry = ui.run_and_wait(page, ui_server)
+    page.wait_for_function("([id, prefix]) => window.iaApp.graph.getNodeById(id)?.widgets[0].value === prefix",
+                           arg=[node["id"], prefix], timeout=30_000)
+    entry = ui.run_and_wait(page, ui_server, timeout=RUN_TIMEOUT_S)
     assert ui.execution_error(entry) is None, json.dumps(ui.execution_error(entry))[:3000]
-    assert ui.queued_prompt(entry)[str(load_video["id"])]["inputs"]["frame_cap"] == frames
-    visible = [item for output in entry["outputs"].values() for item in output.get("images", [])
-               if item["filename"].startswith("visible")]
-    assert len(visible) == frames
+    assert ui.queued_prompt(entry)[str(node["id"])]["inputs"]["filename_prefix"] == prefix
+    files = ui.output_files(ui_server, entry, node["id"])
+    assert len(files) == DEMO_FRAMES and all(f.name.startswith("edited_visible") and f.is_file() for f in files)
     _fit_and_screenshot(page, ARTIFACTS / f"template_insertanywhere_masks_edited_{_tag(page)}.png")
