@@ -210,10 +210,10 @@ def _check_masks_outputs(server, entry) -> None:
     assert scores["mean"] >= 0.7, scores
 
 
-def _edit_widget(page, node_type: str, widget: str, value) -> None:
+def _edit_widget(page, node_id: int, widget: str, value) -> None:
     """Click the widget on the canvas (the frontend opens its value prompt), type the value, Enter."""
-    point = page.evaluate("""([type, name]) => {
-        const app = window.iaApp, canvas = app.canvas, node = app.graph._nodes.find((n) => n.type === type);
+    point = page.evaluate("""([id, name]) => {
+        const app = window.iaApp, canvas = app.canvas, node = app.graph.getNodeById(id);
         canvas.ds.scale = 1;
         canvas.ds.offset = [-node.pos[0] + 60, -node.pos[1] + 90];
         canvas.setDirty(true, true);
@@ -222,14 +222,14 @@ def _edit_widget(page, node_type: str, widget: str, value) -> None:
         const [x, y] = canvas.ds.convertOffsetToCanvas(
             [node.pos[0] + node.size[0] / 2, node.pos[1] + w.y + window.LiteGraph.NODE_WIDGET_HEIGHT / 2]);
         return [rect.left + x, rect.top + y];
-    }""", [node_type, widget])
+    }""", [node_id, widget])
     page.mouse.click(*point)
     box = page.locator(".graphdialog .value")
     box.wait_for(state="visible", timeout=10_000)
     box.fill(str(value))
     box.press("Enter")
-    page.wait_for_function("([type, name, value]) => window.iaApp.graph._nodes.find((n) => n.type === type)"
-                           ".widgets.find((w) => w.name === name).value === value", arg=[node_type, widget, value],
+    page.wait_for_function("([id, name, value]) => window.iaApp.graph.getNodeById(id)"
+                           ".widgets.find((w) => w.name === name).value === value", arg=[node_id, widget, value],
                            timeout=10_000)
 
 
@@ -240,10 +240,12 @@ def test_edited_template_saved_and_reopened_runs_with_the_edit(page, ui_server, 
     from insertanywhere.demo import DEMO_FRAMES
 
     prefix = "insertanywhere/edited_visible"
+    template = json.loads((PACK_ROOT / "workflows" / "insertanywhere_masks.json").read_text())
+    node_id = next(n["id"] for n in template["nodes"] if n["widgets_values"] == ["insertanywhere/visible"])
     ui.open_template(page, "insertanywhere_masks")
-    _edit_widget(page, "SaveImage", "filename_prefix", prefix)  # the first Save Image: the visible masks
+    _edit_widget(page, node_id, "filename_prefix", prefix)
     saved = ui.save_workflow_json(page, tmp_path / "edited.json")
-    node = next(n for n in saved["nodes"] if n["type"] == "SaveImage")
+    node = next(n for n in saved["nodes"] if n["id"] == node_id)
     assert node["widgets_values"] == [prefix]
     ui.open_app(page, ui_server.url)
     page.set_input_files("#comfy-file-input", str(tmp_path / "edited.json"))
