@@ -4,12 +4,14 @@ screenshots the browser test takes after running each template from the UI:
     COMFYUI_PATH=/path/to/ComfyUI python -m pytest tests/e2e/test_templates_browser.py -k runs_from_the_ui
     python scripts/make_thumbnails.py [frontend version, default: the newest screenshots]
 
+Only templates whose run completed (test-artifacts/template_runs_<version>.json says "ran") get one.
 A screenshot is cropped to the card's 4:3 shape around its centre and stored as a JPEG under MAX_BYTES.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -36,14 +38,24 @@ def thumbnail(screenshot: Path) -> bytes:
     raise ValueError(f"{screenshot}: no JPEG quality fits {MAX_BYTES} bytes")
 
 
+def completed_runs() -> set[tuple[str, str]]:
+    """{(template, frontend version)} of the runs the browser test recorded as completed."""
+    done = set()
+    for record in ARTIFACTS.glob("template_runs_*.json"):
+        for key, run in json.loads(record.read_text()).items():
+            if run["status"] == "ran":
+                done.add(tuple(key.split(" @ ")))
+    return done
+
+
 def main(argv: list[str]) -> int:
-    written = 0
+    written, done = 0, completed_runs()
     for template in sorted((ROOT / "workflows").glob("*.json")):
         shots = sorted(ARTIFACTS.glob(f"template_{template.stem}_{argv[0] if argv else ''}*.png"),
                        key=lambda p: p.stat().st_mtime)
-        shots = [s for s in shots if "_edited_" not in s.name]
+        shots = [s for s in shots if (template.stem, s.stem.rsplit("_", 1)[1]) in done]
         if not shots:
-            print(f"no screenshot of {template.stem} in {ARTIFACTS}: run the browser test first", file=sys.stderr)
+            print(f"no screenshot of a completed run of {template.stem} in {ARTIFACTS}", file=sys.stderr)
             continue
         data = thumbnail(shots[-1])
         template.with_suffix(".jpg").write_bytes(data)
