@@ -49,22 +49,18 @@ class Layout:
     titles: dict[str, str] = field(default_factory=dict)  # spec key -> node title
 
 
-def _multiline_count(info: dict) -> int:
-    count = 0
-    for section in ("required", "optional"):
-        for spec in info["input"].get(section, {}).values():
-            options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-            count += spec[0] == "STRING" and bool(options.get("multiline"))
-    return count
+def _multiline_count(schema: dict) -> int:
+    """Multiline text widgets of a node (schema in build_workflows.snapshot_schema form)."""
+    return sum(bool(entry.get("multiline")) for entry in schema["inputs"])
 
 
-def node_size(node: dict, info: dict) -> tuple[int, int]:
+def node_size(node: dict, schema: dict) -> tuple[int, int]:
     """Width and body height a node needs, with room for its preview after a run."""
     width, fixed_height = FIXED_SIZES.get(node["type"], (NODE_WIDTH, 0))
     rows = max(len(node["inputs"]), len(node["outputs"]), 1)
     widgets = len(node["widgets_values"])
     height = (SLOT_HEIGHT * rows + (WIDGET_HEIGHT * widgets + WIDGETS_MARGIN if widgets else 0) + BODY_MARGIN
-              + MULTILINE_EXTRA * _multiline_count(info) + (PREVIEW_HEIGHT if node["type"] in PREVIEW_TYPES else 0))
+              + MULTILINE_EXTRA * _multiline_count(schema) + (PREVIEW_HEIGHT if node["type"] in PREVIEW_TYPES else 0))
     return width, max(height, fixed_height)
 
 

@@ -190,6 +190,16 @@ def wan_vae_original_state_dict(sd: dict) -> dict:
     return out
 
 
+def full_width_wan_vae_state_dict(seed: int = 0, dtype: torch.dtype = torch.float16) -> dict:
+    """A random Wan 2.1 VAE at the real width (96, 127M parameters), original key names: ComfyUI's
+    VAELoader builds that width whatever the file holds."""
+    from diffusers import AutoencoderKLWan
+
+    _seeded(seed)
+    vae = AutoencoderKLWan(base_dim=96, z_dim=16)
+    return {k: v.to(dtype).contiguous() for k, v in wan_vae_original_state_dict(vae.state_dict()).items()}
+
+
 def write_wan_single_files(models_dir: Path, folder: Path, stem: str = "tiny_wan_vace") -> dict[str, Path]:
     """ComfyUI-style single files made from a diffusers folder built by `build_wan_vace_folder`.
 

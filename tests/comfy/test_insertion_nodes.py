@@ -134,13 +134,9 @@ def test_native_route_feeds_core_wan_vace_to_video(tiny, clip, run_node):
 
 
 def _comfy_format_vae():
-    """ComfyUI hard-codes the Wan 2.1 VAE width (96): a random-weight VAE of that width, original key names."""
-    from diffusers import AutoencoderKLWan
-    from tiny_models import wan_vae_original_state_dict
+    from tiny_models import full_width_wan_vae_state_dict
 
-    torch.manual_seed(0)
-    vae = AutoencoderKLWan(base_dim=96, z_dim=16)
-    return wan_vae_original_state_dict(vae.state_dict())
+    return full_width_wan_vae_state_dict(dtype=torch.float32)
 
 
 def test_native_sampling_chain_with_core_nodes(tiny, clip, run_node, comfy):

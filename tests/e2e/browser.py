@@ -41,7 +41,7 @@ def open_page(server, viewport=(1500, 1100)):
         # A persistent context on a fresh temporary profile is Playwright's --user-data-dir.
         context = pw.chromium.launch_persistent_context(
             profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": viewport[0], "height": viewport[1]})
+            viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True)
         page = context.pages[0] if context.pages else context.new_page()
         page.errors, page.console_errors, page.failed = [], [], []
         page.on("pageerror", lambda exc: page.errors.append(f"{exc}\n{exc.stack}"))
@@ -59,6 +59,7 @@ def load_app(page, url: str) -> None:
     # Ready when the app finished its setup and the node definitions are registered.
     page.wait_for_function("() => window.comfyAPI?.app?.app?.vueAppReady && "
                            "window.LiteGraph?.registered_node_types?.IA_PlaceObject && "
+                           "window.LiteGraph.registered_node_types.IA_LoadVideo && "
                            "window.LiteGraph.registered_node_types.SaveImage", timeout=120_000)
     page.evaluate(JS_HELPERS)
 

@@ -84,8 +84,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(base: Path) -> ComfyServer:
-    """Start ComfyUI with its data under `base` and this pack linked into base/extra_nodes."""
+def start_server(base: Path, front_end_root: Path | None = None) -> ComfyServer:
+    """Start ComfyUI with its data under `base` and this pack linked into base/extra_nodes;
+    `front_end_root` serves another frontend build than the pinned one (`--front-end-root`)."""
     extra_nodes = base / "extra_nodes"
     extra_nodes.mkdir(parents=True, exist_ok=True)
     link = extra_nodes / PACK_DIR_NAME
@@ -97,13 +98,14 @@ def start_server(base: Path) -> ComfyServer:
         (base / sub).mkdir(exist_ok=True)
     port = _free_port()
     log = base / "server.log"
-    # INSERTANYWHERE_FRONTEND_ROOT: a frontend's static folder to test instead of the pinned package
-    frontend = os.environ.get("INSERTANYWHERE_FRONTEND_ROOT")
+    # INSERTANYWHERE_FRONTEND_ROOT: a frontend's static folder for every server of the session instead of
+    # the pinned package (COMFYUI_FRONTEND_ROOT adds one to the template tests' parameters instead)
+    frontend = front_end_root or os.environ.get("INSERTANYWHERE_FRONTEND_ROOT")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
          "--base-directory", str(base), "--extra-model-paths-config", str(config),
-         "--disable-auto-launch", "--dont-print-server", *(["--front-end-root", frontend] if frontend else [])],
+         "--disable-auto-launch", "--dont-print-server", *(["--front-end-root", str(frontend)] if frontend else [])],
         cwd=COMFYUI_PATH, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env,
     )
     server = ComfyServer(f"http://127.0.0.1:{port}", base, log, process)

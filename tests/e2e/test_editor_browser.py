@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
-import uuid
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -24,7 +22,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from browser import ARTIFACTS, frontend_version, load_app, open_page, show_node  # noqa: E402
 from comfyui_env import COMFYUI_PATH, PACK_ROOT  # noqa: E402
-from workflow_api import to_api  # noqa: E402
+import ui  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -53,14 +51,20 @@ def _request(server, method: str, path: str, body: bytes | None = None):
 
 
 @pytest.fixture(scope="module")
-def masks_run(comfy_server):
-    """The shipped masks workflow, saved with an id (as the frontend saves every graph) and run once
-    through /prompt with the workflow in extra_pnginfo, as the frontend queues it: the Place Object node
-    remembers its scene under that workflow's id."""
-    workflow = {"id": str(uuid.uuid4()), **json.loads(WORKFLOW.read_text())}
-    comfy_server.run_prompt(to_api(workflow, comfy_server.get("/object_info")), timeout=900,
-                            extra_data={"extra_pnginfo": {"workflow": workflow}})
-    return workflow
+def page(comfy_server):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with open_page(comfy_server) as pg:
+        yield pg
+
+
+@pytest.fixture(scope="module")
+def masks_run(comfy_server, page):
+    """The shipped masks template, opened from the template browser and run with the Run button once;
+    returns the graph as the frontend saves it (with the workflow id its Place Object scene is kept under)."""
+    ui.open_template(page, WORKFLOW.stem)
+    entry = ui.run_and_wait(page, comfy_server)
+    assert ui.execution_error(entry) is None, entry["status"]
+    return page.evaluate("() => JSON.parse(JSON.stringify(window.iaApp.graph.serialize()))")
 
 
 def test_editor_routes_answer_and_reject_bad_input(comfy_server, masks_run):
@@ -95,13 +99,6 @@ def test_editor_routes_answer_and_reject_bad_input(comfy_server, masks_run):
     assert comfy_server.get("/system_stats")  # still serving
 
 
-@pytest.fixture(scope="module")
-def page(comfy_server, masks_run):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with open_page(comfy_server) as pg:
-        yield pg
-
-
 def _load_workflow(pg, workflow: dict, node: int) -> None:
     """Load through the UI, then centre the Place Object node at zoom 1 and make it roomy."""
     pg.evaluate("async (wf) => { await window.iaApp.loadGraphData(wf); }", workflow)
@@ -122,18 +119,16 @@ def _wait_preview(pg, node: int, after: int, frame: int = 0, timeout: float = 60
     return _state(pg, node)
 
 
-def _settled(pg, expression: str, timeout: float = 10.0) -> list:
-    """Evaluate a client-point expression until two reads 250 ms apart agree: the node's DOM widget
-    can still be laid out (resized, scrolled) right after loading, and a drag must not start mid-move."""
-    deadline = time.time() + timeout
-    previous = pg.evaluate(f"() => {expression}")
-    while time.time() < deadline:
-        pg.wait_for_timeout(250)
-        current = pg.evaluate(f"() => {expression}")
-        if current == previous:
-            return current
-        previous = current
-    raise AssertionError(f"the editor kept moving on the page: {expression}")
+def _settled(pg, expression: str, timeout: float = 10_000) -> list:
+    """Evaluate a client-point expression until it is the same on 5 animation frames in a row: the node's
+    DOM widget can still be laid out (resized, scrolled) right after loading, and a drag must not start
+    mid-move."""
+    return pg.wait_for_function("""(expression) => {
+        const value = JSON.stringify(eval(expression)), seen = (window.iaSettle ??= {});
+        const last = seen[expression];
+        seen[expression] = last && last.value === value ? {value, frames: last.frames + 1} : {value, frames: 0};
+        return seen[expression].frames >= 5 ? JSON.parse(value) : false;
+    }""", arg=expression, polling="raf", timeout=timeout).json_value()
 
 
 def _drag(pg, node: int, start, end, steps: int, state: dict) -> dict:

@@ -1,12 +1,14 @@
 """Convert a UI-format workflow (what the frontend saves) to the API format POST /prompt takes.
 
 Widget values are stored by position; this maps them onto input names with the
-server's /object_info, the same way the frontend does when it queues a prompt.
+server's /object_info. The frontend keeps a `control_after_generate` value right after its
+input and the upload buttons' values after all widgets (ignored here). Only for tests that edit
+a prompt before queueing it; the templates are run by the real frontend, and
+tests/e2e/test_templates_browser.py checks this against the frontend's own graphToPrompt().
 """
 
 from __future__ import annotations
 
-UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload", "animated_image_upload")
 NON_EXECUTING = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 
@@ -46,8 +48,6 @@ def to_api(workflow: dict, object_info: dict) -> dict:
             inputs[name] = values.pop(0)
             options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
             if options.get("control_after_generate") and values:
-                values.pop(0)
-            if any(options.get(flag) for flag in UPLOAD_FLAGS) and values:
                 values.pop(0)
         for slot in node.get("inputs", []):
             link_id = slot.get("link")
