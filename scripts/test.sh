@@ -10,6 +10,7 @@ source scripts/venv.sh
 install_pack ".[test]"
 install_sam2
 .venv/bin/ruff check .
+.venv/bin/python scripts/build_workflows.py --check  # committed templates == a rebuild from the schema snapshot
 if command -v node >/dev/null; then
   node --test tests/js
 else
