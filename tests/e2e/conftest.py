@@ -124,20 +124,21 @@ def start_server(base: Path, front_end_root: Path | None = None) -> ComfyServer:
 
 @pytest.fixture(scope="session")
 def comfy_server(tmp_path_factory):
-    yield from _served(tmp_path_factory.mktemp("comfy"))
+    yield from served(tmp_path_factory.mktemp("comfy"))
 
 
 @pytest.fixture(scope="module")
 def empty_models_server(tmp_path_factory):
     """A server of the module's own, whose models folders stay empty (other tests add tiny models to the
     session's server)."""
-    yield from _served(tmp_path_factory.mktemp("empty_models"))
+    yield from served(tmp_path_factory.mktemp("empty_models"))
 
 
-def _served(base: Path):
+def served(base: Path, front_end_root: Path | None = None):
+    """Yield a server started on `base`; stop it afterwards."""
     if not (COMFYUI_PATH and Path(COMFYUI_PATH, "main.py").is_file()):
         pytest.skip("set COMFYUI_PATH to a ComfyUI checkout to run the end-to-end tier")
-    server = start_server(base)
+    server = start_server(base, front_end_root)
     yield server
     server.process.terminate()
     try:

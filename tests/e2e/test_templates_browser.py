@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import build_workflows  # noqa: E402
 import ui  # noqa: E402
-from comfyui_env import COMFYUI_PATH, PACK_ROOT, shipped_workflows  # noqa: E402
-from conftest import start_server  # noqa: E402
+from comfyui_env import PACK_ROOT, shipped_workflows  # noqa: E402
+from conftest import served  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -65,16 +64,9 @@ def ui_server(request, tmp_path_factory):
     root = os.environ.get("COMFYUI_FRONTEND_ROOT")
     if not (root and Path(root, "index.html").is_file()):
         pytest.skip("set COMFYUI_FRONTEND_ROOT to a frontend build's static folder to test a second frontend")
-    if not (COMFYUI_PATH and Path(COMFYUI_PATH, "main.py").is_file()):
-        pytest.skip("set COMFYUI_PATH to a ComfyUI checkout to run the end-to-end tier")
-    server = start_server(tmp_path_factory.mktemp("comfy_fe"), Path(root))
-    _install_models(server)
-    yield server
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
+    for server in served(tmp_path_factory.mktemp("comfy_fe"), Path(root)):
+        _install_models(server)
+        yield server
 
 
 def _install_models(server) -> None:
