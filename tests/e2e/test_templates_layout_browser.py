@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from comfyui_env import shipped_workflows  # noqa: E402
 from browser import ARTIFACTS, open_page  # noqa: E402
-from workflow_api import to_api  # noqa: E402
+import ui  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -153,7 +153,7 @@ def test_template_reads_left_to_right_without_overlaps_as_loaded(server, page, n
     layout = _settled_layout(page)
     assert len(layout["nodes"]) == len(WORKFLOWS[name]["nodes"])
     _assert_readable(layout, f"{name} as loaded")
-    page.wait_for_timeout(300)  # one frame for the canvas to paint at the stored view
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")  # painted
     page.screenshot(path=str(ARTIFACTS / f"template_{name}.png"))
 
 
@@ -163,15 +163,10 @@ def test_masks_template_has_no_overlaps_after_a_run(server, page):
     _load(page, name)
     _close_dialogs(page)
     before = _settled_layout(page)
-    client = page.evaluate("() => window.comfyAPI.api.api.clientId")
-    status, body = server.post("/prompt", {"prompt": to_api(WORKFLOWS[name], server.get("/object_info")),
-                                           "client_id": client})  # so the page receives the outputs
-    assert status == 200, body
-    save_video = next(n["id"] for n in WORKFLOWS[name]["nodes"] if n["type"] == "SaveVideo")
-    page.wait_for_function(f"""() => {{
-        const outputs = window.comfyAPI.app.app.nodeOutputs ?? {{}};
-        return Object.keys(outputs).some(k => k === '{save_video}' || k.endsWith(':{save_video}'));
-    }}""", timeout=600_000)
+    entry = ui.run_and_wait(page, server)  # Run, as a user does: the page gets the outputs and its scene
+    assert ui.execution_error(entry) is None, entry["status"]
+    place = next(n["id"] for n in WORKFLOWS[name]["nodes"] if n["type"] == "IA_PlaceObject")
+    page.wait_for_function(f"() => window.iaEditor({place})?.state().available === true", timeout=120_000)
     after = _settled_layout(page)
     grown = [a for a, b in zip(after["nodes"], before["nodes"]) if a["box"] != b["box"]]
     _assert_readable(after, f"{name} after a run (grown: {[n['type'] for n in grown]})")

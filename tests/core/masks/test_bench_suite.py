@@ -57,7 +57,10 @@ def test_suite_runs_every_kind_once_and_prints_the_tables(tmp_path, capsys):
     assert len(ran) == len(SUITE_KINDS)  # true depth and K: every kind runs
     for r in ran:
         assert len(r["frame_iou"]) == 9 and r["mean"] == pytest.approx(np.mean(r["frame_iou"]), abs=1e-3)
-        assert r["floor_seconds"] > 0 and r["x_floor"] == pytest.approx(r["seconds"] / r["floor_seconds"], rel=0.01)
+        # both times are stored to 1 ms: a floor of a few ms carries that rounding into the ratio
+        assert r["floor_seconds"] > 0 and r["seconds"] > 0
+        rounding = 0.0005 / r["floor_seconds"] + 0.0005 / r["seconds"]
+        assert r["x_floor"] == pytest.approx(r["seconds"] / r["floor_seconds"], rel=0.01 + rounding)
         assert (sum(r["frame_occluded"]) > 0) == (r["kind"] in ("one_occluder", "crossing_occluders",
                                                                   "occluder_stops"))
     summary = printed.split("summary, seed set dev:")[1]
