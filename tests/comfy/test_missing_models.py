@@ -23,6 +23,19 @@ FOLDER = "Wan2.1-VACE-1.3B-diffusers"
 LORA = "not_trained_yet_lora.safetensors"
 
 
+@pytest.fixture(autouse=True)
+def empty_model_folders(node_classes, tmp_path_factory, monkeypatch):
+    """Every model folder empty for these tests, whatever other tests of the session installed."""
+    import folder_paths
+
+    empty = tmp_path_factory.mktemp("no_models")
+    for name, (_, extensions) in list(folder_paths.folder_names_and_paths.items()):
+        monkeypatch.setitem(folder_paths.folder_names_and_paths, name, ([str(empty / name)], extensions))
+    folder_paths.filename_list_cache.clear()
+    yield
+    folder_paths.filename_list_cache.clear()
+
+
 def _pack(node_classes, name: str):
     package = node_classes["IA_ObjectFromMesh"].__module__.rsplit(".", 1)[0]
     return sys.modules[f"{package}.{name}"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import uuid
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -73,7 +74,8 @@ def test_editor_routes_answer_and_reject_bad_input(comfy_server, masks_run):
     assert status == 200, body[:500]
     info = json.loads(body)
     assert info["available"] and info["num_frames"] > 1 and info["width"] > 0 and len(info["object"]["points"]) > 10
-    status, body, _ = _request(comfy_server, "GET", f"{ROUTE}/{node}/info")  # another workflow: not its scene
+    other = f"?workflow={uuid.uuid4()}"  # another workflow (never run): not this one's scene
+    status, body, _ = _request(comfy_server, "GET", f"{ROUTE}/{node}/info{other}")
     assert status == 200 and json.loads(body)["available"] is False
     placement = _stored_placement(masks_run, node)
     status, body, headers = _request(comfy_server, "POST", f"/api{ROUTE}/{node}/preview{query}",
