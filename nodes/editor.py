@@ -54,6 +54,24 @@ def workflow_id(extra_pnginfo) -> str:
     return found if isinstance(found, str) and _WORKFLOW_ID.match(found) else ""
 
 
+WORKFLOW_INPUT = "insertanywhere_workflow"  # no schema input: only ComfyUI's cache key reads it
+
+
+def key_place_nodes_by_workflow(json_data):
+    """on_prompt handler: a Place Object result belongs to one workflow (its editor scene is kept per
+    workflow + node), so the workflow id joins the node's cache key. Another workflow with the same graph
+    (a template opened twice) runs the node again and gets its own scene instead of a cached result."""
+    if not isinstance(json_data, dict) or not isinstance(json_data.get("prompt"), dict):
+        return json_data
+    extra = json_data.get("extra_data")
+    workflow = workflow_id(extra.get("extra_pnginfo") if isinstance(extra, dict) else None)
+    for node in json_data["prompt"].values():
+        if isinstance(node, dict) and node.get("class_type") == "IA_PlaceObject" \
+                and isinstance(node.get("inputs"), dict):
+            node["inputs"][WORKFLOW_INPUT] = workflow
+    return json_data
+
+
 def remember(workflow: str, node_id: str, scene, object3d, upright: bool = True) -> None:
     """Keep `scene` and `object3d` (and the node's upright switch) of Place Object node `node_id` of
     workflow `workflow` for the editor routes.

@@ -47,8 +47,11 @@ def register_prompt_handler() -> None:
     if server is None:
         logging.warning("InsertAnywhere: no PromptServer instance; missing models are reported per loader.")
         return
-    if remember_prompt not in server.on_prompt_handlers:
-        server.add_on_prompt_handler(remember_prompt)
+    from .editor import key_place_nodes_by_workflow
+
+    for handler in (remember_prompt, key_place_nodes_by_workflow):
+        if handler not in server.on_prompt_handlers:
+            server.add_on_prompt_handler(handler)
 
 
 def _available(folder: str) -> set[str]:

@@ -58,6 +58,9 @@ def page(comfy_server):
         yield pg
 
 
+_RUNS: dict = {}  # the /history entries of the runs the fixtures made
+
+
 @pytest.fixture(scope="module")
 def masks_run(comfy_server, page):
     """The shipped masks template, opened from the template browser and run with the Run button once;
@@ -65,6 +68,7 @@ def masks_run(comfy_server, page):
     ui.open_template(page, WORKFLOW.stem)
     entry = ui.run_and_wait(page, comfy_server)
     assert ui.execution_error(entry) is None, entry["status"]
+    _RUNS["masks"] = entry
     return page.evaluate("() => JSON.parse(JSON.stringify(window.iaApp.graph.serialize()))")
 
 
@@ -322,3 +326,13 @@ def test_never_run_template_shows_plain_json_not_another_workflows_scene(comfy_s
     pg.wait_for_function(f"() => window.iaEditor({node}).root.getBoundingClientRect().width > 0")
     pg.screenshot(path=str(ARTIFACTS / "editor_8_template_never_run.png"))
     assert not [f for f in pg.failed if "/insertanywhere/editor/" in f], pg.failed
+
+
+def test_the_same_graph_run_from_another_workflow_gets_its_own_scene(comfy_server, masks_run):
+    """A template opened twice: the second workflow's run must not be a cached result without a scene."""
+    node, other = _place_node_id(masks_run), str(uuid.uuid4())
+    prompt = ui.queued_prompt(_RUNS["masks"])  # exactly what the frontend queued: every node's cache key hits
+    comfy_server.run_prompt(prompt, timeout=600, extra_data={"extra_pnginfo": {"workflow": {**masks_run, "id": other}}})
+    for run in (masks_run["id"], other):
+        status, body, _ = _request(comfy_server, "GET", f"{ROUTE}/{node}/info?workflow={run}")
+        assert status == 200 and json.loads(body)["available"] is True, (run, body[:300])
