@@ -16,12 +16,13 @@ class InsertAnywhereExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         # ComfyUI 0.3.64 never calls on_load(), so the folders are registered here.
         from . import editor, video
-        from .missing_models import register_prompt_handler
+        from .missing_models import remember_prompt
+        from .routes import add_prompt_handlers
         from .samples import ensure_sample_inputs
 
         register_model_folders()
         editor.register_routes()
         video.register_routes()
-        register_prompt_handler()
+        add_prompt_handlers(remember_prompt, editor.key_place_nodes_by_workflow)
         ensure_sample_inputs()
         return all_nodes()

@@ -10,7 +10,6 @@ core's), with its folder and where to get it. The other loaders report their own
 from __future__ import annotations
 
 import contextvars
-import logging
 
 from insertanywhere.model_catalog import missing_files_message
 
@@ -38,20 +37,6 @@ def remember_prompt(json_data):
     prompt = json_data.get("prompt") if isinstance(json_data, dict) else None
     _PROMPT.set(prompt if isinstance(prompt, dict) else None)
     return json_data
-
-
-def register_prompt_handler() -> None:
-    from server import PromptServer
-
-    server = getattr(PromptServer, "instance", None)
-    if server is None:
-        logging.warning("InsertAnywhere: no PromptServer instance; missing models are reported per loader.")
-        return
-    from .editor import key_place_nodes_by_workflow
-
-    for handler in (remember_prompt, key_place_nodes_by_workflow):
-        if handler not in server.on_prompt_handlers:
-            server.add_on_prompt_handler(handler)
 
 
 def _available(folder: str) -> set[str]:

@@ -1,4 +1,5 @@
-"""Shared plumbing of the pack's HTTP routes (the placement editor's, Load Video's file info)."""
+"""Shared plumbing of the pack's HTTP routes (the placement editor's, Load Video's file info) and of its
+handlers of queued prompts."""
 
 from __future__ import annotations
 
@@ -41,3 +42,17 @@ async def run_blocking(function, *args):
     except Exception as exc:  # a bug must not take the server down
         logging.exception("InsertAnywhere: %s failed", getattr(function, "__name__", "request"))
         return None, error(500, f"{type(exc).__name__}: {exc}")
+
+
+def add_prompt_handlers(*handlers) -> None:
+    """Add on_prompt handlers to ComfyUI's server once each (they see every POST /prompt first)."""
+    from server import PromptServer
+
+    server = getattr(PromptServer, "instance", None)
+    if server is None:
+        logging.warning("InsertAnywhere: no PromptServer instance; prompt handlers not added (missing models are "
+                        "reported per loader, editor scenes not keyed by workflow).")
+        return
+    for handler in handlers:
+        if handler not in server.on_prompt_handlers:
+            server.add_on_prompt_handler(handler)
