@@ -265,9 +265,9 @@ class PlacementEditor {
     return String(graph?.id ?? "");
   }
 
-  /** URL of one of this node's editor routes. */
-  route(name) {
-    const query = new URLSearchParams({ workflow: this.workflowId() });
+  /** URL of one of this node's editor routes, for the node's workflow now or the one given. */
+  route(name, workflow = this.workflowId()) {
+    const query = new URLSearchParams({ workflow });
     return `${ROUTE}/${encodeURIComponent(this.nodeId())}/${name}?${query}`;
   }
 
@@ -290,19 +290,29 @@ class PlacementEditor {
 
   async load() {
     if (this.node.id == null || this.node.id === -1) return;
+    // One workflow id for the whole load: opening another workflow while the info request is out must
+    // not ask for that workflow's frame with this one's answer (a 404), nor show this one's scene there.
+    const workflow = this.workflowId();
+    const moved = () => {
+      if (this.workflowId() === workflow) return false;
+      this.refreshAgain = true;
+      return true;
+    };
     let info = null;
     try {
-      const res = await api.fetchApi(this.route("info"));
+      const res = await api.fetchApi(this.route("info", workflow));
       if (res.ok) info = await res.json(); // {available: false} until the node ran in this workflow
     } catch (err) {
       console.warn("InsertAnywhere editor: info request failed", err);
     }
+    if (moved()) return;
     if (!info?.available) {
       this.setAvailable(null);
       return;
     }
     if (info.token !== this.token || !this.frame0) {
-      const res = await api.fetchApi(this.route("frame0"));
+      const res = await api.fetchApi(this.route("frame0", workflow));
+      if (moved()) return;
       if (!res.ok) return this.setAvailable(null);
       this.frame0?.close();
       this.frame0 = await createImageBitmap(await res.blob());
