@@ -1,5 +1,6 @@
 """Template thumbnails (workflows/<name>.jpg, shown on the template browser's cards) from the
-screenshots the browser test takes after running each template from the UI:
+card screenshots (card_<name>_<frontend>.png: the first stages at a readable zoom) the browser test
+takes after running each template from the UI:
 
     COMFYUI_PATH=/path/to/ComfyUI python -m pytest tests/e2e/test_templates_browser.py -k runs_from_the_ui
     python scripts/make_thumbnails.py [frontend version, default: the newest screenshots]
@@ -51,7 +52,7 @@ def completed_runs() -> set[tuple[str, str]]:
 def main(argv: list[str]) -> int:
     written, done = 0, completed_runs()
     for template in sorted((ROOT / "workflows").glob("*.json")):
-        shots = sorted(ARTIFACTS.glob(f"template_{template.stem}_{argv[0] if argv else ''}*.png"),
+        shots = sorted(ARTIFACTS.glob(f"card_{template.stem}_{argv[0] if argv else ''}*.png"),
                        key=lambda p: p.stat().st_mtime)
         shots = [s for s in shots if (template.stem, s.stem.rsplit("_", 1)[1]) in done]
         if not shots:

@@ -17,6 +17,8 @@ harness (`install_tiny_models` fills a temporary ComfyUI models folder).
 | write_sam2                   | sam2/<name>.pt ({"model": state_dict}) + <name>.yaml config            |
 | build_flux_kontext_folder    | diffusers folder for FluxKontextInpaintPipeline                        |
 | install_tiny_models          | all of the above in a ComfyUI models/ tree, under the workflows' names |
+| write_full_size_umt5_fp8     | not tiny: a random UMT5-XXL (5.7 GB), the one text encoder ComfyUI's    |
+|                              | CLIPLoader takes for Wan; only the native template's e2e run needs it  |
 
 Sizes: Wan transformer dim 128 (1 head of 128, as every Wan release has head
 dim 128), 2 layers, VACE on layer 0, text dim 4096 and frequency dim 256 (the
@@ -231,6 +233,57 @@ def write_wan_single_files(models_dir: Path, folder: Path, stem: str = "tiny_wan
     sd["spiece_model"] = torch.frombuffer(bytearray(spiece_model_bytes()), dtype=torch.uint8)
     save_file(sd, str(paths["text_encoder"]))
     return paths
+
+
+# UMT5-XXL as published (google/umt5-xxl): ComfyUI's CLIPLoader (type wan) builds exactly this encoder.
+UMT5_XXL_CONFIG = dict(d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
+                       relative_attention_num_buckets=32, vocab_size=256384, feed_forward_proj="gated-gelu")
+_FP8_POOL = 1 << 24  # random fp8 values drawn once and tiled at random offsets (16 MiB)
+
+
+def write_full_size_umt5_fp8(path: Path, seed: int = 0) -> Path:
+    """A random UMT5-XXL encoder (5.7B parameters, float8_e4m3fn, 5.7 GB) plus the tiny `spiece_model`
+    tokenizer, in ComfyUI's text_encoders layout: the only text encoder ComfyUI's CLIPLoader accepts for
+    Wan, whatever the file holds. Streamed to disk (no 5.7 GB in memory); about 20 s."""
+    import json
+    import struct
+
+    import numpy as np
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    with torch.device("meta"):
+        encoder = UMT5EncoderModel(UMT5Config(**UMT5_XXL_CONFIG))
+    shapes = {k: tuple(v.shape) for k, v in encoder.state_dict().items() if k != "encoder.embed_tokens.weight"}
+    spm = spiece_model_bytes()
+    header, offset = {}, 0
+    for key in sorted(shapes):
+        size = int(np.prod(shapes[key]))
+        header[key] = {"dtype": "F8_E4M3", "shape": list(shapes[key]), "data_offsets": [offset, offset + size]}
+        offset += size
+    header["spiece_model"] = {"dtype": "U8", "shape": [len(spm)], "data_offsets": [offset, offset + len(spm)]}
+    head = json.dumps(header).encode()
+    head += b" " * (-len(head) % 8)
+    gen = torch.Generator().manual_seed(seed)
+    pool = (0.05 * torch.randn(_FP8_POOL, generator=gen)).to(torch.float8_e4m3fn).view(torch.uint8).numpy()
+    one = torch.ones(1).to(torch.float8_e4m3fn).view(torch.uint8).numpy()[0]
+    rng = np.random.default_rng(seed)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(head)))
+        f.write(head)
+        for key in sorted(shapes):
+            left = int(np.prod(shapes[key]))
+            if key.endswith("layer_norm.weight"):
+                f.write(np.full(left, one, np.uint8).tobytes())
+                continue
+            while left:
+                take = min(left, _FP8_POOL)
+                start = int(rng.integers(0, _FP8_POOL - take + 1))
+                f.write(pool[start:start + take].tobytes())
+                left -= take
+        f.write(spm)
+    return path
 
 
 # ----------------------------------------------------------------------------------------------- LoRA

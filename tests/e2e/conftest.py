@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -145,3 +146,47 @@ def served(base: Path, front_end_root: Path | None = None):
         server.process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         server.process.kill()
+
+
+FULL_UMT5_VERSION = 1  # bump when write_full_size_umt5_fp8 changes what it writes
+FULL_UMT5_DISK_BYTES = 6_000_000_000  # the random UMT5-XXL file (5.7 GB)
+FULL_UMT5_MEMORY_BYTES = 13_000_000_000  # ComfyUI's peak while it loads that file (file + model, 11.8 GB measured)
+
+
+@pytest.fixture(scope="session")
+def full_umt5(tmp_path_factory):
+    """A random full-size UMT5-XXL text encoder file, the only one ComfyUI's CLIPLoader takes for Wan.
+
+    Kept as one file beside pytest's numbered temp folders (which pytest rotates), reused by later
+    sessions and written under a temporary name first: an interrupted session leaves no half file and
+    no second 5.7 GB copy."""
+    import tiny_models
+
+    root = tmp_path_factory.getbasetemp().parent
+    path = root / f"insertanywhere_umt5_xxl_random_fp8_v{FULL_UMT5_VERSION}.safetensors"
+    free_disk = shutil.disk_usage(root).free
+    if not path.is_file() and free_disk < FULL_UMT5_DISK_BYTES + 2_000_000_000:
+        pytest.skip(f"the native Wan template needs a full-size text encoder: {FULL_UMT5_DISK_BYTES / 1e9:.0f} GB "
+                    f"free disk under {root}, {free_disk / 1e9:.1f} GB free")
+    available = _memory_available()
+    if available is not None and available < FULL_UMT5_MEMORY_BYTES:
+        pytest.skip(f"the native Wan template's full-size text encoder needs {FULL_UMT5_MEMORY_BYTES / 1e9:.0f} GB "
+                    f"of free memory while ComfyUI loads it; {available / 1e9:.1f} GB available")
+    if not path.is_file():
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        try:
+            tiny_models.write_full_size_umt5_fp8(partial)
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
+    return path
+
+
+def _memory_available() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
