@@ -9,13 +9,11 @@ positions are known. Each step t-1 -> t:
      to world points with depth and camera poses,
   3. fit the support's world motion with a robust (least-median) Kabsch,
   4. two hypotheses are kept: the static frame-0 pose, and a pose that follows the support
-     (fitted in the support's plane to the flowed pixels and refined against the support's
-     frame-0 look, since DIS flow underestimates small movers). A model choice over a sliding
-     window of frames (support_motion: residual flow of the support under the static
-     hypothesis against the same statistic on static tiles, BIC penalty for the motion's
-     parameters) decides when the support has left its place; from then on (and over the
-     window that showed it) the following pose is used. A static support keeps the frame-0
-     pose exactly.
+     whenever its flow clearly differs from a static point's (fitted in the support's plane
+     to the flowed pixels and refined against the support's frame-0 look, since DIS flow
+     underestimates small movers). Frame t's look of the support (shading-free texture NCC
+     against frame 0) picks one; the reconstruction's `moving` flags decide when both look
+     alike and for plain supports. A static support thus keeps the frame-0 pose exactly.
 Poses are world_from_object [F, 4, 4] similarities; the object's scale never changes.
 """
 
@@ -29,24 +27,26 @@ import numpy as np
 from ..progress import Progress, report
 from .geometry import invert_rigid, kabsch, project, transform, unproject
 from .scene import ObjectTrack, SceneRecord
-from .support_motion import (MIN_TILE_POINTS, Step, SupportWindow, flow_step, inside, residual_flow, sample_bilinear,
-                             static_tiles)
 
-HIDDEN_TOLERANCE = 0.05   # depth fraction; z-test: a point is hidden when the scene is this much nearer (depth noise)
-OCCLUDER_GAP = 0.25       # depth fraction; a look sample borders an occluder when something this much nearer is close
-MIN_POINTS = 6            # count; fewer tracked support points cannot fit a rigid motion robustly: the pose holds
-PATCH_POINTS = 600        # count; dense support samples for the look alignment (more costs time, adds little)
-MIN_TEXTURE = 0.01        # log-grey std; a plainer support cannot be aligned by its look (sensor noise level)
-LMEDS_TRIALS = 64         # count; least-median samples: >99.9% chance of an all-inlier triple at 30% outliers
-BLUR_SIGMA = 1.0          # px; smooths the grey frames for the look alignment (pixel noise, aliasing)
-SHADE_SIGMA = 4.0         # px; shading scale removed from the grey frames (shadows, light changes are smoother)
-LOOK_MARGIN = 16          # px; texture window margin around the patch (room for alignment steps)
-ALIGN_ITERATIONS = 8      # count; Gauss-Newton steps of the look alignment (it converges in 3-5)
-ALIGN_SLACK_PX = 2.0      # px; the look alignment may move the flowed pose this far (or half the motion)
-MAX_TILT_DEG = 2.0        # deg per frame; motions tilting less are fitted in the support's plane (no depth noise)
-HUBER_K = 1.0             # standardised grey; robust cut-off of the look residual (specularities, occluder edges)
-MIN_PHOTO_POINTS = 20     # count; the look alignment needs this many patch points in view
-MIN_PHOTO_SHARE = 0.25    # 1; ... and this share of the patch (a mostly hidden support's flow is not trusted)
+HIDDEN_TOLERANCE = 0.05   # a support point is hidden when the scene is nearer by this fraction
+OCCLUDER_GAP = 0.25       # ... and near an occluder's edge when something this much nearer is close by
+MIN_POINTS = 6            # fewer tracked support points than this: keep the pose (and say so)
+MOVING_FRACTION = 0.5     # share of support points flagged moving that counts as 'flagged'
+PHOTO_MARGIN = 0.03       # texture NCC difference that decides between the static and the following pose
+MIN_SEPARATION_PX = 1.0   # ... once they are this far apart in the image (closer, the look is noise)
+PATCH_POINTS = 600        # dense support samples for the photometric check
+MIN_TEXTURE = 0.01        # texture (log-grey) std below which the support is too plain to check
+LMEDS_TRIALS = 64
+BLUR_SIGMA = 1.0          # px, smooths the grey frames for the photometric alignment
+SHADE_SIGMA = 4.0         # px, shading scale removed from the grey frames (shadows, light changes)
+LOOK_MARGIN = 16          # px around the patch where texture is computed (room for alignment steps)
+ALIGN_ITERATIONS = 8
+ALIGN_SLACK_PX = 2.0      # the photometric alignment may move the flowed pose this far (or half the motion)
+MAX_TILT_DEG = 2.0        # support motions tilting less than this per frame are taken as planar
+MIN_FLOW_PX = 0.25        # a moving support's median flow must differ from a static point's by this much
+HUBER_K = 1.0             # robust cut-off of the standardised grey residual
+MIN_PHOTO_POINTS = 20     # photometric evidence needs this many patch points in view
+MIN_PHOTO_SHARE = 0.25    # ... and this share of the patch
 
 
 def support_points(depth0: np.ndarray, K: np.ndarray, anchor_camera: np.ndarray, top_k: int,
@@ -120,6 +120,36 @@ def support_patch(scene: SceneRecord, anchor_camera: np.ndarray, height_px: floa
     return _Patch(pts, reference if textured else None, normal)
 
 
+def _sample_bilinear(grid: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """grid [h, w, ...] sampled at float cell coordinates (x, y) [N] (clamped to the border)."""
+    h, w = grid.shape[:2]
+    x = np.clip(x, 0, w - 1)
+    y = np.clip(y, 0, h - 1)
+    x0 = np.minimum(np.floor(x).astype(np.int64), w - 2) if w > 1 else np.zeros(len(x), np.int64)
+    y0 = np.minimum(np.floor(y).astype(np.int64), h - 2) if h > 1 else np.zeros(len(y), np.int64)
+    fx = (x - x0)[:, None] if grid.ndim == 3 else x - x0
+    fy = (y - y0)[:, None] if grid.ndim == 3 else y - y0
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    top = grid[y0, x0].astype(np.float64) * (1 - fx) + grid[y0, x1].astype(np.float64) * fx
+    bottom = grid[y1, x0].astype(np.float64) * (1 - fx) + grid[y1, x1].astype(np.float64) * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def _flow_step(scene: SceneRecord, t: int, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Move pixels uv [N, 2] of frame t by the flow t -> t+1: (uv' [N, 2], valid [N])."""
+    s = scene.flow_stride
+    cells = uv / s
+    flow = _sample_bilinear(scene.flow_fwd[t], cells[:, 0], cells[:, 1])
+    if scene.flow_valid is None:
+        valid = np.ones(len(uv), bool)
+    else:
+        grid = scene.flow_valid[t]
+        cx = np.clip(np.round(cells[:, 0]).astype(np.int64), 0, grid.shape[1] - 1)
+        cy = np.clip(np.round(cells[:, 1]).astype(np.int64), 0, grid.shape[0] - 1)
+        valid = grid[cy, cx].astype(bool)
+    return uv + flow, valid
+
+
 def _near_moving(scene: SceneRecord, t: int, uv: np.ndarray) -> np.ndarray:
     """bool [N]: pixels uv [N, 2] within 1% of the image diagonal + a flow cell of a moving pixel."""
     import cv2
@@ -138,9 +168,14 @@ def _near_moving(scene: SceneRecord, t: int, uv: np.ndarray) -> np.ndarray:
     return _nearest(near, uv - [x0, y0])
 
 
+def _inside(uv: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    h, w = size
+    return np.isfinite(uv).all(1) & (uv[:, 0] >= 0) & (uv[:, 0] <= w - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= h - 1)
+
+
 def _lift(scene: SceneRecord, t: int, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pixels uv [N, 2] (inside) of frame t -> (world points [N, 3], valid depth [N])."""
-    z = sample_bilinear(scene.depth[t], uv[:, 0], uv[:, 1])
+    z = _sample_bilinear(scene.depth[t], uv[:, 0], uv[:, 1])
     valid = np.isfinite(z) & (z > 0)
     cam = unproject(uv[:, 0], uv[:, 1], np.where(valid, z, 1.0), scene.K.astype(np.float64))
     world = transform(invert_rigid(scene.world_to_camera[t].astype(np.float64)), cam)
@@ -192,14 +227,13 @@ def propagate(scene: SceneRecord, world_from_object0: np.ndarray, anchor_world: 
     height_px: the placement's pixel height (sets the support's extent);
     enabled=False keeps the frame-0 world pose in every frame (camera-only ablation).
     info: per frame 'support' (support points tracked), 'moving' (the support has left its frame-0
-    place, so the following pose is used), per step 'evidence' ((gain, penalty) of the window's model
-    choice, None when undecidable; see support_motion), 'warnings'. The track keeps the support points (object
+    place, so the following pose is used), 'warnings'. The track keeps the support points (object
     coordinates) for the reprojection's contact check.
     """
     num = scene.num_frames
     pose0 = np.asarray(world_from_object0, np.float64)
     poses = np.repeat(pose0[None], num, axis=0)
-    info = {"support": [0] * num, "moving": [False] * num, "evidence": [], "warnings": []}
+    info = {"support": [0] * num, "moving": [False] * num, "warnings": []}
     K = scene.K.astype(np.float64)
     w2c0 = scene.world_to_camera[0].astype(np.float64)
     object_height = float(np.cbrt(abs(np.linalg.det(pose0[:3, :3]))))
@@ -217,25 +251,22 @@ def propagate(scene: SceneRecord, world_from_object0: np.ndarray, anchor_world: 
     patch = support_patch(scene, anchor_cam, height_px, object_height).to_frame(object_from_world @ invert_rigid(w2c0))
     info["support"][0] = len(local)
     rng = np.random.default_rng(0)
-    following = pose0  # the hypothesis that the support moves: it follows the support's flow and look
-    history = [pose0]  # the following pose in every frame so far
-    window = SupportWindow()
+    following = pose0  # the hypothesis that the support moves: it follows the support's flow
     displaced = False
+    pending: dict[int, np.ndarray] = {}  # undecided frames since the following pose left the static one
     for t in range(1, num):
         look = _Look(scene, t, patch)
-        following, info["support"][t] = _follow(scene, t - 1, following, local, patch, look, rng)
-        history.append(following)
-        choice = window.add(_support_step(scene, t - 1, pose0, local, height_px))
-        info["evidence"].append(None if choice is None else (round(choice.gain, 3), round(choice.penalty, 3)))
-        gain = look.look_gain(following, look.settle(pose0))
-        if not displaced and choice is not None and choice.moving and (gain is None or gain > 0):
-            displaced = True  # the motion began within the window: follow there too
-            for k in range(max(1, t - choice.onset + 1), t):
-                poses[k], info["moving"][k] = history[k], True
-        elif gain is not None and gain < 0:  # the support looks as in frame 0 where it was: at rest there,
-            displaced, following = False, pose0  # and the following pose was led astray (flow on a repeated texture)
-        if displaced:
+        following, info["support"][t], flagged = _follow(scene, t - 1, following, local, patch, look, rng)
+        displaced, following = _decide(look, pose0, following, flagged, displaced)
+        if displaced:  # the support was already moving in the undecided frames: follow there too
+            for k, pose in pending.items():
+                poses[k], info["moving"][k] = pose, True
+            pending = {}
             poses[t] = following
+        elif np.array_equal(following, pose0):
+            pending = {}
+        else:
+            pending[t] = following
         info["moving"][t] = displaced
         report(progress, t, num - 1)
     lost = [t for t in range(1, num) if info["support"][t] < MIN_POINTS]
@@ -245,43 +276,54 @@ def propagate(scene: SceneRecord, world_from_object0: np.ndarray, anchor_world: 
 
 
 def _follow(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray, patch: _Patch, look: "_Look",
-            rng: np.random.Generator) -> tuple[np.ndarray, int]:
-    """Move the following hypothesis t -> t+1 with its support: (pose, points used).
+            rng: np.random.Generator) -> tuple[np.ndarray, int, float]:
+    """Move the following hypothesis t -> t+1 with its support: (pose, points used, share flagged moving).
 
-    The motion is fitted to the support's flow in the support's plane (or in 3D when it tilts
-    fast), then refined by aligning the support's look in frame t+1 to frame 0 (drift-free; DIS
-    flow underestimates small movers). A textured support mostly hidden keeps the pose."""
+    It moves when the support's flow clearly differs from a static point's (on a plain support
+    only when the reconstruction also flags it moving, on a textured one only while enough of
+    it is in view to check its look); the motion is fitted in the support's
+    plane (or in 3D when it tilts fast), then refined by aligning the support's look in frame
+    t+1 to frame 0 (drift-free; DIS flow underestimates small movers)."""
     fit = _flow_motion(scene, t, pose, local, rng)
     if fit is None:
-        return pose, 0
+        return pose, 0, 0.0
+    if not fit.significant or (patch.reference is None and fit.flagged < MOVING_FRACTION):
+        return pose, fit.used, fit.flagged
     if look.textured and not look.enough(look.sample(pose)[1]):
-        return pose, fit.used  # a textured support mostly hidden: its flow is not trusted
+        return pose, fit.used, fit.flagged  # a textured support mostly hidden: its flow is not trusted
     plane = _Plane.of(pose, patch)
     motion = fit.motion
     if plane.tilt(motion) <= MAX_TILT_DEG:
         motion = _planar_motion(fit, plane, look.w2c, look.K)
     flowed = motion @ pose
     moved = look.align(flowed)
-    return (moved if look.agrees(moved, flowed, pose) else flowed), fit.used
+    return (moved if look.agrees(moved, flowed, pose) else flowed), fit.used, fit.flagged
 
 
-def _support_step(scene: SceneRecord, t: int, static: np.ndarray, local: np.ndarray, tile_px: float) -> Step:
-    """Evidence of step t -> t+1 for the window's model choice: the residual flow of the support's
-    pixels where the static hypothesis puts them, those the z-test and the moving masks leave."""
-    K = scene.K.astype(np.float64)
-    uv, z = project(transform(scene.world_to_camera[t].astype(np.float64) @ static, local), K)
-    ok = inside(uv, scene.size) & (z > 0)
-    uv = np.nan_to_num(uv)
-    ok &= ~(_nearest(scene.depth[t], uv) < z * (1 - HIDDEN_TOLERANCE))
-    # Nearer things (people passing) fail the z-test; flow next to a mover is smeared by it, so static
-    # points bordering one drop out (points flagged moving at the support's depth are the support).
-    ok &= _nearest(scene.moving[t], uv) | ~_near_moving(scene, t, uv)
-    centre = np.median(uv[ok], axis=0) if ok.any() else np.median(uv, axis=0)
-    tiles = static_tiles(scene, t, centre, tile_px)
-    residual, usable = residual_flow(scene, t, uv[ok])
-    if usable.sum() < MIN_TILE_POINTS:
-        return Step(None, 0, tiles)
-    return Step(np.median(residual[usable], axis=0), int(usable.sum()), tiles)
+def _decide(look: "_Look", static: np.ndarray, following: np.ndarray, flagged: float,
+            displaced: bool) -> tuple[bool, np.ndarray]:
+    """Has the support left its frame-0 place? (decision, following pose after a possible reset).
+
+    Frame t's look of the support decides between the static and the following pose (texture
+    NCC against frame 0, so the evidence grows as the support travels; the static pose may
+    first settle by up to ALIGN_SLACK_PX, so that camera drift alone, which the following pose's
+    alignment absorbs, does not count as motion); when it cannot (too
+    little in view, or the two look alike) the last decision holds; while the two poses are
+    less than MIN_SEPARATION_PX apart the motion mask decides.
+    A following pose that looks clearly worse than the static one was led astray (flow dragged
+    by a shadow or an occluder) and restarts from the static pose."""
+    if not look.textured:  # plain support: it only followed flagged motion
+        return bool(displaced or not np.array_equal(following, static)), following
+    if look.separation(following, static) < MIN_SEPARATION_PX:
+        return flagged >= MOVING_FRACTION, following  # too close for the look to tell apart
+    evidence = look.ncc(following, look.settle(static))
+    if evidence is None:
+        return displaced, following
+    if evidence > PHOTO_MARGIN:
+        return True, following
+    if evidence < -PHOTO_MARGIN:
+        return False, static
+    return displaced, following
 
 
 @dataclass
@@ -373,12 +415,15 @@ class _FlowFit:
     """The support's world motion t -> t+1 from flow.
 
     motion [4, 4] (3D fit); src [n, 3] the inlier support points' world positions in frame t,
-    uv1 [n, 2] their flowed pixels in frame t+1.
+    uv1 [n, 2] their flowed pixels in frame t+1; flagged = their share marked moving;
+    significant = their median flow differs from a static point's by more than MIN_FLOW_PX.
     """
 
     motion: np.ndarray
     src: np.ndarray
     uv1: np.ndarray
+    flagged: float
+    significant: bool
 
     @property
     def used(self) -> int:
@@ -392,15 +437,15 @@ def _flow_motion(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray
     K = scene.K.astype(np.float64)
     cam = transform(scene.world_to_camera[t].astype(np.float64) @ pose, local)
     uv, z = project(cam, K)
-    ok = inside(uv, size) & (z > 0)
+    ok = _inside(uv, size) & (z > 0)
     uv = np.nan_to_num(uv)
     ok &= ~(_nearest(scene.depth[t], uv) < z * (1 - HIDDEN_TOLERANCE))  # hidden behind something nearer
     # Flow next to a moving thing is smeared by it: drop static points bordering movers.
     ok &= _nearest(scene.moving[t], uv) | ~_near_moving(scene, t, uv)
     uv = uv[ok]
     src, src_ok = _lift(scene, t, uv)
-    uv1, flow_ok = flow_step(scene, t, uv)
-    keep = src_ok & flow_ok & inside(uv1, size)
+    uv1, flow_ok = _flow_step(scene, t, uv)
+    keep = src_ok & flow_ok & _inside(uv1, size)
     uv, src, uv1 = uv[keep], src[keep], uv1[keep]
     dst, dst_ok = _lift(scene, t + 1, uv1)
     # Drop points that something nearer covers in t+1 (an occluder walking in): the scene
@@ -413,7 +458,12 @@ def _flow_motion(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray
     motion, inliers = robust_rigid(src, dst, rng)
     if inliers.sum() < MIN_POINTS:
         return None
-    return _FlowFit(motion, src[inliers], uv1[inliers])
+    # Significance in the image, where depth noise hardly enters: the support's flow minus the
+    # flow a static point would have under the camera motion (its residual flow).
+    static_uv, _ = project(transform(w2c1, src[inliers]), K)
+    residual_flow = np.median(uv1[inliers] - static_uv, axis=0)
+    return _FlowFit(motion, src[inliers], uv1[inliers], float(_nearest(scene.moving[t], uv[inliers]).mean()),
+                    bool(np.linalg.norm(residual_flow) > MIN_FLOW_PX))
 
 
 class _Look:
@@ -459,7 +509,7 @@ class _Look:
         not hidden and not within the texture filter's reach of something nearer (an occluder's
         edge would show in their texture)."""
         uv, z = project(transform(self.w2c @ pose, self.patch.points), self.K)
-        ok = inside(uv, self.size) & (z > 0)
+        ok = _inside(uv, self.size) & (z > 0)
         uv = np.nan_to_num(uv)
         if not ok.any():
             return np.zeros(len(uv)), ok
@@ -467,7 +517,7 @@ class _Look:
         local = uv - [self.box[2], self.box[0]]
         ok &= ~(_nearest(self.depth, uv) < z * (1 - HIDDEN_TOLERANCE))
         ok &= ~(_nearest(self.nearest_depth, local) < z * (1 - OCCLUDER_GAP))
-        return sample_bilinear(self.texture, local[:, 0], local[:, 1]), ok
+        return _sample_bilinear(self.texture, local[:, 0], local[:, 1]), ok
 
     def enough(self, seen: np.ndarray) -> bool:
         """Photometric evidence needs a good share of the patch in view."""
@@ -483,10 +533,14 @@ class _Look:
         fix = np.linalg.norm(transform(aligned @ np.linalg.inv(flowed), centre) - centre)
         return bool(fix <= max(0.5 * flow_shift, ALIGN_SLACK_PX * pixel))
 
-    def look_gain(self, pose: np.ndarray, other: np.ndarray) -> Optional[float]:
-        """How much better frame t's look of the support matches frame 0 under `pose` than under
-        `other`: texture NCC difference on the points both show clearly; None when the support is
-        too plain or too hidden to tell."""
+    def separation(self, pose: np.ndarray, other: np.ndarray) -> float:
+        """Mean pixel distance between the patch placed by the two poses."""
+        a, _ = project(transform(self.w2c @ pose, self.patch.points), self.K)
+        b, _ = project(transform(self.w2c @ other, self.patch.points), self.K)
+        return float(np.nanmean(np.linalg.norm(a - b, axis=1))) if len(a) else 0.0
+
+    def ncc(self, pose: np.ndarray, other: np.ndarray) -> Optional[float]:
+        """NCC(pose) - NCC(other) on the points both show clearly; None when undecidable."""
         if not self.textured:
             return None
         (a, ok_a), (b, ok_b) = self.sample(pose), self.sample(other)
@@ -497,8 +551,7 @@ class _Look:
         return _ncc(a[both], ref) - _ncc(b[both], ref)
 
     def settle(self, pose: np.ndarray) -> np.ndarray:
-        """The pose aligned to this frame's look when that moves it at most ALIGN_SLACK_PX, else the pose:
-        the static hypothesis may absorb camera error, which the following pose's alignment absorbs too."""
+        """The pose aligned to this frame's look when that moves it at most ALIGN_SLACK_PX, else the pose."""
         aligned = self.align(pose)
         return aligned if self.agrees(aligned, pose, pose) else pose
 
