@@ -12,6 +12,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -70,10 +71,18 @@ def pose_errors(est: np.ndarray, gt: np.ndarray) -> dict:
 
 
 def anchor_reprojection(scene, bundle: dict, meta: dict) -> dict:
-    """Pixel error of the support surface at the placement anchor (a 5 x 3 grid, +-1/4 of the
-    object's frame-0 height across, +-1/10 up and down), lifted with the estimated depth and
+    """Mean and max over frames of `anchor_errors`; NaN when the anchor is on a moving thing."""
+    errors = anchor_errors(scene, bundle, meta)
+    if errors is None:
+        return {"anchor_px_mean": float("nan"), "anchor_px_max": float("nan")}
+    return {"anchor_px_mean": float(np.mean(errors)), "anchor_px_max": float(np.max(errors))}
+
+
+def anchor_errors(scene, bundle: dict, meta: dict) -> Optional[np.ndarray]:
+    """Per-frame pixel error [F] of the support surface at the placement anchor (a 5 x 3 grid, +-1/4
+    of the object's frame-0 height across, +-1/10 up and down), lifted with the estimated depth and
     reprojected with the estimated cameras, against the same pixels lifted and reprojected with the
-    ground truth. NaN when the anchor is on a moving thing (then the object moves with it)."""
+    ground truth. None when the anchor is on a moving thing (then the object moves with it)."""
     placement = meta["placement"]
     (au, av), size = placement["anchor"], placement["height_px"]
     height, width = bundle["depth"].shape[1:]
@@ -83,7 +92,7 @@ def anchor_reprojection(scene, bundle: dict, meta: dict) -> dict:
     u, v = u.ravel(), v.ravel()
     iu, iv = np.rint(u).astype(int), np.rint(v).astype(int)
     if bundle["dynamic"][0, int(round(av)), int(round(au))]:
-        return {"anchor_px_mean": float("nan"), "anchor_px_max": float("nan")}
+        return None
     gt_pose = bundle["world_to_camera"] @ invert_rigid(bundle["world_to_camera"][0])[None]
     gt_pts = unproject(u, v, bundle["depth"][0, iv, iu].astype(np.float64), bundle["K"])
     est_pts = unproject(u, v, scene.depth[0, iv, iu].astype(np.float64), scene.K.astype(np.float64))
@@ -93,7 +102,17 @@ def anchor_reprojection(scene, bundle: dict, meta: dict) -> dict:
         est_uv, _ = project(transform(scene.world_to_camera[t].astype(np.float64), est_pts),
                             scene.K.astype(np.float64))
         errors.append(np.nanmean(np.linalg.norm(est_uv - gt_uv, axis=1)))
-    return {"anchor_px_mean": float(np.mean(errors)), "anchor_px_max": float(np.max(errors))}
+    return np.array(errors)
+
+
+def depth_scale_drift(scene, bundle: dict) -> np.ndarray:
+    """Per-frame scale [F] of the estimated depth against the truth (median ratio over static,
+    finite pixels), relative to frame 0: 1 everywhere when the per-frame alignment keeps one scale."""
+    ratios = []
+    for t in range(scene.num_frames):
+        keep = (bundle["depth"][t] < 99) & ~bundle["dynamic"][t] & np.isfinite(scene.depth[t])
+        ratios.append(np.median(scene.depth[t][keep] / bundle["depth"][t][keep]))
+    return np.array(ratios) / ratios[0]
 
 
 def depth_abs_rel(est: np.ndarray, gt: np.ndarray) -> float:
@@ -110,15 +129,20 @@ def mask_iou(pred: np.ndarray, gt: np.ndarray) -> dict:
     return {"moving_iou": iou if gt.any() else float("nan"), "moving_false": float((pred & ~gt).mean())}
 
 
-def evaluate_scene(bundle: dict, mode: str) -> dict:
+def evaluate_inputs(bundle: dict, mode: str) -> dict:
+    """reconstruct()'s keyword inputs for a bundle in a mode (oracle: true depth and K; mono: disparity)."""
     kwargs = {"fps": 16.0}
     if mode == "oracle":
         kwargs.update(depth=bundle["depth"], K=bundle["K"])
     elif mode == "mono":
         kwargs.update(disparity=bundle["disparity"])
+    return kwargs
+
+
+def evaluate_scene(bundle: dict, mode: str) -> dict:
     start = time.perf_counter()
     try:
-        scene = reconstruct(bundle["frames"], **kwargs)
+        scene = reconstruct(bundle["frames"], **evaluate_inputs(bundle, mode))
     except InsertAnywhereError as exc:
         return {"scene": bundle["name"], "mode": mode, "error": str(exc)}
     seconds = time.perf_counter() - start
