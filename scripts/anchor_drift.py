@@ -13,8 +13,6 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from insertanywhere.masks.reconstruct.evaluate import anchor_errors, depth_scale_drift, evaluate_inputs, load_bundle
 from insertanywhere.masks.reconstruct import reconstruct
 from insertanywhere.sample_scene import make_scene
@@ -35,7 +33,10 @@ def main() -> int:
         errors = anchor_errors(estimate, bundle, bundle["meta"])
         scales = depth_scale_drift(estimate, bundle)
         print(f"{args.kind}/{seed} {args.mode}")
-        print("  anchor px  " + " ".join(f"{e:5.2f}" for e in np.atleast_1d(errors)))
+        if errors is None:
+            print("  anchor px   - (the anchor is on a moving thing)")
+        else:
+            print("  anchor px  " + " ".join(f"{e:5.2f}" for e in errors))
         print("  depth scale" + " ".join(f"{s:6.3f}" for s in scales))
     return 0
 

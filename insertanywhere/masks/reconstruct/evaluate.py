@@ -24,6 +24,9 @@ from . import reconstruct
 MODES = ("oracle", "mono", "none")
 
 
+BACKGROUND_DEPTH = 99.0  # m; bundles put the empty background at 100 m (FORMAT.md), in float16: nearer is scene
+
+
 def load_bundle(folder: Path) -> dict:
     """frames uint8 [F, H, W, 3], K [3, 3], world_to_camera [F, 4, 4], depth, disparity, dynamic."""
     meta = json.loads((folder / "scene.json").read_text())
@@ -110,14 +113,14 @@ def depth_scale_drift(scene, bundle: dict) -> np.ndarray:
     finite pixels), relative to frame 0: 1 everywhere when the per-frame alignment keeps one scale."""
     ratios = []
     for t in range(scene.num_frames):
-        keep = (bundle["depth"][t] < 99) & ~bundle["dynamic"][t] & np.isfinite(scene.depth[t])
+        keep = (bundle["depth"][t] < BACKGROUND_DEPTH) & ~bundle["dynamic"][t] & np.isfinite(scene.depth[t])
         ratios.append(np.median(scene.depth[t][keep] / bundle["depth"][t][keep]))
     return np.array(ratios) / ratios[0]
 
 
 def depth_abs_rel(est: np.ndarray, gt: np.ndarray) -> float:
-    """Mean |s * est - gt| / gt with one global scale s (median ratio), background (>= 99) left out."""
-    keep = gt < 99
+    """Mean |s * est - gt| / gt with one global scale s (median ratio), background left out."""
+    keep = gt < BACKGROUND_DEPTH
     s = np.median(gt[keep] / np.maximum(est[keep], 1e-9))
     return float(np.mean(np.abs(s * est[keep] - gt[keep]) / gt[keep]))
 
