@@ -15,7 +15,7 @@ The held-out suite's kinds (SUITE_KINDS: camera motions, occluders, moving suppo
 are laid out by `insertanywhere.suite_scenes`; `insertanywhere bench --suite procedural` scores them.
 
 World frame: +Z up, metres. Cameras: OpenCV (x right, y down, z forward), pixel centres at
-integers; `world_to_camera[t]` maps world points to frame t's camera.
+integers; `camera_from_world[t]` maps world points to frame t's camera.
 """
 
 from __future__ import annotations
@@ -166,10 +166,10 @@ def _nonzero_dirs(d: np.ndarray) -> np.ndarray:
 _CORNERS = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=np.float64)
 
 
-def _screen_box(pose: np.ndarray, half: np.ndarray, world_to_camera: np.ndarray, K: np.ndarray):
+def _screen_box(pose: np.ndarray, half: np.ndarray, camera_from_world: np.ndarray, K: np.ndarray):
     """Pixel bounds (umin, umax, vmin, vmax) of a box's projection, or None if it reaches behind the camera."""
     corners = (_CORNERS * half) @ pose[:3, :3].T + pose[:3, 3]
-    pc = corners @ world_to_camera[:3, :3].T + world_to_camera[:3, 3]
+    pc = corners @ camera_from_world[:3, :3].T + camera_from_world[:3, 3]
     if (pc[:, 2] <= _NEAR).any():
         return None
     u = K[0, 0] * pc[:, 0] / pc[:, 2] + K[0, 2]
@@ -177,14 +177,14 @@ def _screen_box(pose: np.ndarray, half: np.ndarray, world_to_camera: np.ndarray,
     return u.min() - 1.0, u.max() + 1.0, v.min() - 1.0, v.max() + 1.0
 
 
-def _raycast(world: _World, frame: int, world_to_camera: np.ndarray, K: np.ndarray, u: np.ndarray, v: np.ndarray):
+def _raycast(world: _World, frame: int, camera_from_world: np.ndarray, K: np.ndarray, u: np.ndarray, v: np.ndarray):
     """First hit of the camera rays through pixels (u, v) [N] in `frame`.
 
     Returns prim [N] int16, depth [N] float64 (camera z of the hit), local [N, 3] (hit point in the
     prim's frame), normal_local [N, 3] (unit, in the prim's frame), and the rays: origin [3],
     dirs [N, 3] (world, scaled to camera z = 1).
     """
-    origin, dirs = _camera_rays(world_to_camera, K, u, v)
+    origin, dirs = _camera_rays(camera_from_world, K, u, v)
     n = dirs.shape[0]
     d = [_nonzero_dirs(np.ascontiguousarray(dirs[:, i])) for i in range(3)]
     # Room: the ray leaves the interior box through its nearest exit face.
@@ -199,7 +199,7 @@ def _raycast(world: _World, frame: int, world_to_camera: np.ndarray, K: np.ndarr
 
     for pid, half in world.boxes:
         pose = world.poses[pid, frame]
-        bounds = _screen_box(pose, half, world_to_camera, K)
+        bounds = _screen_box(pose, half, camera_from_world, K)
         if bounds is None:
             idx = np.arange(n)
         else:
@@ -243,9 +243,9 @@ def _rotate(points: np.ndarray, M: np.ndarray) -> np.ndarray:
     return points[:, 0:1] * M[:, 0] + points[:, 1:2] * M[:, 1] + points[:, 2:3] * M[:, 2]
 
 
-def _camera_rays(world_to_camera: np.ndarray, K: np.ndarray, u: np.ndarray, v: np.ndarray):
+def _camera_rays(camera_from_world: np.ndarray, K: np.ndarray, u: np.ndarray, v: np.ndarray):
     """Camera centre [3] and world ray directions [N, 3] (camera z = 1) through pixels (u, v)."""
-    R, t = world_to_camera[:3, :3], world_to_camera[:3, 3]
+    R, t = camera_from_world[:3, :3], camera_from_world[:3, 3]
     d_cam = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], axis=-1)
     return -R.T @ t, _rotate(d_cam, R.T)
 
@@ -526,12 +526,12 @@ def _rasterize(verts_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, height: 
     return depth.reshape(height, width), out.reshape(height, width, -1)
 
 
-def _render_object(mesh, world_from_mesh: np.ndarray, world_to_camera: np.ndarray, K: np.ndarray,
+def _render_object(mesh, world_from_mesh: np.ndarray, camera_from_world: np.ndarray, K: np.ndarray,
                    height: int, width: int, light: _Light = _DEFAULT_LIGHT):
     """Object depth [H, W] (inf where absent) and lit colour [H, W, 3] in 0..1."""
-    cam_from_mesh = world_to_camera @ world_from_mesh
+    camera_from_mesh = camera_from_world @ world_from_mesh
     V = np.asarray(mesh.vertices, dtype=np.float64)
-    verts_cam = V @ cam_from_mesh[:3, :3].T + cam_from_mesh[:3, 3]
+    verts_cam = V @ camera_from_mesh[:3, :3].T + camera_from_mesh[:3, 3]
     R = world_from_mesh[:3, :3]
     normals_world = np.asarray(mesh.vertex_normals, dtype=np.float64) @ R.T
     colors = np.asarray(mesh.visual.vertex_colors, dtype=np.float64)[:, :3] / 255.0
@@ -544,7 +544,7 @@ def _render_object(mesh, world_from_mesh: np.ndarray, world_to_camera: np.ndarra
 
 
 def _look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """world_to_camera 4x4 (OpenCV) of a camera at eye looking at target."""
+    """camera_from_world 4x4 (OpenCV) of a camera at eye looking at target."""
     fwd = target - eye
     fwd = fwd / np.linalg.norm(fwd)
     right = np.cross(fwd, up)
@@ -562,10 +562,10 @@ def _render_reference(mesh, size: int = REF_SIZE):
     dist = 5.0 * radius
     elev = math.radians(8.0)
     eye = center + dist * np.array([0.0, math.sin(elev), math.cos(elev)])
-    w2c = _look_at(eye, center, np.array([0.0, 1.0, 0.0]))
+    camera_from_world = _look_at(eye, center, np.array([0.0, 1.0, 0.0]))
     f = 0.92 * (size / 2.0) * (dist - radius) / radius
     K = np.array([[f, 0, (size - 1) / 2.0], [0, f, (size - 1) / 2.0], [0, 0, 1.0]])
-    depth, color = _render_object(mesh, np.eye(4), w2c, K, size, size)
+    depth, color = _render_object(mesh, np.eye(4), camera_from_world, K, size, size)
     mask = np.isfinite(depth)
     rgb = np.where(mask[..., None], color, 1.0)
     return (rgb * 255 + 0.5).astype(np.uint8), (mask * 255).astype(np.uint8)
@@ -575,7 +575,7 @@ def _render_reference(mesh, size: int = REF_SIZE):
 
 
 def derive_placement(world_from_mesh: np.ndarray, mesh_height: float, surface_normal: np.ndarray,
-                     world_to_camera: np.ndarray, K: np.ndarray) -> dict:
+                     camera_from_world: np.ndarray, K: np.ndarray) -> dict:
     """Invert FORMAT.md's placement rules for a frame-0 object pose.
 
     world_from_mesh: [4, 4] similarity whose mesh +Y is the surface normal; the mesh's base centre
@@ -584,7 +584,7 @@ def derive_placement(world_from_mesh: np.ndarray, mesh_height: float, surface_no
     p = world_from_mesh[:3, 3]
     scale = float(np.linalg.norm(world_from_mesh[:3, 0]))
     R_obj = world_from_mesh[:3, :3] / scale
-    R_c, t_c = world_to_camera[:3, :3], world_to_camera[:3, 3]
+    R_c, t_c = camera_from_world[:3, :3], camera_from_world[:3, 3]
     pc = R_c @ p + t_c
     eye = -R_c.T @ t_c
     up = surface_normal / np.linalg.norm(surface_normal)
@@ -732,7 +732,7 @@ def _add_support(support: str, wb: _WorldBuilder, rng: np.random.Generator, tau:
 
 
 def _camera_path(kind: str, rng: np.random.Generator, tau: np.ndarray, p0: np.ndarray, obj_height: float):
-    """world_to_camera [F, 4, 4]: orbit (static), dolly (moving_support) or pan (occluder), from the -y side."""
+    """camera_from_world [F, 4, 4]: orbit (static), dolly (moving_support) or pan (occluder), from the -y side."""
     F = len(tau)
     frac = rng.uniform(0.22, 0.3)  # object height / image height in frame 0 (focal = 0.89 W, W / H = 5 / 3)
     dist = obj_height * 1.48 / frac
@@ -814,7 +814,7 @@ class SampleScene:
     """A rendered sample scene with exact ground truth. Shapes: F frames, H x W pixels.
 
     frames uint8 [F, H, W, 3] (scene without the object); depth float32 [F, H, W] camera z
-    (capped at 100); K float64 [3, 3]; world_to_camera float64 [F, 4, 4]; dynamic bool [F, H, W];
+    (capped at 100); K float64 [3, 3]; camera_from_world float64 [F, 4, 4]; dynamic bool [F, H, W];
     object_mesh trimesh.Trimesh (canonical frame); object_ref uint8 [h, w, 3]; object_ref_mask
     uint8 [h, w] 0/255; placement dict (FORMAT.md); object_world_from_mesh float64 [F, 4, 4];
     gt_visible, gt_amodal bool [F, H, W]; composite uint8 [F, H, W, 3]; surface_normal float64 [3]
@@ -829,7 +829,7 @@ class SampleScene:
     frames: np.ndarray
     depth: np.ndarray
     K: np.ndarray
-    world_to_camera: np.ndarray
+    camera_from_world: np.ndarray
     dynamic: np.ndarray
     object_mesh: object
     object_ref: np.ndarray
@@ -877,7 +877,7 @@ class SampleScene:
         fwd, bwd, valid = self.flow()
         return SceneRecord(
             frames=self.frames, depth=self.depth.astype(np.float32), K=self.K.astype(np.float32),
-            world_to_camera=self.world_to_camera.astype(np.float32), moving=self.dynamic.copy(),
+            camera_from_world=self.camera_from_world.astype(np.float32), moving=self.dynamic.copy(),
             flow_fwd=fwd.astype(np.float16), flow_bwd=bwd.astype(np.float16), flow_valid=valid, flow_stride=1,
             fps=float(self.fps), info={"source": "sample_scene", "kind": self.kind, "seed": self.seed,
                                        "depth": "ground truth", "flow": "ground truth"},
@@ -891,7 +891,7 @@ class SampleScene:
         F, H, W = self.depth.shape
         return {
             "name": self.name, "fps": self.fps, "width": W, "height": H, "num_frames": F,
-            "intrinsics": self.K.tolist(), "world_to_camera": self.world_to_camera.tolist(),
+            "intrinsics": self.K.tolist(), "world_to_camera": self.camera_from_world.tolist(),
             "object_world_from_mesh": self.object_world_from_mesh.tolist(), "placement": self.placement,
             "description": self.description,
         } | ({} if self.K_per_frame is None else {"intrinsics_per_frame": self.K_per_frame.tolist()})
@@ -936,7 +936,7 @@ def _exact_flow(scene: SampleScene, ta: int, tb: int):
     prim = scene.hit_prim[ta].reshape(-1).astype(np.int64)
     local = scene.hit_local[ta].reshape(-1, 3).astype(np.float64)
     pts = _per_prim(world.poses[:, tb], prim, local)
-    cam = scene.world_to_camera[tb]
+    cam = scene.camera_from_world[tb]
     pc = _rotate(pts, cam[:3, :3]) + cam[:3, 3]
     z = pc[:, 2]
     zs = np.where(z > _NEAR, z, 1.0)
@@ -1089,7 +1089,7 @@ def make_scene(kind: str = "static", num_frames: int = 17, width: int = 160, hei
     support_name = world.names[layout.support_pid].replace("_top", "")
     return SampleScene(
         kind=kind, seed=int(seed), name=f"sample_{kind}_{seed}", description=_describe(kind, support_name, shape),
-        fps=float(fps), frames=frames, depth=depth, K=Ks[0].copy(), world_to_camera=cams,
+        fps=float(fps), frames=frames, depth=depth, K=Ks[0].copy(), camera_from_world=cams,
         dynamic=world.dynamic[prim_img], object_mesh=mesh, object_ref=ref, object_ref_mask=ref_mask,
         placement=placement, object_world_from_mesh=object_poses, gt_visible=visible, gt_amodal=amodal,
         composite=composite, surface_normal=_UP.copy(), world=world, hit_prim=prim_img, hit_local=local_img,
@@ -1111,23 +1111,23 @@ def _to_uint8(color: np.ndarray) -> np.ndarray:
     return (color * 255 + 0.5).astype(np.uint8)
 
 
-def _object_pose(rng: np.random.Generator, world_to_camera0: np.ndarray, p0: np.ndarray, scale: float):
+def _object_pose(rng: np.random.Generator, camera_from_world0: np.ndarray, p0: np.ndarray, scale: float):
     """The object's true frame-0 pose [4, 4]: upright on the support at p0, facing roughly (not exactly)
     the first camera (10-40 degrees off)."""
-    to_cam = -world_to_camera0[:3, :3].T @ world_to_camera0[:3, 3] - p0
+    to_cam = -camera_from_world0[:3, :3].T @ camera_from_world0[:3, 3] - p0
     heading = math.atan2(to_cam[1], to_cam[0]) + math.radians(rng.choice([-1, 1]) * rng.uniform(10, 40))
     front = np.array([math.cos(heading), math.sin(heading), 0.0])
     return make_pose(np.stack([np.cross(_UP, front), _UP, front], axis=1), p0, scale)
 
 
-def _render_scene(world: _World, mats: dict, t: int, world_to_camera: np.ndarray, K: np.ndarray,
+def _render_scene(world: _World, mats: dict, t: int, camera_from_world: np.ndarray, K: np.ndarray,
                   u: np.ndarray, v: np.ndarray, salt: int, light: _Light = _DEFAULT_LIGHT):
     """Ray-cast and shade pixels (u, v) [N] of frame t.
 
     Returns prim [N], depth [N], local [N, 3] (hit in the prim's frame), colour [N, 3] in 0..1,
     world points [N, 3].
     """
-    prim, z, local, n_local, eye, dirs = _raycast(world, t, world_to_camera, K, u, v)
+    prim, z, local, n_local, eye, dirs = _raycast(world, t, camera_from_world, K, u, v)
     n_world = _per_prim(world.poses[:, t], prim, n_local, rotate_only=True)
     ray_len = np.sqrt(dirs[:, 0] ** 2 + dirs[:, 1] ** 2 + dirs[:, 2] ** 2)
     facing = np.abs(n_world[:, 0] * dirs[:, 0] + n_world[:, 1] * dirs[:, 1] + n_world[:, 2] * dirs[:, 2]) / ray_len

@@ -151,7 +151,7 @@ class _CameraPath:
         return np.sin(2 * math.pi * freq * t + phase).mean(axis=1)
 
     def at(self, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(world_to_camera [N, 4, 4], focal multiplier [N]) at clip times tau [N]."""
+        """(camera_from_world [N, 4, 4], focal multiplier [N]) at clip times tau [N]."""
         tau = np.asarray(tau, np.float64)
         az = self.az0 + self.sgn * self.sweep * (tau - 0.5)
         dist = self.dist * (1.0 - self.push * tau)

@@ -266,7 +266,7 @@ class PlaceObject(io.ComfyNode):
         # the editor previews before a rerun
         remember(workflow_id(cls.hidden.extra_pnginfo), str(cls.hidden.unique_id), scene, object, upright)
         pose, surface, preview = core_placement.place_object(
-            plan, object, scene.frames[0], scene.depth[0], scene.K, scene.world_to_camera[0],
+            plan, object, scene.frames[0], scene.depth[0], scene.K, scene.camera_from_world[0],
             scene_lines(scene) if upright else None, progress=progress_bar(1))
         placed = PlacedObject(plan, pose, surface)
         # no image on the node: the editor above shows frame 0 with the object, live (a run's picture

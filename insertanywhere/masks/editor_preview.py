@@ -69,7 +69,7 @@ def _int_field(body: dict, name: str, default: int, lo: int, hi: int) -> int:
 class EditorSession:
     """One Place Object node's scene and object, with caches for the editor.
 
-    scene: SceneRecord (frames [F, H, W, 3], depth [F, H, W], K, world_to_camera [F, 4, 4]);
+    scene: SceneRecord (frames [F, H, W, 3], depth [F, H, W], K, camera_from_world [F, 4, 4]);
     object3d: Object3D in the canonical unit-height frame.
     """
 
@@ -136,7 +136,7 @@ class EditorSession:
         K = np.asarray(self.scene.K, np.float64)
         radius = plane_radius(placement.height_px)
         point, normal, inlier_ratio, up_source = surface_normal(
-            depth0, K, placement.anchor, placement.height_px, self.scene.world_to_camera[0], self.lines())
+            depth0, K, placement.anchor, placement.height_px, self.scene.camera_from_world[0], self.lines())
         right, up, forward = surface_frame(point, normal)
         return {
             "anchor": list(placement.anchor),
@@ -200,13 +200,13 @@ class EditorSession:
         if not 0 <= frame < scene.num_frames:
             raise InsertAnywhereError(f"Frame {frame} is outside the scene's 0..{scene.num_frames - 1}.")
         world_from_object, surface = self._pose(placement)
-        check_in_front(self.object3d, np.asarray(scene.world_to_camera[0], np.float64) @ world_from_object)
+        check_in_front(self.object3d, np.asarray(scene.camera_from_world[0], np.float64) @ world_from_object)
         track_info: dict = {}
         contact = 1.0
         anchor_world = np.asarray(surface.point, np.float64)
         if frame > 0:
             track = self._track(placement, world_from_object, surface.point)
-            cameras = np.asarray(scene.world_to_camera, np.float64) @ np.asarray(track.world_from_object, np.float64)
+            cameras = np.asarray(scene.camera_from_world, np.float64) @ np.asarray(track.world_from_object, np.float64)
             contact = float(contact_scales(scene, cameras, track.support)[frame])  # as reproject does
             motion = track.world_from_object[frame] @ np.linalg.inv(world_from_object)  # frame 0 -> frame t
             anchor_world = transform(motion, anchor_world[None])[0]
@@ -217,7 +217,7 @@ class EditorSession:
         scale = min(1.0, max_side / max(height, width))
         size = (max(1, round(height * scale)), max(1, round(width * scale)))
         K = scaled_intrinsics(scene.K, scale)
-        camera_from_object = np.asarray(scene.world_to_camera[frame], np.float64) @ world_from_object
+        camera_from_object = np.asarray(scene.camera_from_world[frame], np.float64) @ world_from_object
         render = render_object(self.object3d, camera_from_object, K, size)
         render.depth *= np.float32(contact)
         depth = cv2.resize(np.asarray(scene.depth[frame], np.float32), size[::-1], interpolation=cv2.INTER_NEAREST)
@@ -226,7 +226,7 @@ class EditorSession:
         out = composite(image, render, visible)
         hidden = render.mask & ~visible
         out[hidden] = ((1 - HIDDEN_MIX) * out[hidden] + HIDDEN_MIX * HIDDEN_TINT).astype(np.uint8)
-        anchor_uv = self._project(transform(np.asarray(scene.world_to_camera[frame], np.float64),
+        anchor_uv = self._project(transform(np.asarray(scene.camera_from_world[frame], np.float64),
                                             anchor_world[None])[0], K)
         meta = {
             "frame": frame,
@@ -305,7 +305,7 @@ class EditorSession:
             hit = self._poses.get(placement)
         if hit is None:
             scene = self.scene
-            hit = placement_pose(placement, scene.depth[0], scene.K, scene.world_to_camera[0], self.lines())
+            hit = placement_pose(placement, scene.depth[0], scene.K, scene.camera_from_world[0], self.lines())
             with self._lock:
                 self._poses[placement] = hit
                 while len(self._poses) > POSES_KEPT:

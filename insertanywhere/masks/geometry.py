@@ -1,7 +1,7 @@
 """Camera and rigid-motion math shared by every mask stage (numpy, OpenCV conventions).
 
 Cameras: x right, y down, z forward; pixel centres at integer coordinates.
-Poses are 4x4 matrices; `world_to_camera[t] @ [X, 1]` gives frame t's camera point.
+Poses are 4x4 matrices; `camera_from_world[t] @ [X, 1]` gives frame t's camera point.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from .scene_cache import SceneCache, reconstruct_cached
 # The CLI passes a factory: label -> progress callback (one bar per stage).
 StageProgress = Callable[[str], Progress]
 PathLike = Union[str, Path]
+TRACK_FORMAT_VERSION = 2  # track.json; 1 (no format_version key) named the cameras world_to_camera
 
 
 @dataclass
@@ -205,7 +206,7 @@ def masks_from_scene(scene: SceneRecord, obj: Object3D, placement: Union[Placeme
     timings = {}
     started = time.perf_counter()
     world_from_object, surface, preview = place_object(
-        placement, obj, scene.frames[0], scene.depth[0], scene.K, scene.world_to_camera[0],
+        placement, obj, scene.frames[0], scene.depth[0], scene.K, scene.camera_from_world[0],
         scene_lines(scene) if use_upright(scene, upright) else None, progress=_stage(progress, "place"))
     timings["place"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -388,8 +389,9 @@ def write_outputs(result: MaskResult, out: PathLike, fps: float) -> Path:
         list(pending)
     cv2.imwrite(str(out / "preview.png"), result.preview[..., ::-1])
     _write_json(out / "track.json", {
+        "format_version": TRACK_FORMAT_VERSION,
         "world_from_object": np.round(result.track.world_from_object, 6).tolist(),
-        "world_to_camera": np.round(result.scene.world_to_camera.astype(np.float64), 6).tolist(),
+        "camera_from_world": np.round(result.scene.camera_from_world.astype(np.float64), 6).tolist(),
         "K": np.asarray(result.scene.K, np.float64).tolist(),
         "placement": result.placement.to_dict(),
         "support": result.track.info.get("support", []),

@@ -273,7 +273,7 @@ def plane_radius(height_px: float) -> int:
 
 
 def surface_normal(depth0: np.ndarray, K: np.ndarray, anchor: tuple[float, float], height_px: float,
-                   world_to_camera0: Optional[np.ndarray] = None, lines: Optional[LineEvidence] = None):
+                   camera_from_world0: Optional[np.ndarray] = None, lines: Optional[LineEvidence] = None):
     """(point p [3], up [3], plane inlier ratio, up source) at the anchor, camera-0 coordinates.
 
     Up is the depth plane's normal; with `lines` (the scene's vertical lines) and a level surface
@@ -284,7 +284,7 @@ def surface_normal(depth0: np.ndarray, K: np.ndarray, anchor: tuple[float, float
     point, normal, inlier_ratio = surface_plane(depth0, K, anchor, plane_radius(height_px))
     if lines is None:
         return point, normal, inlier_ratio, "depth"
-    rotation = np.eye(3) if world_to_camera0 is None else np.asarray(world_to_camera0, np.float64)[:3, :3]
+    rotation = np.eye(3) if camera_from_world0 is None else np.asarray(camera_from_world0, np.float64)[:3, :3]
     vertical = lines.vertical_near(rotation.T @ normal)
     if vertical is None:
         return point, normal, inlier_ratio, "depth"
@@ -310,11 +310,11 @@ def upright_normal(normal: np.ndarray, vertical: np.ndarray, point: np.ndarray) 
 
 
 def placement_pose(placement: Union[Placement, dict, str], depth0: np.ndarray, K: np.ndarray,
-                   world_to_camera0: Optional[np.ndarray] = None,
+                   camera_from_world0: Optional[np.ndarray] = None,
                    lines: Optional[LineEvidence] = None) -> tuple[np.ndarray, SurfaceFrame]:
     """Pose of the unit-height canonical object in frame 0.
 
-    depth0 [H, W] frame 0's camera z; K [3, 3]; world_to_camera0 [4, 4] (identity if None);
+    depth0 [H, W] frame 0's camera z; K [3, 3]; camera_from_world0 [4, 4] (identity if None);
     lines: the scene's vertical lines (masks.vertical.scene_lines) to stand the object upright
     on level surfaces, or None for the depth normal alone.
     Returns (world_from_object [4, 4] similarity, the surface frame in world coordinates).
@@ -324,7 +324,7 @@ def placement_pose(placement: Union[Placement, dict, str], depth0: np.ndarray, K
     K = np.asarray(K, np.float64)
     check_height(placement.height_px, depth0.shape)
     point, normal, inlier_ratio, up_source = surface_normal(depth0, K, placement.anchor, placement.height_px,
-                                                            world_to_camera0, lines)
+                                                            camera_from_world0, lines)
     right, up, forward = surface_frame(point, normal)
     H = placement.height_px * point[2] / K[1, 1]
     basis = np.stack([right, up, forward], axis=1)
@@ -333,8 +333,8 @@ def placement_pose(placement: Union[Placement, dict, str], depth0: np.ndarray, K
     camera_from_object[:3, :3] = H * R
     camera_from_object[:3, 3] = point + H * basis @ np.asarray(placement.offset)
     world_from_camera = np.eye(4)
-    if world_to_camera0 is not None:
-        world_from_camera = invert_rigid(np.asarray(world_to_camera0, np.float64))
+    if camera_from_world0 is not None:
+        world_from_camera = invert_rigid(np.asarray(camera_from_world0, np.float64))
     rot = world_from_camera[:3, :3]
     frame = SurfaceFrame(
         point=transform(world_from_camera, point[None])[0], right=rot @ right, up=rot @ up,
@@ -372,16 +372,16 @@ def check_in_front(obj: Object3D, camera_from_object: np.ndarray) -> None:
 
 
 def place_object(placement: Union[Placement, dict, str], obj: Object3D, frame0: np.ndarray, depth0: np.ndarray,
-                 K: np.ndarray, world_to_camera0: Optional[np.ndarray] = None,
+                 K: np.ndarray, camera_from_world0: Optional[np.ndarray] = None,
                  lines: Optional[LineEvidence] = None, progress: Optional[Progress] = None):
     """Pose + preview: (world_from_object [4, 4], SurfaceFrame, preview uint8 [H, W, 3] of frame 0
     with the object rendered in, occluded by the scene depth). lines: see placement_pose.
     progress(done, total) follows the preview's rendering; raising from it (Cancel) stops it."""
     from .reproject import composite, render_object, visible_mask
 
-    world_from_object, frame = placement_pose(placement, depth0, K, world_to_camera0, lines)
-    w2c = np.eye(4) if world_to_camera0 is None else np.asarray(world_to_camera0, np.float64)
-    camera_from_object = w2c @ world_from_object
+    world_from_object, frame = placement_pose(placement, depth0, K, camera_from_world0, lines)
+    camera_from_world = np.eye(4) if camera_from_world0 is None else np.asarray(camera_from_world0, np.float64)
+    camera_from_object = camera_from_world @ world_from_object
     check_in_front(obj, camera_from_object)
     render = render_object(obj, camera_from_object, K, depth0.shape, progress=progress)
     preview = composite(np.asarray(frame0), render, visible_mask(render, depth0))

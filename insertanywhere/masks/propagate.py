@@ -178,7 +178,7 @@ def _lift(scene: SceneRecord, t: int, uv: np.ndarray) -> tuple[np.ndarray, np.nd
     z = _sample_bilinear(scene.depth[t], uv[:, 0], uv[:, 1])
     valid = np.isfinite(z) & (z > 0)
     cam = unproject(uv[:, 0], uv[:, 1], np.where(valid, z, 1.0), scene.K.astype(np.float64))
-    world = transform(invert_rigid(scene.world_to_camera[t].astype(np.float64)), cam)
+    world = transform(invert_rigid(scene.camera_from_world[t].astype(np.float64)), cam)
     return world, valid
 
 
@@ -235,11 +235,11 @@ def propagate(scene: SceneRecord, world_from_object0: np.ndarray, anchor_world: 
     poses = np.repeat(pose0[None], num, axis=0)
     info = {"support": [0] * num, "moving": [False] * num, "warnings": []}
     K = scene.K.astype(np.float64)
-    w2c0 = scene.world_to_camera[0].astype(np.float64)
+    camera_from_world0 = scene.camera_from_world[0].astype(np.float64)
     object_height = float(np.cbrt(abs(np.linalg.det(pose0[:3, :3]))))
-    anchor_cam = transform(w2c0, np.asarray(anchor_world, np.float64)[None])[0]
+    anchor_cam = transform(camera_from_world0, np.asarray(anchor_world, np.float64)[None])[0]
     support_cam = support_points(scene.depth[0], K, anchor_cam, top_k, height_px, object_height)
-    support_world = transform(invert_rigid(w2c0), support_cam)
+    support_world = transform(invert_rigid(camera_from_world0), support_cam)
     object_from_world = np.linalg.inv(pose0)
     local = transform(object_from_world, support_world)  # fixed in the object's frame
     if not enabled or num == 1:
@@ -248,7 +248,8 @@ def propagate(scene: SceneRecord, world_from_object0: np.ndarray, anchor_world: 
     if scene.flow_fwd is None:
         info["warnings"].append("the scene record has no optical flow; the object stays fixed in the world")
         return ObjectTrack(poses, info, local)
-    patch = support_patch(scene, anchor_cam, height_px, object_height).to_frame(object_from_world @ invert_rigid(w2c0))
+    object_from_camera0 = object_from_world @ invert_rigid(camera_from_world0)
+    patch = support_patch(scene, anchor_cam, height_px, object_height).to_frame(object_from_camera0)
     info["support"][0] = len(local)
     rng = np.random.default_rng(0)
     following = pose0  # the hypothesis that the support moves: it follows the support's flow
@@ -294,7 +295,7 @@ def _follow(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray, pat
     plane = _Plane.of(pose, patch)
     motion = fit.motion
     if plane.tilt(motion) <= MAX_TILT_DEG:
-        motion = _planar_motion(fit, plane, look.w2c, look.K)
+        motion = _planar_motion(fit, plane, look.camera_from_world, look.K)
     flowed = motion @ pose
     moved = look.align(flowed)
     return (moved if look.agrees(moved, flowed, pose) else flowed), fit.used, fit.flagged
@@ -366,24 +367,24 @@ class _Plane:
         """Degrees by which the motion tips the plane's normal."""
         return float(np.degrees(np.arccos(np.clip(self.normal @ motion[:3, :3] @ self.normal, -1.0, 1.0))))
 
-    def steps(self, w2c: np.ndarray, K: np.ndarray, reach: float) -> np.ndarray:
+    def steps(self, camera_from_world: np.ndarray, K: np.ndarray, reach: float) -> np.ndarray:
         """Finite-difference steps for (shift, shift, turn): about 0.3 px at the plane."""
-        pixel = max(float(transform(w2c, self.centre[None])[0, 2]) / K[0, 0], 1e-12)
+        pixel = max(float(transform(camera_from_world, self.centre[None])[0, 2]) / K[0, 0], 1e-12)
         return np.array([0.3 * pixel, 0.3 * pixel, 0.3 * pixel / max(reach, pixel)])
 
 
-def _planar_motion(fit: "_FlowFit", plane: _Plane, w2c1: np.ndarray, K: np.ndarray) -> np.ndarray:
+def _planar_motion(fit: "_FlowFit", plane: _Plane, camera_from_world1: np.ndarray, K: np.ndarray) -> np.ndarray:
     """The in-plane motion (turn about the support's normal + shift within its plane) that best
     moves the support points onto their flowed pixels in frame t+1. Fitting pixels, not lifted 3D
     points, keeps depth noise (a monocular estimate) out: it would show as tilts and shifts along
     the view ray that add up over the video. Used when the 3D fit tilts less than MAX_TILT_DEG."""
 
     def residual(params):
-        uv, _ = project(transform(w2c1 @ plane.motion(params), fit.src), K)
+        uv, _ = project(transform(camera_from_world1 @ plane.motion(params), fit.src), K)
         return np.nan_to_num((uv - fit.uv1).ravel(), nan=1e3)
 
     reach = float(np.linalg.norm(fit.src - plane.centre, axis=1).mean())
-    params = _least_squares(residual, plane.params(fit.motion), plane.steps(w2c1, K, reach), huber=1.0)
+    params = _least_squares(residual, plane.params(fit.motion), plane.steps(camera_from_world1, K, reach), huber=1.0)
     return plane.motion(params)
 
 
@@ -435,7 +436,7 @@ def _flow_motion(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray
     """Fit the support's motion t -> t+1 from flow; None when too few support points are seen."""
     size = scene.size
     K = scene.K.astype(np.float64)
-    cam = transform(scene.world_to_camera[t].astype(np.float64) @ pose, local)
+    cam = transform(scene.camera_from_world[t].astype(np.float64) @ pose, local)
     uv, z = project(cam, K)
     ok = _inside(uv, size) & (z > 0)
     uv = np.nan_to_num(uv)
@@ -450,8 +451,9 @@ def _flow_motion(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray
     dst, dst_ok = _lift(scene, t + 1, uv1)
     # Drop points that something nearer covers in t+1 (an occluder walking in): the scene
     # there is much nearer than the point itself would be (support motion per frame is small).
-    w2c1 = scene.world_to_camera[t + 1].astype(np.float64)
-    dst_ok &= ~(transform(w2c1, dst)[:, 2] < transform(w2c1, src)[:, 2] * (1 - HIDDEN_TOLERANCE))
+    camera_from_world1 = scene.camera_from_world[t + 1].astype(np.float64)
+    dst_z, src_z = transform(camera_from_world1, dst)[:, 2], transform(camera_from_world1, src)[:, 2]
+    dst_ok &= ~(dst_z < src_z * (1 - HIDDEN_TOLERANCE))
     uv, src, dst, uv1 = uv[dst_ok], src[dst_ok], dst[dst_ok], uv1[dst_ok]
     if len(src) < MIN_POINTS:
         return None
@@ -460,7 +462,7 @@ def _flow_motion(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray
         return None
     # Significance in the image, where depth noise hardly enters: the support's flow minus the
     # flow a static point would have under the camera motion (its residual flow).
-    static_uv, _ = project(transform(w2c1, src[inliers]), K)
+    static_uv, _ = project(transform(camera_from_world1, src[inliers]), K)
     residual_flow = np.median(uv1[inliers] - static_uv, axis=0)
     return _FlowFit(motion, src[inliers], uv1[inliers], float(_nearest(scene.moving[t], uv[inliers]).mean()),
                     bool(np.linalg.norm(residual_flow) > MIN_FLOW_PX))
@@ -473,7 +475,7 @@ class _Look:
 
     def __init__(self, scene: SceneRecord, t: int, patch: _Patch):
         self.patch = patch
-        self.w2c = scene.world_to_camera[t].astype(np.float64)
+        self.camera_from_world = scene.camera_from_world[t].astype(np.float64)
         self.K = scene.K.astype(np.float64)
         self.size = scene.size
         self.frame = scene.frames[t]
@@ -508,7 +510,7 @@ class _Look:
         """Texture values [m] of the patch points placed by `pose`, and which are seen clearly [m]:
         not hidden and not within the texture filter's reach of something nearer (an occluder's
         edge would show in their texture)."""
-        uv, z = project(transform(self.w2c @ pose, self.patch.points), self.K)
+        uv, z = project(transform(self.camera_from_world @ pose, self.patch.points), self.K)
         ok = _inside(uv, self.size) & (z > 0)
         uv = np.nan_to_num(uv)
         if not ok.any():
@@ -527,7 +529,7 @@ class _Look:
         """The alignment may correct the flow's motion (DIS underestimates small movers), not replace it:
         at the patch it stays within half the flowed motion or ALIGN_SLACK_PX pixels of the flowed pose."""
         centre = transform(start, self.patch.points).mean(0, keepdims=True)
-        at = transform(self.w2c @ start, self.patch.points).mean(0)
+        at = transform(self.camera_from_world @ start, self.patch.points).mean(0)
         pixel = max(float(at[2]) / self.K[0, 0], 1e-12)
         flow_shift = np.linalg.norm(transform(flowed @ np.linalg.inv(start), centre) - centre)
         fix = np.linalg.norm(transform(aligned @ np.linalg.inv(flowed), centre) - centre)
@@ -535,8 +537,8 @@ class _Look:
 
     def separation(self, pose: np.ndarray, other: np.ndarray) -> float:
         """Mean pixel distance between the patch placed by the two poses."""
-        a, _ = project(transform(self.w2c @ pose, self.patch.points), self.K)
-        b, _ = project(transform(self.w2c @ other, self.patch.points), self.K)
+        a, _ = project(transform(self.camera_from_world @ pose, self.patch.points), self.K)
+        b, _ = project(transform(self.camera_from_world @ other, self.patch.points), self.K)
         return float(np.nanmean(np.linalg.norm(a - b, axis=1))) if len(a) else 0.0
 
     def ncc(self, pose: np.ndarray, other: np.ndarray) -> Optional[float]:
@@ -573,7 +575,8 @@ class _Look:
             return np.where(seen[ok], _standard(values[ok]) - ref, HUBER_K * 2)
 
         reach = float(np.linalg.norm(transform(pose, self.patch.points) - plane.centre, axis=1).mean())
-        params = _least_squares(residual, np.zeros(3), plane.steps(self.w2c, self.K, reach), huber=HUBER_K)
+        steps = plane.steps(self.camera_from_world, self.K, reach)
+        params = _least_squares(residual, np.zeros(3), steps, huber=HUBER_K)
         return plane.motion(params) @ pose
 
 

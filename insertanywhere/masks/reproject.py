@@ -397,7 +397,7 @@ def reproject(scene: SceneRecord, obj: Object3D, track: ObjectTrack, occlusion: 
     amodal = np.zeros((num, height, width), bool)
     anchor = scene.frames.copy()
     K = np.asarray(scene.K, np.float64)
-    poses = np.asarray(scene.world_to_camera, np.float64) @ np.asarray(track.world_from_object, np.float64)
+    poses = np.asarray(scene.camera_from_world, np.float64) @ np.asarray(track.world_from_object, np.float64)
     scales = contact_scales(scene, poses, track.support)
     for t in range(num):
         # within a frame the bar stays at t, but each chunk checks Cancel

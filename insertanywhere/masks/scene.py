@@ -4,7 +4,7 @@ Shapes (F frames, H x W pixels):
   SceneRecord.frames          uint8   [F, H, W, 3]   RGB
   SceneRecord.depth           float32 [F, H, W]      camera z, one scale for all frames
   SceneRecord.K               float32 [3, 3]         OpenCV pinhole intrinsics
-  SceneRecord.world_to_camera float32 [F, 4, 4]      frame 0 is the identity unless given
+  SceneRecord.camera_from_world float32 [F, 4, 4]      frame 0 is the identity unless given
   SceneRecord.moving          bool    [F, H, W]      independently moving things
   SceneRecord.flow_fwd        float16 [F-1, H', W', 2] flow t -> t+1 in full-res pixels
   SceneRecord.flow_bwd        float16 [F-1, H', W', 2] flow t+1 -> t
@@ -29,7 +29,8 @@ import numpy as np
 
 from ..errors import InsertAnywhereError
 
-SCENE_FORMAT_VERSION = 2  # 2: sharpened depth edges, vertical line segments
+SCENE_FORMAT_VERSION = 3  # 2: sharpened depth edges, vertical line segments; 3: poses named camera_from_world
+READABLE_VERSIONS = (2, 3)  # 2 stored the same poses as world_to_camera
 TEMP_SUFFIX = ".tmp"  # SceneRecord.save writes `.<name>.<random>.tmp` first, then renames it
 
 
@@ -38,7 +39,7 @@ class SceneRecord:
     frames: np.ndarray
     depth: np.ndarray
     K: np.ndarray
-    world_to_camera: np.ndarray
+    camera_from_world: np.ndarray
     moving: np.ndarray
     flow_fwd: Optional[np.ndarray] = None
     flow_bwd: Optional[np.ndarray] = None
@@ -70,7 +71,7 @@ class SceneRecord:
             "frames": self.frames,
             "depth": self.depth.astype(np.float32),
             "K": self.K.astype(np.float32),
-            "world_to_camera": self.world_to_camera.astype(np.float32),
+            "camera_from_world": self.camera_from_world.astype(np.float32),
             "moving": self.moving.astype(bool),
             "flow_stride": np.int32(self.flow_stride),
             "fps": np.float32(self.fps),
@@ -118,12 +119,15 @@ class SceneRecord:
                 if "format_version" not in data.files:
                     raise ValueError(f"no format_version; it holds {sorted(data.files)[:8]}")
                 version = int(data["format_version"])
-                if version != SCENE_FORMAT_VERSION:
+                if version not in READABLE_VERSIONS:
                     raise _OldFormat(version)
                 arrays = {name: data[name] for name in data.files}  # reads (and CRC-checks) every array now
+            if version == 2:
+                arrays["camera_from_world"] = arrays.pop("world_to_camera")
         except _OldFormat as old:
             raise InsertAnywhereError(
-                f"Scene record '{path}' has format {old.args[0]}, this pack reads {SCENE_FORMAT_VERSION}; "
+                f"Scene record '{path}' has format {old.args[0]}, this pack reads "
+                f"{', '.join(map(str, READABLE_VERSIONS))}; "
                 "recompute it."
             ) from None
         except MemoryError:
@@ -138,7 +142,7 @@ class SceneRecord:
                 frames=arrays["frames"],
                 depth=arrays["depth"],
                 K=arrays["K"],
-                world_to_camera=arrays["world_to_camera"],
+                camera_from_world=arrays["camera_from_world"],
                 moving=arrays["moving"],
                 flow_stride=int(arrays["flow_stride"]),
                 fps=float(arrays["fps"]),
@@ -158,7 +162,7 @@ class SceneRecord:
             raise ValueError(f"frames are {self.frames.dtype} {self.frames.shape}, not uint8 [F, H, W, 3]")
         F, H, W = self.frames.shape[:3]
         expected = {"depth": ((F, H, W), np.floating), "K": ((3, 3), np.floating),
-                    "world_to_camera": ((F, 4, 4), np.floating), "moving": ((F, H, W), np.bool_)}
+                    "camera_from_world": ((F, 4, 4), np.floating), "moving": ((F, H, W), np.bool_)}
         for name, (shape, kind) in expected.items():
             value = getattr(self, name)
             if value.shape != shape or not np.issubdtype(value.dtype, kind):

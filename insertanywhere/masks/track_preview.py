@@ -21,7 +21,7 @@ def track_preview(scene: SceneRecord, track: ObjectTrack) -> np.ndarray:
     out = scene.frames.copy()
     moving = track.info.get("moving", [False] * scene.num_frames)
     for t in range(scene.num_frames):
-        camera_from_object = np.asarray(scene.world_to_camera[t], np.float64) @ track.world_from_object[t]
+        camera_from_object = np.asarray(scene.camera_from_world[t], np.float64) @ track.world_from_object[t]
         uv, z = project(transform(camera_from_object, _AXES), K)
         if not (z > 0).all() or not np.isfinite(uv).all():
             continue

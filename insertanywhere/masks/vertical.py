@@ -71,14 +71,14 @@ def detect_segments(frames: np.ndarray, count: int = FRAMES_USED) -> np.ndarray:
 
 
 class LineEvidence:
-    """Segments [N, 5] of a video with its K [3, 3] and world_to_camera [F, 4, 4]."""
+    """Segments [N, 5] of a video with its K [3, 3] and camera_from_world [F, 4, 4]."""
 
-    def __init__(self, segments: np.ndarray, K: np.ndarray, world_to_camera: np.ndarray):
+    def __init__(self, segments: np.ndarray, K: np.ndarray, camera_from_world: np.ndarray):
         segments = np.asarray(segments, np.float64).reshape(-1, 5)
         frame = segments[:, 0].astype(np.int64)
         ends_a, ends_b = segments[:, 1:3], segments[:, 3:5]
         self.K = np.asarray(K, np.float64)
-        self.R = np.asarray(world_to_camera, np.float64)[frame, :3, :3]
+        self.R = np.asarray(camera_from_world, np.float64)[frame, :3, :3]
         self.frame = frame
         self.KR = self.K @ self.R
         d = ends_b - ends_a
@@ -162,4 +162,4 @@ def scene_lines(scene) -> LineEvidence:
     """LineEvidence of a SceneRecord; its segments are detected (and kept on it) when missing."""
     if scene.lines is None:
         scene.lines = detect_segments(scene.frames)
-    return LineEvidence(scene.lines, scene.K, scene.world_to_camera)
+    return LineEvidence(scene.lines, scene.K, scene.camera_from_world)

@@ -33,7 +33,7 @@ def test_mask_chain_matches_ground_truth(sample, run_node):
     assert tuple(moving.shape) == (17, 192, 320) and depth_preview.shape[0] == 17
     again = run_node("IA_Reconstruct4D", frames=frames, fps=fps, depth_file="tiny_bundle/depth.npz", fov_deg=0.0,
                      intrinsics=K, disk_cache=True).result[0]
-    assert np.array_equal(again.world_to_camera, rec.world_to_camera)  # second run read the disk cache
+    assert np.array_equal(again.camera_from_world, rec.camera_from_world)  # second run read the disk cache
 
     (obj,) = run_node("IA_ObjectFromMesh", mesh_file="tiny_bundle/object.ply").result
     placed, preview = run_node("IA_PlaceObject", scene=rec, object=obj,

@@ -75,9 +75,9 @@ def test_deeply_nested_placement_is_a_clear_error(small, run_node):
 def test_reproject_warns_on_the_node_when_the_object_leaves_the_view(small, run_node):
     scene, _ = small
     record = scene.to_scene_record()
-    poses = record.world_to_camera.astype(np.float64).copy()
+    poses = record.camera_from_world.astype(np.float64).copy()
     poses[:, 0, 3] += np.linspace(0, 40.0, FRAMES) * (np.arange(FRAMES) > 1)  # the camera slides away
-    record.world_to_camera = poses.astype(np.float32)
+    record.camera_from_world = poses.astype(np.float32)
     (obj,) = run_node("IA_ObjectFromMesh", mesh_file="messages_bundle/object.ply").result
     placed, _ = run_node("IA_PlaceObject", scene=record, object=obj, placement=json.dumps(scene.placement)).result
     (track,) = run_node("IA_Propagate", scene=record, placement=placed, propagation=False).result

@@ -56,7 +56,7 @@ def test_reconstruct_node_disk_cache(comfy, run_node, counted):
     again = run(cache_max_gb=10.0)
     assert counted == [6, 6]
     assert any(w.startswith("disk cache: removed an unusable entry") for w in again.info["warnings"])
-    assert np.array_equal(again.world_to_camera, first.world_to_camera)
+    assert np.array_equal(again.camera_from_world, first.camera_from_world)
     assert SceneRecord.load(path).num_frames == 6  # repaired
     hit = run()
     assert counted == [6, 6] and not any("disk cache" in w for w in hit.info["warnings"])

@@ -61,7 +61,7 @@ def test_depth_reprojects_through_poses_on_static_pixels(kind):
         z = s.depth[ta].astype(np.float64)
         K, K_b = s.K_at(ta), s.K_at(tb)  # the focal changes on the zoom kind
         cam = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], -1)
-        rel = s.world_to_camera[tb] @ np.linalg.inv(s.world_to_camera[ta])
+        rel = s.camera_from_world[tb] @ np.linalg.inv(s.camera_from_world[ta])
         pc = cam @ rel[:3, :3].T + rel[:3, 3]
         ub = K_b[0, 0] * pc[..., 0] / pc[..., 2] + K_b[0, 2]
         vb = K_b[1, 1] * pc[..., 1] / pc[..., 2] + K_b[1, 2]
@@ -82,14 +82,14 @@ def test_depth_reprojects_through_poses_on_static_pixels(kind):
         assert np.abs(pc[..., 2][sel] - zb).max() < 1e-4 * zb.max()
 
 
-def apply_placement(placement, depth0, K, world_to_camera0, up_world, mesh_height):
+def apply_placement(placement, depth0, K, camera_from_world0, up_world, mesh_height):
     """FORMAT.md's rule, written independently of the generator: placement -> world_from_mesh."""
     au, av_ = placement["anchor"]
     z = 1.0 / bilinear(1.0 / depth0.astype(np.float64), np.array([au]), np.array([av_]))[0]
     p_cam = np.array([(au - K[0, 2]) / K[0, 0] * z, (av_ - K[1, 2]) / K[1, 1] * z, z])
-    cam_to_world = np.linalg.inv(world_to_camera0)
-    p = cam_to_world[:3, :3] @ p_cam + cam_to_world[:3, 3]
-    eye = cam_to_world[:3, 3]
+    world_from_camera = np.linalg.inv(camera_from_world0)
+    p = world_from_camera[:3, :3] @ p_cam + world_from_camera[:3, 3]
+    eye = world_from_camera[:3, 3]
     up = up_world / np.linalg.norm(up_world)
     up = up if up @ (eye - p) > 0 else -up
     f = (eye - p) - ((eye - p) @ up) * up
@@ -100,14 +100,14 @@ def apply_placement(placement, depth0, K, world_to_camera0, up_world, mesh_heigh
     return make_pose(R, p, height / mesh_height)
 
 
-def fitted_normal(depth0, K, world_to_camera0, anchor, radius=3):
+def fitted_normal(depth0, K, camera_from_world0, anchor, radius=3):
     """Surface normal from a plane fit to the depth around the anchor, in world coordinates."""
     cu, cv = int(round(anchor[0])), int(round(anchor[1]))
     v, u = np.mgrid[cv - radius:cv + radius + 1, cu - radius:cu + radius + 1].astype(np.float64)
     z = depth0[cv - radius:cv + radius + 1, cu - radius:cu + radius + 1].astype(np.float64)
     pts = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], -1).reshape(-1, 3)
     normal = np.linalg.svd(pts - pts.mean(0))[2][-1]
-    return np.linalg.inv(world_to_camera0)[:3, :3] @ normal
+    return np.linalg.inv(camera_from_world0)[:3, :3] @ normal
 
 
 @pytest.mark.parametrize("kind,seed", [(k, s) for k in KINDS for s in (0, 3)] + [(k, 0) for k in SUITE_KINDS])
@@ -118,12 +118,12 @@ def test_placement_round_trip_recovers_true_pose(kind, seed):
     assert set(p) == {"anchor", "height_px", "yaw_deg", "pitch_deg", "roll_deg", "offset", "top_k"}
     assert p["pitch_deg"] == p["roll_deg"] == 0.0 and p["offset"] == [0.0, 0.0, 0.0]
     truth = s.object_world_from_mesh[0]
-    exact = apply_placement(p, s.depth[0], s.K, s.world_to_camera[0], s.surface_normal, mesh_height)
+    exact = apply_placement(p, s.depth[0], s.K, s.camera_from_world[0], s.surface_normal, mesh_height)
     assert np.abs(exact - truth).max() < 1e-6
     # The support normal is also what the depth says (so a pipeline can recover it).
-    n = fitted_normal(s.depth[0], s.K, s.world_to_camera[0], p["anchor"])
+    n = fitted_normal(s.depth[0], s.K, s.camera_from_world[0], p["anchor"])
     assert np.degrees(np.arccos(min(1.0, abs(n @ s.surface_normal)))) < 0.1
-    approx = apply_placement(p, s.depth[0], s.K, s.world_to_camera[0], n, mesh_height)
+    approx = apply_placement(p, s.depth[0], s.K, s.camera_from_world[0], n, mesh_height)
     assert np.abs(approx - truth).max() < 1e-3
 
 
@@ -180,14 +180,14 @@ def test_moving_support_carries_the_object():
     assert move > 0.15 and turn > 10.0
     # Just in front of the base (towards the camera) the scene pixel is the moving tray in every frame.
     for t in range(s.num_frames):
-        w2c = s.world_to_camera[t]
-        eye = np.linalg.inv(w2c)[:3, 3]
+        camera_from_world = s.camera_from_world[t]
+        eye = np.linalg.inv(camera_from_world)[:3, 3]
         base = poses[t, :3, 3]
         toward = eye - base
         toward[2] = 0
         front = base + 0.5 * scale * np.linalg.norm(s.object_mesh.vertices[:, [0, 2]], axis=1).max() \
             * toward / np.linalg.norm(toward)
-        pc = w2c[:3, :3] @ front + w2c[:3, 3]
+        pc = camera_from_world[:3, :3] @ front + camera_from_world[:3, 3]
         u = int(round(s.K[0, 0] * pc[0] / pc[2] + s.K[0, 2]))
         v = int(round(s.K[1, 1] * pc[1] / pc[2] + s.K[1, 2]))
         assert s.dynamic[t, v, u]

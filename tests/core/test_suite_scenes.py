@@ -126,5 +126,5 @@ def test_noise_blur_frames_are_noisy():
 def test_each_seed_is_a_different_scene(kind):
     a, b = scene(kind, 0), scene(kind, 1)
     assert a.placement["height_px"] != b.placement["height_px"]
-    assert np.abs(a.world_to_camera - b.world_to_camera).max() > 0.05
+    assert np.abs(a.camera_from_world - b.camera_from_world).max() > 0.05
     assert a.world.room_half[0] != b.world.room_half[0]

@@ -6,7 +6,7 @@ into frame j and compares
   - its projection with q                                   (2 residuals, pixels)
   - its depth with frame j's depth at q, as depth_weight * log(z_pred / z_j(q))   (1 residual)
 Every pair is used in both directions, so every frame's depth parameters are pinned.
-Unknowns per frame: a rotation increment and translation (world_to_camera), and the depth
+Unknowns per frame: a rotation increment and translation (camera_from_world), and the depth
 parameters (see depth.py); one shared focal length fx = fy when `refine_focal`.
 Gauge: frame 0's pose and its first depth parameter stay fixed.
 
@@ -150,7 +150,7 @@ def _pack(rows, values, stride, per_pair) -> Pairs:
 
 @dataclass
 class State:
-    """What bundle adjustment moves: rotation R [F, 3, 3] and translation t [F, 3] of world_to_camera,
+    """What bundle adjustment moves: rotation R [F, 3, 3] and translation t [F, 3] of camera_from_world,
     depth params [F, 2], focal f (fx = fy), principal point c [2] (fixed)."""
 
     R: np.ndarray

@@ -40,7 +40,7 @@ def chain_poses(kind: str, values: np.ndarray, params: np.ndarray, K: np.ndarray
                 textured: np.ndarray, flow_fwd: np.ndarray, flow_bwd: np.ndarray, flow_valid: np.ndarray,
                 stride: int, points: int = 400, threshold_px: float = 1.0, seed: int = 0,
                 warnings: list | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """world_to_camera [F, 4, 4] (frame 0 = identity), depth params [F, 2], suspect bool [F, H', W'].
+    """camera_from_world [F, 4, 4] (frame 0 = identity), depth params [F, 2], suspect bool [F, H', W'].
 
     values: depth-model inputs on the flow grid [F, H', W'] (float32 or float64: computed in float64);
     params[0] must be set (the others are

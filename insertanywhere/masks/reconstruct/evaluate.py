@@ -28,7 +28,7 @@ BACKGROUND_DEPTH = 99.0  # m; bundles put the empty background at 100 m (FORMAT.
 
 
 def load_bundle(folder: Path) -> dict:
-    """frames uint8 [F, H, W, 3], K [3, 3], world_to_camera [F, 4, 4], depth, disparity, dynamic."""
+    """frames uint8 [F, H, W, 3], K [3, 3], camera_from_world [F, 4, 4], depth, disparity, dynamic."""
     meta = json.loads((folder / "scene.json").read_text())
     capture = cv2.VideoCapture(str(folder / "scene.mp4"))
     frames = []
@@ -48,7 +48,7 @@ def load_bundle(folder: Path) -> dict:
         "meta": meta,
         "frames": np.stack(frames),
         "K": np.array(meta["intrinsics"], np.float64),
-        "world_to_camera": np.array(meta["world_to_camera"], np.float64)[:num],
+        "camera_from_world": np.array(meta["world_to_camera"], np.float64)[:num],
         "depth": np.load(folder / "depth.npz")["depth"][:num].astype(np.float32),
         "disparity": np.load(folder / "depth_mono.npz")["disparity"][:num].astype(np.float32),
         "dynamic": np.stack([d >= 128 if d is not None else np.zeros(frames[0].shape[:2], bool)
@@ -57,7 +57,7 @@ def load_bundle(folder: Path) -> dict:
 
 
 def pose_errors(est: np.ndarray, gt: np.ndarray) -> dict:
-    """Errors of world_to_camera est [F, 4, 4] (frame 0 = identity) against gt [F, 4, 4] (any world)."""
+    """Errors of camera_from_world est [F, 4, 4] (frame 0 = identity) against gt [F, 4, 4] (any world)."""
     rel = gt @ invert_rigid(gt[0])[None]  # ground truth with frame 0's camera as world
     rot = [rotation_angle_deg(est[t, :3, :3] @ rel[t, :3, :3].T) for t in range(len(est))]
     c_est = -np.einsum("fba,fb->fa", est[:, :3, :3], est[:, :3, 3])
@@ -96,13 +96,13 @@ def anchor_errors(scene, bundle: dict, meta: dict) -> Optional[np.ndarray]:
     iu, iv = np.rint(u).astype(int), np.rint(v).astype(int)
     if bundle["dynamic"][0, int(round(av)), int(round(au))]:
         return None
-    gt_pose = bundle["world_to_camera"] @ invert_rigid(bundle["world_to_camera"][0])[None]
+    gt_pose = bundle["camera_from_world"] @ invert_rigid(bundle["camera_from_world"][0])[None]
     gt_pts = unproject(u, v, bundle["depth"][0, iv, iu].astype(np.float64), bundle["K"])
     est_pts = unproject(u, v, scene.depth[0, iv, iu].astype(np.float64), scene.K.astype(np.float64))
     errors = []
     for t in range(scene.num_frames):
         gt_uv, _ = project(transform(gt_pose[t], gt_pts), bundle["K"])
-        est_uv, _ = project(transform(scene.world_to_camera[t].astype(np.float64), est_pts),
+        est_uv, _ = project(transform(scene.camera_from_world[t].astype(np.float64), est_pts),
                             scene.K.astype(np.float64))
         errors.append(np.nanmean(np.linalg.norm(est_uv - gt_uv, axis=1)))
     return np.array(errors)
@@ -150,7 +150,7 @@ def evaluate_scene(bundle: dict, mode: str) -> dict:
         return {"scene": bundle["name"], "mode": mode, "error": str(exc)}
     seconds = time.perf_counter() - start
     row = {"scene": bundle["name"], "mode": mode, "seconds": seconds}
-    row.update(pose_errors(scene.world_to_camera.astype(np.float64), bundle["world_to_camera"]))
+    row.update(pose_errors(scene.camera_from_world.astype(np.float64), bundle["camera_from_world"]))
     row["depth_absrel"] = depth_abs_rel(scene.depth, bundle["depth"])
     row.update(anchor_reprojection(scene, bundle, bundle["meta"]))
     row.update(mask_iou(scene.moving, bundle["dynamic"]))

@@ -80,7 +80,7 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
     the clip is the record returned (insertanywhere.memory has the measured model).
 
     Returns a SceneRecord: depth float32 [F, H, W] (camera z, one scale for all frames; metric if
-    `depth` was metric, else relative with frame 0's median depth = 1), K, world_to_camera
+    `depth` was metric, else relative with frame 0's median depth = 1), K, camera_from_world
     [F, 4, 4] with frame 0 = identity, moving bool [F, H, W], and flow_fwd / flow_bwd float16
     [F-1, H', W', 2], flow_valid bool [F-1, H', W'] on a grid of stride flow_stride:
     flow_fwd[t, i, j] moves full-res pixel (j*s, i*s) of frame t to frame t+1, in full-res pixels
@@ -236,6 +236,6 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
         "bundle": log, "timings": timings, "warnings": warnings,
     }
     return SceneRecord(frames=frames, depth=full_depth, K=state.K().astype(np.float32),
-                       world_to_camera=poses.astype(np.float32), moving=moving,
+                       camera_from_world=poses.astype(np.float32), moving=moving,
                        flow_fwd=flow_fwd, flow_bwd=flow_bwd, flow_valid=valid,
                        flow_stride=stride, fps=float(fps), info=info, lines=lines)

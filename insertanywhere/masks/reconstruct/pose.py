@@ -33,7 +33,7 @@ def skew(x: np.ndarray) -> np.ndarray:
 
 def pnp(points: np.ndarray, pixels: np.ndarray, K: np.ndarray, threshold_px: float = 1.5
         ) -> tuple[Optional[np.ndarray], np.ndarray]:
-    """world_to_camera [4, 4] from world points [N, 3] seen at pixels [N, 2], and the inlier mask [N].
+    """camera_from_world [4, 4] from world points [N, 3] seen at pixels [N, 2], and the inlier mask [N].
 
     USAC MAGSAC (plain RANSAC is far less accurate at sub-pixel noise), then a Levenberg-Marquardt
     polish on the inliers. Returns (None, all False) when fewer than 6 points or no consensus.

@@ -222,7 +222,7 @@ NO_PARALLAX = ("The camera does not move sideways enough (it only rotates or zoo
 def motion_poses(K: np.ndarray, gray: np.ndarray, textured: np.ndarray, flow_fwd, flow_bwd, flow_valid,
                  valid_bwd, stride: int, points: int = 400, rekey_every: int = 8, seed: int = 0,
                  warnings: list | None = None) -> np.ndarray:
-    """world_to_camera [F, 4, 4] from the video alone (frame 0 = identity, first baseline = 1).
+    """camera_from_world [F, 4, 4] from the video alone (frame 0 = identity, first baseline = 1).
 
     Two-view start (essential matrix between frame 0 and the first frame with parallax), then PnP
     of each frame on points triangulated at the latest key frame; a new key frame is triangulated

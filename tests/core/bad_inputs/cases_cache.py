@@ -26,14 +26,14 @@ def _record(seed: int = 0, frames: int = 3) -> SceneRecord:
         frames=rng.integers(0, 256, (F, H, W, 3), dtype=np.uint8),
         depth=rng.uniform(1, 5, (F, H, W)).astype(np.float32),
         K=np.array([[20.0, 0, 12], [0, 20, 8], [0, 0, 1]], np.float32),
-        world_to_camera=np.repeat(np.eye(4, dtype=np.float32)[None], F, 0), moving=rng.random((F, H, W)) < 0.1,
+        camera_from_world=np.repeat(np.eye(4, dtype=np.float32)[None], F, 0), moving=rng.random((F, H, W)) < 0.1,
         flow_fwd=rng.normal(size=(F - 1, H, W, 2)).astype(np.float16),
         flow_bwd=rng.normal(size=(F - 1, H, W, 2)).astype(np.float16), flow_valid=rng.random((F - 1, H, W)) < 0.9,
         fps=16.0, info={"warnings": []})
 
 
 def _same(a: SceneRecord, b: SceneRecord) -> bool:
-    return all(np.array_equal(getattr(a, n), getattr(b, n)) for n in ("frames", "depth", "world_to_camera", "moving"))
+    return all(np.array_equal(getattr(a, n), getattr(b, n)) for n in ("frames", "depth", "camera_from_world", "moving"))
 
 
 def _rerun_with(spoil):
@@ -181,7 +181,7 @@ CASES = [
          DAMAGED + r"\(ValueError: no format_version; it holds \['depth'\]\); recompute it\.$"),
     Case("disk cache: entry written by an older pack (scene format 1)",
          _rerun_with(lambda p: _rewrite(p, lambda a: a.update(format_version=np.int32(1)))),
-         WARNING + "Scene record " + ENTRY + r"has format 1, this pack reads 2; recompute it\.$"),
+         WARNING + "Scene record " + ENTRY + r"has format 1, this pack reads 2, 3; recompute it\.$"),
     Case("disk cache: entry without its depth array",
          _rerun_with(lambda p: _rewrite(p, lambda a: a.pop("depth"))),
          REMOVED + r"is not a complete scene record \(KeyError: 'depth'\); recompute it\.$"),

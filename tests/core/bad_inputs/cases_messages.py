@@ -79,9 +79,9 @@ def _panned_away(tmp: Path):
     """The camera slides sideways until the object leaves the view after the first frames."""
     scene = _scene()
     record = scene.to_scene_record()
-    poses = record.world_to_camera.astype(np.float64).copy()
+    poses = record.camera_from_world.astype(np.float64).copy()
     poses[:, 0, 3] += np.linspace(0, 40.0, FRAMES) * (np.arange(FRAMES) > 1)
-    record.world_to_camera = poses.astype(np.float32)
+    record.camera_from_world = poses.astype(np.float32)
     return masks_from_scene(record, load_mesh(_bundle() / "object.ply"), scene.placement, propagation=False).warnings
 
 

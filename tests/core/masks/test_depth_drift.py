@@ -25,8 +25,8 @@ def test_the_drift_measures_see_a_scale_drift(tmp_path):
     scene = make_scene("walk_forward", num_frames=9, width=160, height=96, seed=1)
     bundle = load_bundle(scene.write_bundle(tmp_path / "walk"))
     record = scene.to_scene_record()  # the truth, with camera 0 at the origin as the reconstruction puts it
-    w2c = record.world_to_camera.astype(np.float64)
-    estimate = replace(record, world_to_camera=w2c @ invert_rigid(w2c[0])[None])
+    camera_from_world = record.camera_from_world.astype(np.float64)
+    estimate = replace(record, camera_from_world=camera_from_world @ invert_rigid(camera_from_world[0])[None])
     np.testing.assert_allclose(depth_scale_drift(estimate, bundle), 1.0, atol=1e-3)
     assert anchor_errors(estimate, bundle, bundle["meta"]).max() < 0.05
     drift = 1.0 + 0.02 * np.arange(9, dtype=np.float32)

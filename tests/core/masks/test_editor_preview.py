@@ -178,7 +178,7 @@ def _floor_scene(num_frames: int = 3, width: int = 160, height: int = 96, occlud
     step[..., 0] = Kf[0, 0] * slide / depth0
     flow_fwd = np.repeat(step[None], num_frames - 1, 0).astype(np.float16)
     return SceneRecord(frames=frames, depth=depth, K=Kf.astype(np.float32),
-                       world_to_camera=np.repeat(np.eye(4, dtype=np.float32)[None], num_frames, 0),
+                       camera_from_world=np.repeat(np.eye(4, dtype=np.float32)[None], num_frames, 0),
                        moving=np.full((num_frames, height, width), slide != 0.0), flow_fwd=flow_fwd,
                        flow_bwd=-flow_fwd, flow_valid=np.ones((num_frames - 1, height, width), bool))
 

@@ -183,9 +183,9 @@ def test_place_and_reproject_stop_on_cancel_within_a_frame(monkeypatch, sample_o
 
     with pytest.raises(Cancelled):
         place_object(scene.placement, sample_object, record.frames[0], record.depth[0], record.K,
-                     record.world_to_camera[0], progress=cancel)
+                     record.camera_from_world[0], progress=cancel)
     pose, _, _ = place_object(scene.placement, sample_object, record.frames[0], record.depth[0], record.K,
-                              record.world_to_camera[0])
+                              record.camera_from_world[0])
     track = ObjectTrack(np.repeat(pose[None], 3, 0))
     calls.clear()
     with pytest.raises(Cancelled):

@@ -45,9 +45,10 @@ def exact_reconstruction(monkeypatch):
         def fake(frames, *, K=None, fps=16.0, progress=None, depth=None, disparity=None, **_):
             calls.append({"frames": frames, "K": K, "depth": depth, "disparity": disparity, "fps": fps})
             n = len(frames)
-            return replace(record, frames=frames, depth=record.depth[:n], world_to_camera=record.world_to_camera[:n],
-                           moving=record.moving[:n], flow_fwd=record.flow_fwd[:n - 1],
-                           flow_bwd=record.flow_bwd[:n - 1], flow_valid=record.flow_valid[:n - 1])
+            return replace(record, frames=frames, depth=record.depth[:n],
+                           camera_from_world=record.camera_from_world[:n], moving=record.moving[:n],
+                           flow_fwd=record.flow_fwd[:n - 1], flow_bwd=record.flow_bwd[:n - 1],
+                           flow_valid=record.flow_valid[:n - 1])
 
         monkeypatch.setattr(reconstruct_module, "reconstruct", fake)
         return calls
@@ -77,6 +78,8 @@ def test_run_masks_writes_every_output(tmp_path, bundle, exact_reconstruction):
     assert {"decode", "reconstruct", "object3d", "place", "propagate", "reproject", "write", "total"} <= set(timings)
     track = json.loads((out / "track.json").read_text())
     assert np.asarray(track["world_from_object"]).shape == (FRAMES, 4, 4)
+    assert track["format_version"] == 2
+    np.testing.assert_allclose(track["camera_from_world"], result.scene.camera_from_world, atol=1e-5)
     assert (out / "preview.png").is_file()
     scores = score(result.visible, s.gt_visible, s.gt_amodal)
     assert scores["mean"] > 0.97 and scores["occluded"] > 0.95, scores

@@ -53,7 +53,7 @@ def test_parse_rejects_malformed_placements(text, message):
 def test_pose_reproduces_ground_truth(kind, seed):
     s = scene(kind, seed)
     obj = object_from_trimesh(s.object_mesh)
-    pose, surface = placement_pose(s.placement, s.depth[0], s.K, s.world_to_camera[0])
+    pose, surface = placement_pose(s.placement, s.depth[0], s.K, s.camera_from_world[0])
     world_from_mesh = pose @ obj.object_from_source
     truth = s.object_world_from_mesh[0]
     scale = np.cbrt(np.linalg.det(truth[:3, :3]))
@@ -94,11 +94,12 @@ def test_surface_frame_on_a_plane_and_height_rule():
     shifted, _ = placement_pose({**plan, "offset": [0.5, 0.25, 0]}, depth, K)
     np.testing.assert_allclose(shifted[:3, 3] - pose[:3, 3],
                                surface.height * (0.5 * surface.right + 0.25 * surface.up), atol=1e-9)
-    # a world_to_camera for frame 0 expresses the same pose in world coordinates
-    w2c = make_pose(rot_x(20), [1.0, 2.0, 3.0])
-    world_pose, world_surface = placement_pose(plan, depth, K, w2c)
-    np.testing.assert_allclose(w2c @ world_pose, pose, atol=1e-9)
-    np.testing.assert_allclose(world_surface.point, transform(invert_rigid(w2c), surface.point[None])[0], atol=1e-9)
+    # a camera_from_world for frame 0 expresses the same pose in world coordinates
+    camera_from_world = make_pose(rot_x(20), [1.0, 2.0, 3.0])
+    world_pose, world_surface = placement_pose(plan, depth, K, camera_from_world)
+    np.testing.assert_allclose(camera_from_world @ world_pose, pose, atol=1e-9)
+    world_from_camera = invert_rigid(camera_from_world)
+    np.testing.assert_allclose(world_surface.point, transform(world_from_camera, surface.point[None])[0], atol=1e-9)
 
 
 def test_bad_anchors_raise():
@@ -116,10 +117,10 @@ def test_bad_anchors_raise():
 def test_preview_and_object_behind_camera():
     s = scene("static")
     obj = object_from_trimesh(s.object_mesh)
-    pose, surface, preview = place_object(s.placement, obj, s.frames[0], s.depth[0], s.K, s.world_to_camera[0])
+    pose, surface, preview = place_object(s.placement, obj, s.frames[0], s.depth[0], s.K, s.camera_from_world[0])
     assert preview.shape == s.frames[0].shape and preview.dtype == np.uint8
     changed = (preview != s.frames[0]).any(-1)
     iou = (changed & s.gt_visible[0]).sum() / (changed | s.gt_visible[0]).sum()
     assert iou > 0.9
     with pytest.raises(InsertAnywhereError, match="behind the camera"):
-        place_object({**s.placement, "offset": [0, 0, 200]}, obj, s.frames[0], s.depth[0], s.K, s.world_to_camera[0])
+        place_object({**s.placement, "offset": [0, 0, 200]}, obj, s.frames[0], s.depth[0], s.K, s.camera_from_world[0])

@@ -23,7 +23,7 @@ def track(kind, seed=0, **kwargs):
     s, record = scene(kind, seed)
     record = replace(record, **kwargs)
     obj = object_from_trimesh(s.object_mesh)
-    pose0, surface = placement_pose(s.placement, record.depth[0], record.K, record.world_to_camera[0])
+    pose0, surface = placement_pose(s.placement, record.depth[0], record.K, record.camera_from_world[0])
     result = propagate(record, pose0, surface.point, s.placement["top_k"], s.placement["height_px"])
     return s, result, result.world_from_object @ obj.object_from_source
 
@@ -72,7 +72,7 @@ def test_false_motion_flags_on_a_static_support_are_rejected():
 
 def test_without_flow_or_when_disabled_the_pose_is_fixed():
     s, record = scene("moving_support", 0)
-    pose0, surface = placement_pose(s.placement, record.depth[0], record.K, record.world_to_camera[0])
+    pose0, surface = placement_pose(s.placement, record.depth[0], record.K, record.camera_from_world[0])
     off = propagate(record, pose0, surface.point, 64, s.placement["height_px"], enabled=False)
     assert (off.world_from_object == pose0).all()
     no_flow = propagate(replace(record, flow_fwd=None), pose0, surface.point, 64, s.placement["height_px"])

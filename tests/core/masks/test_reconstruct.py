@@ -38,9 +38,9 @@ def test_metric_depth_gives_accurate_cameras(static_scene, static_oracle):
     scene = static_oracle
     F, H, W = static_scene.depth.shape
     assert scene.frames.shape == (F, H, W, 3) and scene.depth.shape == (F, H, W)
-    assert scene.world_to_camera.shape == (F, 4, 4) and scene.moving.shape == (F, H, W)
-    np.testing.assert_allclose(scene.world_to_camera[0], np.eye(4), atol=1e-6)
-    errors = pose_errors(scene.world_to_camera.astype(np.float64), static_scene.world_to_camera)
+    assert scene.camera_from_world.shape == (F, 4, 4) and scene.moving.shape == (F, H, W)
+    np.testing.assert_allclose(scene.camera_from_world[0], np.eye(4), atol=1e-6)
+    errors = pose_errors(scene.camera_from_world.astype(np.float64), static_scene.camera_from_world)
     assert errors["rot_max_deg"] < 0.4
     assert errors["dir_mean_deg"] < 2.0
     assert errors["ate_rel"] < 0.01
@@ -64,7 +64,7 @@ def test_flow_follows_the_documented_convention(static_scene, static_oracle):
     z = static_scene.depth[t, ::s, ::s]
     K = static_scene.K
     cam = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], -1)
-    rel = static_scene.world_to_camera[t + 1] @ invert_rigid(static_scene.world_to_camera[t])
+    rel = static_scene.camera_from_world[t + 1] @ invert_rigid(static_scene.camera_from_world[t])
     moved = cam @ rel[:3, :3].T + rel[:3, 3]
     true_u = K[0, 0] * moved[..., 0] / moved[..., 2] + K[0, 2]
     true_v = K[1, 1] * moved[..., 1] / moved[..., 2] + K[1, 2]
@@ -81,7 +81,7 @@ def test_disparity_with_random_affine_per_frame(static_scene):
     inv = 1.0 / static_scene.depth
     disparity = np.stack([rng.uniform(0.5, 3.0) * d + rng.uniform(-0.2, 0.2) for d in inv])
     scene = reconstruct(static_scene.frames, disparity=disparity)
-    errors = pose_errors(scene.world_to_camera.astype(np.float64), static_scene.world_to_camera)
+    errors = pose_errors(scene.camera_from_world.astype(np.float64), static_scene.camera_from_world)
     assert errors["rot_max_deg"] < 1.0
     assert errors["dir_mean_deg"] < 4.0
     # one consistent scale for all frames
@@ -96,7 +96,7 @@ def test_same_input_gives_identical_output(static_scene):
     first = reconstruct(static_scene.frames, disparity=inv)
     cv2.setRNGSeed(12345)  # whatever state OpenCV was left in
     second = reconstruct(static_scene.frames, disparity=inv)
-    np.testing.assert_array_equal(first.world_to_camera, second.world_to_camera)
+    np.testing.assert_array_equal(first.camera_from_world, second.camera_from_world)
     np.testing.assert_array_equal(first.depth, second.depth)
     assert first.K[0, 0] == second.K[0, 0]
 
@@ -105,13 +105,13 @@ def test_moving_support_is_masked(tray_scene):
     scene = reconstruct(tray_scene.frames, depth=tray_scene.depth, K=tray_scene.K)
     assert iou(scene.moving, tray_scene.dynamic) > 0.45
     assert (scene.moving & ~tray_scene.dynamic).mean() < 0.04
-    errors = pose_errors(scene.world_to_camera.astype(np.float64), tray_scene.world_to_camera)
+    errors = pose_errors(scene.camera_from_world.astype(np.float64), tray_scene.camera_from_world)
     assert errors["rot_max_deg"] < 1.0
 
 
 def test_video_alone_triangulates_depth(static_scene):
     scene = reconstruct(static_scene.frames, K=static_scene.K)
-    errors = pose_errors(scene.world_to_camera.astype(np.float64), static_scene.world_to_camera)
+    errors = pose_errors(scene.camera_from_world.astype(np.float64), static_scene.camera_from_world)
     assert errors["rot_mean_deg"] < 2.0
     assert errors["dir_mean_deg"] < 10.0
     assert depth_abs_rel(scene.depth, static_scene.depth) < 0.25
@@ -150,9 +150,9 @@ def test_rotation_only_with_depth_works():
     depth = np.broadcast_to(np.linspace(2.5, 3.5, frames.shape[1], dtype=np.float32)[:, None], frames.shape[:3])
     scene = reconstruct(frames, depth=depth, K=np.array([[0.8 * 192, 0, 95.5], [0, 0.8 * 192, 63.5], [0, 0, 1]]))
     # 0.8 degrees per frame about the camera's y axis
-    angles = [np.degrees(np.arctan2(P[0, 2], P[0, 0])) for P in scene.world_to_camera.astype(np.float64)]
+    angles = [np.degrees(np.arctan2(P[0, 2], P[0, 0])) for P in scene.camera_from_world.astype(np.float64)]
     np.testing.assert_allclose(np.abs(angles), 0.8 * np.arange(len(frames)), atol=0.1)
-    assert np.abs(scene.world_to_camera[:, :3, 3]).max() < 0.05
+    assert np.abs(scene.camera_from_world[:, :3, 3]).max() < 0.05
 
 
 @pytest.mark.parametrize("frames", [np.zeros((0, 32, 32, 3), np.uint8), np.zeros((1, 32, 32, 3), np.uint8),
@@ -207,7 +207,7 @@ def test_save_load_round_trip(static_oracle, tmp_path):
     path = static_oracle.save(tmp_path / "scene.npz")
     loaded = SceneRecord.load(path)
     assert static_oracle.lines is not None and static_oracle.lines.shape[1] == 5
-    for name in ("frames", "depth", "K", "world_to_camera", "moving", "flow_fwd", "flow_bwd", "flow_valid", "lines"):
+    for name in ("frames", "depth", "K", "camera_from_world", "moving", "flow_fwd", "flow_bwd", "flow_valid", "lines"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(static_oracle, name))
     assert loaded.flow_stride == static_oracle.flow_stride
     assert loaded.info["timings"].keys() == static_oracle.info["timings"].keys()
@@ -236,7 +236,7 @@ def test_step_points_tracks_precisely(static_scene, static_oracle):
     z = np.array([static_scene.depth[t, int(round(y)), int(round(x))] for x, y in uv])
     K = static_scene.K
     cam = np.c_[(uv[:, 0] - K[0, 2]) / K[0, 0] * z, (uv[:, 1] - K[1, 2]) / K[1, 1] * z, z]
-    rel = static_scene.world_to_camera[t + 1] @ invert_rigid(static_scene.world_to_camera[t])
+    rel = static_scene.camera_from_world[t + 1] @ invert_rigid(static_scene.camera_from_world[t])
     nxt = cam @ rel[:3, :3].T + rel[:3, 3]
     true = np.c_[K[0, 0] * nxt[:, 0] / nxt[:, 2] + K[0, 2], K[1, 1] * nxt[:, 1] / nxt[:, 2] + K[1, 2]]
     err = np.linalg.norm(moved - true, axis=1)

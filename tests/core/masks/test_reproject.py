@@ -168,7 +168,7 @@ def test_contact_scale_moves_slowly_and_ignores_what_covers_the_support():
 
     scene = _drifting_floor(0.0)
     obj, track = _placed_box(scene)
-    cameras = np.asarray(scene.world_to_camera, np.float64) @ track.world_from_object
+    cameras = np.asarray(scene.camera_from_world, np.float64) @ track.world_from_object
     np.testing.assert_allclose(contact_scales(scene, cameras, track.support), 1.0, atol=1e-3)
     scene.depth[4:] *= 0.93  # something 7% nearer covers the whole support from frame 4
     scales = contact_scales(scene, cameras, track.support)

@@ -30,7 +30,7 @@ def record(seed: int = 0, frames: int = 3, height: int = 16, width: int = 24) ->
         frames=rng.integers(0, 256, (F, H, W, 3), dtype=np.uint8),
         depth=rng.uniform(1, 5, (F, H, W)).astype(np.float32),
         K=np.array([[20.0, 0, W / 2], [0, 20.0, H / 2], [0, 0, 1]], np.float32),
-        world_to_camera=np.repeat(np.eye(4, dtype=np.float32)[None], F, 0),
+        camera_from_world=np.repeat(np.eye(4, dtype=np.float32)[None], F, 0),
         moving=rng.random((F, H, W)) < 0.1,
         flow_fwd=rng.normal(size=(F - 1, H // 2, W // 2, 2)).astype(np.float16),
         flow_bwd=rng.normal(size=(F - 1, H // 2, W // 2, 2)).astype(np.float16),
@@ -41,7 +41,7 @@ def record(seed: int = 0, frames: int = 3, height: int = 16, width: int = 24) ->
 
 
 def same(a: SceneRecord, b: SceneRecord) -> bool:
-    names = ("frames", "depth", "K", "world_to_camera", "moving", "flow_fwd", "flow_bwd", "flow_valid", "lines")
+    names = ("frames", "depth", "K", "camera_from_world", "moving", "flow_fwd", "flow_bwd", "flow_valid", "lines")
     return all(np.array_equal(getattr(a, n), getattr(b, n)) for n in names) and a.fps == b.fps \
         and a.flow_stride == b.flow_stride
 
@@ -65,6 +65,19 @@ def test_save_round_trip_and_adds_suffix(tmp_path):
     assert path == tmp_path / "sub" / "scene.npz" and path.is_file()
     assert same(SceneRecord.load(path), rec)
     assert [p.name for p in path.parent.iterdir()] == ["scene.npz"]  # no temporary file left
+
+
+def test_format_2_record_with_world_to_camera_still_loads(tmp_path):
+    rec = record(seed=3)
+    rec.camera_from_world[:, :3, 3] = [[0.5, -1.0, 2.0], [0.4, -1.0, 2.1], [0.3, -1.1, 2.2]]
+    path = rec.save(tmp_path / "scene")
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["world_to_camera"] = arrays.pop("camera_from_world")
+    arrays["format_version"] = np.int32(2)
+    with open(path, "wb") as file:
+        np.savez_compressed(file, **arrays)
+    assert same(SceneRecord.load(path), rec)
 
 
 def test_interrupted_save_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):

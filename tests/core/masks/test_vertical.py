@@ -18,7 +18,7 @@ def _angle(a, b):
 
 
 def _cameras(num):
-    """world_to_camera [num, 4, 4]: a slow pan and tilt with a small sideways move."""
+    """camera_from_world [num, 4, 4]: a slow pan and tilt with a small sideways move."""
     poses = np.tile(np.eye(4), (num, 1, 1))
     for t in range(num):
         poses[t, :3, :3] = rot_y(2.0 * t) @ rot_x(-1.0 * t)
@@ -85,7 +85,7 @@ def test_scene_lines_detects_once_and_keeps_the_segments():
     class Scene:  # the fields scene_lines reads from a SceneRecord
         frames = _frames(_cameras(3), poles=True, clutter=0)
         K = K
-        world_to_camera = _cameras(3)
+        camera_from_world = _cameras(3)
         lines = None
 
     scene = Scene()
