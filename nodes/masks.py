@@ -303,7 +303,7 @@ class Propagate(io.ComfyNode):
                           placement.placement.height_px, enabled=propagation,
                           progress=progress_bar(scene.num_frames))
         ui = with_warnings(preview_video(track_preview(scene, track), scene.fps, "ia_track"),
-                           track.info.get("warnings", []), "Propagate")
+                           track.warnings, "Propagate")
         return io.NodeOutput(track, ui=ui)
 
 

@@ -58,7 +58,7 @@ class MaskResult:
 
     def summary(self) -> str:
         seen = self.visible.any(axis=(1, 2))
-        moved = sum(self.track.info.get("moving", []))
+        moved = int(self.track.moving.sum())
         return (f"{len(self.visible)} frames, object visible in {int(seen.sum())}, support moving in {moved}, "
                 f"up from {self.surface.up_source}, {self.timings.get('total', 0.0):.1f} s")
 
@@ -248,7 +248,7 @@ def run_warnings(scene: SceneRecord, obj: Object3D, track: ObjectTrack, visible:
                  amodal: np.ndarray) -> list[str]:
     """Every warning of a mask run: reconstruction, object, propagation, then where the object shows up."""
     return (grouped(scene.info.get("warnings", [])) + list(obj.info.get("warnings", []))
-            + list(track.info.get("warnings", []))
+            + list(track.warnings)
             + coverage_warnings(visible, amodal))
 
 
@@ -394,8 +394,8 @@ def write_outputs(result: MaskResult, out: PathLike, fps: float) -> Path:
         "camera_from_world": np.round(result.scene.camera_from_world.astype(np.float64), 6).tolist(),
         "K": np.asarray(result.scene.K, np.float64).tolist(),
         "placement": result.placement.to_dict(),
-        "support": result.track.info.get("support", []),
-        "moving": result.track.info.get("moving", []),
+        "support": result.track.support_count.tolist(),
+        "moving": result.track.moving.tolist(),
         "warnings": list(result.warnings),
     })
     return out

@@ -13,6 +13,8 @@ Shapes (F frames, H x W pixels):
   (H', W' = flow grid; `flow_stride` full-res pixels per flow cell, 1 = full res)
 
   ObjectTrack.world_from_object float32 [F, 4, 4]  similarity: canonical object -> world
+  ObjectTrack.support_count     int64   [F]        support points tracked into each frame
+  ObjectTrack.moving            bool    [F]        the support has left its frame-0 place
 """
 
 from __future__ import annotations
@@ -189,8 +191,36 @@ class _OldFormat(Exception):
 
 @dataclass
 class ObjectTrack:
-    """Where the object is in every frame, plus what is needed to render it."""
+    """Where the object is in every frame, plus what is needed to render it.
 
-    world_from_object: np.ndarray  # [F, 4, 4]
-    info: dict = field(default_factory=dict)
+    support_count and moving default to zeros / False per frame (a track nothing followed)."""
+
+    world_from_object: np.ndarray  # float [F, 4, 4]
+    support_count: Optional[np.ndarray] = None  # int [F]: support points tracked into each frame
+    moving: Optional[np.ndarray] = None  # bool [F]: the support has left its frame-0 place
+    warnings: list[str] = field(default_factory=list)
     support: Optional[np.ndarray] = None  # [k, 3] scene points under the object, object coordinates
+
+    def __post_init__(self):
+        poses = np.asarray(self.world_from_object)
+        if poses.ndim != 3 or poses.shape[1:] != (4, 4) or not np.issubdtype(poses.dtype, np.floating):
+            raise ValueError(f"ObjectTrack.world_from_object is {poses.dtype} {poses.shape}, expected float [F, 4, 4]")
+        num = len(poses)
+        self.support_count = _per_frame(self.support_count, num, np.int64, "support_count")
+        self.moving = _per_frame(self.moving, num, np.bool_, "moving")
+        if not isinstance(self.warnings, list) or not all(isinstance(w, str) for w in self.warnings):
+            raise ValueError(f"ObjectTrack.warnings must be a list of strings, got {self.warnings!r:.80}")
+        if self.support is not None and (np.ndim(self.support) != 2 or np.shape(self.support)[1] != 3):
+            raise ValueError(f"ObjectTrack.support is {np.shape(self.support)}, expected [k, 3]")
+
+
+def _per_frame(values, num: int, dtype, name: str) -> np.ndarray:
+    """`values` as a [num] array of `dtype` (zeros when None); ValueError naming `name` otherwise."""
+    if values is None:
+        return np.zeros(num, dtype)
+    array = np.asarray(values)
+    kind = np.integer if dtype is np.int64 else np.bool_
+    if array.shape != (num,) or not np.issubdtype(array.dtype, kind):
+        raise ValueError(f"ObjectTrack.{name} is {array.dtype} {array.shape}, expected {np.dtype(dtype).name} "
+                         f"[{num}] (one per frame of world_from_object)")
+    return array.astype(dtype, copy=False)

@@ -105,7 +105,7 @@ def test_real_reconstruction_with_oracle_depth(tmp_path, bundle):
     result = run_masks(folder / "scene.mp4", s.placement, None, object_mesh=folder / "object.ply",
                        depth=folder / "depth.npz", intrinsics=s.K)
     assert score(result.visible, s.gt_visible, s.gt_amodal)["mean"] > 0.9
-    assert not any(result.track.info["moving"])
+    assert not any(result.track.moving)
 
 
 def test_object_from_image_files(tmp_path, bundle, exact_reconstruction):
@@ -163,5 +163,5 @@ def test_mono_depth_on_a_striped_static_table_keeps_the_object_put(tmp_path):
     folder = scene.write_bundle(tmp_path / "striped")
     result = run_masks(folder / "scene.mp4", scene.placement, object_mesh=folder / "object.ply",
                        depth=folder / "depth_mono.npz")
-    assert not any(result.track.info["moving"])
+    assert not any(result.track.moving)
     assert score(result.visible, scene.gt_visible, scene.gt_amodal)["mean"] > 0.88
