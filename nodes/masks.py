@@ -131,7 +131,7 @@ class Reconstruct4D(io.ComfyNode):
                                       progress=progress_bar(len(video)))
         preview = preview_frames(scene)
         ui = with_warnings(preview_video(preview, scene.fps, "ia_reconstruct"),
-                           grouped(scene.info.get("warnings", [])), "4D Reconstruct")
+                           grouped(scene.warnings), "4D Reconstruct")
         return io.NodeOutput(scene, masks_to_tensor(scene.moving), frames_to_image(preview), ui=ui)
 
     @classmethod

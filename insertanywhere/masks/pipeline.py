@@ -247,7 +247,7 @@ def coverage_warnings(visible: np.ndarray, amodal: np.ndarray) -> list[str]:
 def run_warnings(scene: SceneRecord, obj: Object3D, track: ObjectTrack, visible: np.ndarray,
                  amodal: np.ndarray) -> list[str]:
     """Every warning of a mask run: reconstruction, object, propagation, then where the object shows up."""
-    return (grouped(scene.info.get("warnings", [])) + list(obj.info.get("warnings", []))
+    return (grouped(scene.warnings) + list(obj.info.get("warnings", []))
             + list(track.warnings)
             + coverage_warnings(visible, amodal))
 
