@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from insertanywhere.errors import InsertAnywhereError
+from insertanywhere.masks.placement import PlacedObject, SurfaceFrame, parse_placement
 from insertanywhere.masks.scene import ObjectTrack, SceneRecord
 from insertanywhere.masks.vertical import scene_lines
 
@@ -111,3 +112,24 @@ def test_scene_lines_leaves_the_record_unchanged():
     assert scene.lines is None and all(getattr(scene, k) is v for k, v in before.items())
     with_lines = dataclasses.replace(scene, lines=np.array([[0, 29, 5, 29, 34]], np.float32))
     assert len(scene_lines(with_lines)) == 1 and len(evidence) >= 1
+
+
+# --- PlacedObject ---------------------------------------------------------------------------------
+
+def _surface() -> SurfaceFrame:
+    axes = np.eye(3)
+    return SurfaceFrame(point=np.zeros(3), right=axes[0], up=axes[1], forward=axes[2], height=1.0, depth=4.0,
+                        inlier_ratio=1.0)
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"world_from_object": np.eye(4)[None]}, "world_from_object"),
+    ({"world_from_object": np.eye(3)}, "world_from_object"),
+    ({"placement": {"anchor": [1, 2], "height_px": 30}}, "placement"),
+    ({"surface": None}, "surface"),
+])
+def test_a_wrong_placed_object_field_is_named(fields, field):
+    base = {"placement": parse_placement({"anchor": [1, 2], "height_px": 30}), "world_from_object": np.eye(4),
+            "surface": _surface()}
+    with pytest.raises(ValueError, match=rf"PlacedObject\.{field}\b"):
+        PlacedObject(**{**base, **fields})
