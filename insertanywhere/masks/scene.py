@@ -190,7 +190,8 @@ class SceneRecord:
             fwd, bwd, valid = flows
             if fwd.ndim != 4 or fwd.shape[0] != F - 1 or fwd.shape[-1] != 2 or bwd.shape != fwd.shape \
                     or valid.shape != fwd.shape[:3]:
-                raise ValueError(f"SceneRecord flow arrays {fwd.shape}, {bwd.shape}, {valid.shape} do not fit {F} frames")
+                raise ValueError(f"SceneRecord flow arrays {fwd.shape}, {bwd.shape}, {valid.shape} "
+                                 f"do not fit {F} frames")
         if self.lines is not None and (self.lines.ndim != 2 or self.lines.shape[1] != 5):
             raise ValueError(f"SceneRecord.lines are {self.lines.shape}, expected [N, 5]")
         if self.flow_stride < 1 or not np.isfinite(self.fps) or self.fps <= 0:
@@ -199,7 +200,8 @@ class SceneRecord:
 
     def _check_info(self) -> None:
         if self.depth_source not in DEPTH_SOURCES:
-            raise ValueError(f"SceneRecord.depth_source is {self.depth_source!r:.40}, expected one of {DEPTH_SOURCES}")
+            raise ValueError(f"SceneRecord.depth_source is {self.depth_source!r:.40}, expected one of "
+                             f"{DEPTH_SOURCES}")
         if self.intrinsics_source not in INTRINSICS_SOURCES:
             raise ValueError(f"SceneRecord.intrinsics_source is {self.intrinsics_source!r:.40}, expected one of "
                              f"{INTRINSICS_SOURCES}")

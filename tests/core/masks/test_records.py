@@ -133,3 +133,10 @@ def test_a_wrong_placed_object_field_is_named(fields, field):
             "surface": _surface()}
     with pytest.raises(ValueError, match=rf"PlacedObject\.{field}\b"):
         PlacedObject(**{**base, **fields})
+
+
+def test_masks_from_scene_takes_a_parsed_placement():
+    from insertanywhere.masks.pipeline import masks_from_scene
+
+    with pytest.raises(InsertAnywhereError, match="takes a Placement, got dict; read the JSON with load_placement"):
+        masks_from_scene(_scene(), None, {"anchor": [1, 2], "height_px": 30})
