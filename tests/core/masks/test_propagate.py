@@ -75,7 +75,8 @@ def test_without_flow_or_when_disabled_the_pose_is_fixed():
     pose0, surface = placement_pose(s.placement, record.depth[0], record.K, record.camera_from_world[0])
     off = propagate(record, pose0, surface.point, 64, s.placement["height_px"], enabled=False)
     assert (off.world_from_object == pose0).all()
-    no_flow = propagate(replace(record, flow_fwd=None), pose0, surface.point, 64, s.placement["height_px"])
+    no_flow_record = replace(record, flow_fwd=None, flow_bwd=None, flow_valid=None)
+    no_flow = propagate(no_flow_record, pose0, surface.point, 64, s.placement["height_px"])
     assert (no_flow.world_from_object == pose0).all() and no_flow.warnings
 
 
