@@ -187,7 +187,7 @@ CASES = [
          REMOVED + r"is not a complete scene record \(KeyError: 'depth'\); recompute it\.$"),
     Case("disk cache: entry whose depth has the wrong shape",
          _rerun_with(lambda p: _rewrite(p, lambda a: a.update(depth=a["depth"][:, :5]))),
-         REMOVED + r"is not a complete scene record \(ValueError: depth is float32 \(3, 5, 24\), "
+         REMOVED + r"is not a complete scene record \(ValueError: SceneRecord\.depth is float32 \(3, 5, 24\), "
                    r"expected \(3, 16, 24\)\); recompute it\.$"),
     Case("disk cache: another scene's entry renamed onto this one",
          _rerun_with(lambda p: _record(9).save(p)),
