@@ -154,7 +154,7 @@ def run_scene(folder: Path, mode: str, out: Optional[Path] = None, ablation: boo
         row["camera_only"]["seconds"] = round(time.perf_counter() - started, 3)
     row["frames"] = count
     row["timings"] = {k: round(v, 3) for k, v in result.timings.items()}
-    row["moving_frames"] = int(sum(result.track.info.get("moving", [])))
+    row["moving_frames"] = int(result.track.moving.sum())
     row["warnings"] = list(result.warnings)
     return row
 

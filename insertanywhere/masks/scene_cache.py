@@ -97,8 +97,8 @@ def reconstruct_cached(cache: Optional["SceneCache"], frames: np.ndarray, *, fps
                        fov_deg: Optional[float] = None, progress=None, **settings) -> tuple[SceneRecord, list[str]]:
     """reconstruct() through `cache` (None: no cache), keyed by exactly the arguments it is given.
 
-    Returns (scene, this call's cache warnings); the warnings are also appended to
-    scene.info["warnings"], so they travel with the scene (track.json, node messages)."""
+    Returns (scene, this call's cache warnings); the scene's warnings end with them, so they travel
+    with the scene (track.json, node messages)."""
     from . import reconstruct as module
 
     depth_input = dict(depth_input or {})
@@ -112,7 +112,7 @@ def reconstruct_cached(cache: Optional["SceneCache"], frames: np.ndarray, *, fps
     key = cache.key(frames, fps=fps, depth_input=depth_input, K=K, fov_deg=fov_deg, **settings)
     scene, warnings = cache.load_or_compute(key, compute)
     if warnings:
-        scene.info["warnings"] = list(scene.info.get("warnings", [])) + warnings
+        scene = dataclasses.replace(scene, warnings=scene.warnings + warnings)
     return scene, warnings
 
 
@@ -165,7 +165,7 @@ class SceneCache:
             return None
         try:
             scene = SceneRecord.load(path)
-            stored = scene.info.pop("cache_key", None)
+            stored = scene.cache_key
             if stored != key:
                 how = "it was saved outside the cache" if stored is None else f"it was stored under key {stored}"
                 raise InsertAnywhereError(f"'{path}' holds a scene of other inputs ({how})")
@@ -180,7 +180,7 @@ class SceneCache:
         except OSError:
             pass
         log.info("disk cache hit %s", path.name)
-        return scene
+        return dataclasses.replace(scene, cache_key=None)  # the key names the file, not the scene
 
     def put(self, key: str, scene: SceneRecord) -> Optional[Path]:
         """Store `scene` (atomically), then evict least recently used entries down to the cap.
@@ -189,7 +189,7 @@ class SceneCache:
         own, or the folder is not writable; a warning says which)."""
         path = self.path(key)
         try:
-            dataclasses.replace(scene, info={**scene.info, "cache_key": key}).save(path)
+            dataclasses.replace(scene, cache_key=key).save(path)
         except InsertAnywhereError as error:
             self._warn(f"disk cache: could not store the scene ({error}); it was computed but not cached.")
             return None

@@ -61,7 +61,7 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
     K: [3, 3] intrinsics; else from fov_deg (horizontal) or a 60 degree default. Unless K is given,
     the focal length is refined from the video (refine_focal=False keeps it).
     NaN / inf / non-positive depth pixels are filled from valid neighbours (listed in
-    info["warnings"]); a frame with more than half of them invalid is refused.
+    the record's warnings); a frame with more than half of them invalid is refused.
 
     How: DIS flow both ways (flow_preset, on a grid of flow_stride, default: long side <= 512);
     cameras chained by PnP (USAC MAGSAC) on Lucas-Kanade-refined correspondences lifted with each
@@ -84,7 +84,8 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
     [F, 4, 4] with frame 0 = identity, moving bool [F, H, W], and flow_fwd / flow_bwd float16
     [F-1, H', W', 2], flow_valid bool [F-1, H', W'] on a grid of stride flow_stride:
     flow_fwd[t, i, j] moves full-res pixel (j*s, i*s) of frame t to frame t+1, in full-res pixels
-    (full conventions in reconstruct.flow). info: depth source, focal, timings, warnings.
+    (full conventions in reconstruct.flow). The record says where depth and K came from, its
+    timings and warnings; its provenance keeps the focal, flow preset and bundle log.
     """
     _seed_opencv(seed)
     with _single_threaded_blas():
@@ -230,12 +231,10 @@ def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_strid
     timings["output"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started
     report(progress, steps, steps)
-    info = {
-        "depth_source": source, "intrinsics_source": k_source, "focal_initial": float(K0[0, 0]),
-        "focal": float(state.f), "refine_focal": bool(refine_focal), "flow_preset": flow_preset,
-        "bundle": log, "timings": timings, "warnings": warnings,
-    }
+    provenance = {"focal_initial": float(K0[0, 0]), "focal": float(state.f), "refine_focal": bool(refine_focal),
+                  "flow_preset": flow_preset, "bundle": log}
     return SceneRecord(frames=frames, depth=full_depth, K=state.K().astype(np.float32),
                        camera_from_world=poses.astype(np.float32), moving=moving,
                        flow_fwd=flow_fwd, flow_bwd=flow_bwd, flow_valid=valid,
-                       flow_stride=stride, fps=float(fps), info=info, lines=lines)
+                       flow_stride=stride, fps=float(fps), depth_source=source, intrinsics_source=k_source,
+                       warnings=warnings, timings=timings, provenance=provenance, lines=lines)

@@ -35,7 +35,7 @@ def record(seed: int = 0, frames: int = 3, height: int = 16, width: int = 24) ->
         flow_fwd=rng.normal(size=(F - 1, H // 2, W // 2, 2)).astype(np.float16),
         flow_bwd=rng.normal(size=(F - 1, H // 2, W // 2, 2)).astype(np.float16),
         flow_valid=rng.random((F - 1, H // 2, W // 2)) < 0.9,
-        flow_stride=2, fps=16.0, info={"seed": seed, "warnings": []},
+        flow_stride=2, fps=16.0, provenance={"seed": seed},
         lines=rng.uniform(0, 16, (4, 5)).astype(np.float32),
     )
 
@@ -493,7 +493,7 @@ def test_reconstruct_cached_keys_exactly_what_it_passes(tmp_path, monkeypatch):
     cache.path(cache.key(frames, fps=16.0, depth_input={"disparity": disparity}, fov_deg=50.0)).write_bytes(b"")
     repaired, warnings = reconstruct_cached(cache, frames, fps=16.0, depth_input={"disparity": disparity},
                                             fov_deg=50.0)
-    assert len(calls) == 4 and len(warnings) == 1 and repaired.info["warnings"] == warnings
+    assert len(calls) == 4 and len(warnings) == 1 and repaired.warnings == warnings
 
 
 def test_unwritable_cache_folder_computes_and_warns(tmp_path):
