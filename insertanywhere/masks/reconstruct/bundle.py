@@ -26,7 +26,7 @@ from scipy.linalg import solveh_banded
 
 from .depth import SCALE
 from .correspond import match, sample_cells
-from .flow import sample_bilinear
+from .flow import FlowField, sample_bilinear
 from .threads import WORKERS, map_threads
 from .pose import so3_exp
 
@@ -68,9 +68,8 @@ class Pairs:
                       self.q_val[a:b], self.weight[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
-def build_pairs(gray: np.ndarray, textured: np.ndarray, flow_fwd: np.ndarray, flow_valid: np.ndarray,
-                stride: int, values: np.ndarray, gaps=(1, 2, 4, 8), per_pair: int = 48,
-                static: np.ndarray | None = None, seed: int = 0) -> Pairs:
+def build_pairs(gray: np.ndarray, textured: np.ndarray, flow: FlowField, values: np.ndarray, gaps=(1, 2, 4, 8),
+                per_pair: int = 48, static: np.ndarray | None = None, seed: int = 0) -> Pairs:
     """Correspondences between frames i and i + g for every gap g (see correspond.match).
 
     gray: uint8 [F, H, W]; textured (bool), values: [F, H', W'] on the flow grid; static: optional bool
@@ -78,16 +77,17 @@ def build_pairs(gray: np.ndarray, textured: np.ndarray, flow_fwd: np.ndarray, fl
     """
     num = values.shape[0]
     h, w = values.shape[1:]
+    stride = flow.stride
 
     def pair(job: tuple[int, int]):
         i, gap = job
         j = i + gap
         rng = np.random.default_rng([seed, gap, i])
-        valid = flow_valid[i] & textured[i]
+        valid = flow.valid[i] & textured[i]
         if static is not None:
             valid &= static[i]
         cy, cx = sample_cells(valid, 2 * per_pair, rng)
-        p, q, ok = match(gray, flow_fwd, flow_valid, stride, i, j, cy, cx)
+        p, q, ok = match(gray, flow, i, j, cy, cx)
         if static is not None:
             iy = np.clip(np.rint(q[:, 1] / stride).astype(np.int64), 0, h - 1)
             ix = np.clip(np.rint(q[:, 0] / stride).astype(np.int64), 0, w - 1)
