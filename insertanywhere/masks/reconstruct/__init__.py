@@ -4,10 +4,10 @@
               options=ReconstructOptions(...))
   preview_frames(scene) -> uint8 [F, H, 2W, 3]
 
-Modules: options (ReconstructOptions, the tuning knobs), inputs (checks), flow (DIS + forward-
-backward check; flow conventions), chain (PnP pose chain), depth (per-frame depth models), bundle
-(bundle adjustment), motion (moving masks), preview, evaluate (bench measurements), spill (the
-float32 flow on disk while the passes run).
+Modules: options (ReconstructOptions, the tuning knobs), inputs (checks), flow (DIS +
+forward-backward check; flow conventions), chain (PnP pose chain), depth (per-frame depth models),
+bundle (bundle adjustment), motion (moving masks), preview, evaluate (bench measurements), spill
+(the float32 flow on disk while the passes run).
 """
 
 from .options import ReconstructOptions
