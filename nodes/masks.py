@@ -205,7 +205,7 @@ class ObjectFromMesh(io.ComfyNode):
     def execute(cls, mesh_file, max_faces=core_object.MAX_FACES) -> io.NodeOutput:
         check_combos(cls, locals())
         obj = core_object.load_mesh(_input_path(mesh_file, "Mesh file"), max_faces)
-        ui = with_warnings(preview_image(_object_preview(obj), cls), obj.info.get("warnings", []), "Object to 3D")
+        ui = with_warnings(preview_image(_object_preview(obj), cls), obj.warnings, "Object to 3D")
         return io.NodeOutput(obj, ui=ui)
 
     @classmethod

@@ -248,7 +248,7 @@ def coverage_warnings(visible: np.ndarray, amodal: np.ndarray) -> list[str]:
 def run_warnings(scene: SceneRecord, obj: Object3D, track: ObjectTrack, visible: np.ndarray,
                  amodal: np.ndarray) -> list[str]:
     """Every warning of a mask run: reconstruction, object, propagation, then where the object shows up."""
-    return (grouped(scene.warnings) + list(obj.info.get("warnings", []))
+    return (grouped(scene.warnings) + list(obj.warnings)
             + list(track.warnings)
             + coverage_warnings(visible, amodal))
 
@@ -311,7 +311,7 @@ def run_masks(video: PathLike, placement: Union[PathLike, dict, Placement], out:
     with _timed(timings, "object3d"):
         obj = load_object(object_mesh, object_image, object_mask, max_faces)
     if log is not None:
-        for message in obj.info.get("warnings", []):
+        for message in obj.warnings:
             log(message)
     with _timed(timings, "decode"):
         frames, fps = _decode(video, start=start, max_frames=max_frames, stride=stride, max_side=max_side,

@@ -19,13 +19,14 @@ from .threads import map_threads
 def triangulate(K: np.ndarray, pose_a: np.ndarray, pose_b: np.ndarray, pa: np.ndarray, pb: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Depth in camera a [N] of the points seen at pixels pa (camera a) and pb (camera b), and the
-    angle between the two viewing rays [N] in degrees (small = unreliable).
+    angle between the two viewing rays [N] in degrees (small = unreliable). pose_a, pose_b:
+    camera_from_world [4, 4] of the two cameras.
 
     Midpoint method: the closest points of the two rays; depth is NaN when either lies behind.
     """
     Kinv = np.linalg.inv(K)
-    a_to_b = pose_b @ invert_rigid(pose_a)
-    R, t = a_to_b[:3, :3], a_to_b[:3, 3]
+    b_from_a = pose_b @ invert_rigid(pose_a)
+    R, t = b_from_a[:3, :3], b_from_a[:3, 3]
     ra = np.c_[pa, np.ones(len(pa))] @ Kinv.T            # rays in camera a, z = 1
     rb = np.c_[pb, np.ones(len(pb))] @ Kinv.T @ R          # camera b rays in camera a axes (R^T rb)
     cb = -R.T @ t                                          # camera b centre in camera a

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from insertanywhere.errors import InsertAnywhereError
+from insertanywhere.masks.object3d import Object3D
 from insertanywhere.masks.placement import PlacedObject, SurfaceFrame, parse_placement
 from insertanywhere.masks.scene import ObjectTrack, SceneRecord
 from insertanywhere.masks.vertical import scene_lines
@@ -140,3 +141,25 @@ def test_masks_from_scene_takes_a_parsed_placement():
 
     with pytest.raises(InsertAnywhereError, match="takes a Placement, got dict; read the JSON with load_placement"):
         masks_from_scene(_scene(), None, {"anchor": [1, 2], "height_px": 30})
+
+
+def _object_fields() -> dict:
+    return {"vertices": np.zeros((4, 3), np.float32), "faces": np.array([[0, 1, 2], [0, 2, 3]], np.int32),
+            "colors": np.zeros((4, 3), np.uint8)}
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"vertices": np.zeros((4, 2), np.float32)}, "vertices"),
+    ({"faces": np.zeros((2, 4), np.int32)}, "faces"),
+    ({"faces": np.zeros((2, 3), np.float32)}, "faces"),
+    ({"colors": np.zeros((3, 3), np.uint8)}, "colors"),
+    ({"object_from_source": np.eye(3)}, "object_from_source"),
+])
+def test_a_wrong_object_field_is_named(change, field):
+    with pytest.raises(ValueError, match=f"^Object3D.{field} is "):
+        Object3D(**{**_object_fields(), **change})
+
+
+def test_a_point_cloud_object_needs_no_faces():
+    obj = Object3D(**{**_object_fields(), "faces": None})
+    assert not obj.is_mesh and obj.warnings == []
