@@ -289,9 +289,7 @@ class Propagate(io.ComfyNode):
     def execute(cls, scene, placement, propagation) -> io.NodeOutput:
         from insertanywhere.masks.track_preview import track_preview
 
-        track = propagate(scene, placement.world_from_object, placement.surface.point, placement.placement.top_k,
-                          placement.placement.height_px, enabled=propagation,
-                          progress=progress_bar(scene.num_frames))
+        track = propagate(scene, placement, enabled=propagation, progress=progress_bar(scene.num_frames))
         ui = with_warnings(preview_video(track_preview(scene, track), scene.fps, "ia_track"),
                            track.warnings, "Propagate")
         return io.NodeOutput(track, ui=ui)

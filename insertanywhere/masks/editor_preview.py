@@ -20,8 +20,8 @@ import numpy as np
 from ..errors import InsertAnywhereError
 from .geometry import transform, unproject
 from .object3d import Object3D
-from .placement import (PLANE_TOLERANCE, Placement, check_in_front, parse_placement, placement_pose, plane_radius,
-                        surface_frame, surface_normal)
+from .placement import (PLANE_TOLERANCE, PlacedObject, Placement, check_in_front, parse_placement, placement_pose,
+                        plane_radius, surface_frame, surface_normal)
 from .propagate import propagate
 from .reproject import composite, contact_scales, render_object, visible_mask
 from .scene import ObjectTrack, SceneRecord
@@ -199,13 +199,14 @@ class EditorSession:
         scene = self.scene
         if not 0 <= frame < scene.num_frames:
             raise InsertAnywhereError(f"Frame {frame} is outside the scene's 0..{scene.num_frames - 1}.")
-        world_from_object, surface = self._pose(placement)
+        placed = self._pose(placement)
+        world_from_object, surface = placed.world_from_object, placed.surface
         check_in_front(self.object3d, np.asarray(scene.camera_from_world[0], np.float64) @ world_from_object)
         track_info: dict = {}
         contact = 1.0
         anchor_world = np.asarray(surface.point, np.float64)
         if frame > 0:
-            track = self._track(placement, world_from_object, surface.point)
+            track = self._track(placed)
             cameras = np.asarray(scene.camera_from_world, np.float64) @ np.asarray(track.world_from_object, np.float64)
             contact = float(contact_scales(scene, cameras, track.support)[frame])  # as reproject does
             motion = track.world_from_object[frame] @ np.linalg.inv(world_from_object)  # frame 0 -> frame t
@@ -247,8 +248,9 @@ class EditorSession:
             return None
         return [float(K[0, 0] * point[0] / point[2] + K[0, 2]), float(K[1, 1] * point[1] / point[2] + K[1, 2])]
 
-    def _track(self, placement: Placement, world_from_object0: np.ndarray, anchor_world: np.ndarray) -> ObjectTrack:
+    def _track(self, placed: PlacedObject) -> ObjectTrack:
         """The propagated track for this placement: cached, or awaited from a running job, or computed."""
+        placement = placed.placement
         with self._lock:
             track = self._tracks.get(placement)
             if track is not None:
@@ -261,7 +263,7 @@ class EditorSession:
             else:
                 owner = False
         if owner:
-            self._compute(placement, job, world_from_object0, anchor_world)
+            self._compute(placed, job)
         job.done.wait()
         if job.error is not None:
             raise job.error
@@ -281,12 +283,12 @@ class EditorSession:
                 return False
             job = self._jobs[placement] = _TrackJob(background=True)
         try:
-            pose, surface = self._pose(placement)
+            placed = self._pose(placement)
         except InsertAnywhereError as exc:
             job.error = exc
             self._finish(placement, job)
             return False
-        threading.Thread(target=self._compute, args=(placement, job, pose, surface.point),
+        threading.Thread(target=self._compute, args=(placed, job),
                          name="ia-editor-propagate", daemon=True).start()
         return True
 
@@ -299,13 +301,14 @@ class EditorSession:
                 self._lines = scene_lines(self.scene)
             return self._lines
 
-    def _pose(self, placement: Placement):
-        """placement_pose on frame 0 (world_from_object [4, 4], SurfaceFrame), memoised."""
+    def _pose(self, placement: Placement) -> PlacedObject:
+        """The placement resolved on frame 0 (placement_pose), memoised."""
         with self._lock:
             hit = self._poses.get(placement)
         if hit is None:
             scene = self.scene
-            hit = placement_pose(placement, scene.depth[0], scene.K, scene.camera_from_world[0], self.lines())
+            hit = PlacedObject(placement, *placement_pose(placement, scene.depth[0], scene.K,
+                                                          scene.camera_from_world[0], self.lines()))
             with self._lock:
                 self._poses[placement] = hit
                 while len(self._poses) > POSES_KEPT:
@@ -316,20 +319,19 @@ class EditorSession:
         with self._lock:
             return placement in self._tracks
 
-    def _compute(self, placement: Placement, job: "_TrackJob", world_from_object0, anchor_world) -> None:
+    def _compute(self, placed: PlacedObject, job: "_TrackJob") -> None:
         def check(done: int, total: int) -> None:
             if job.cancelled:
                 raise _Cancelled()
 
         try:
-            job.track = propagate(self.scene, world_from_object0, anchor_world, placement.top_k,
-                                  placement.height_px, progress=check)
+            job.track = propagate(self.scene, placed, progress=check)
         except _Cancelled as exc:
             job.error = InsertAnywhereError("The preview was superseded by a newer placement; request it again.")
             job.error.__cause__ = exc
         except Exception as exc:  # handed to whoever waits for this job
             job.error = exc
-        self._finish(placement, job)
+        self._finish(placed.placement, job)
 
     def _finish(self, placement: Placement, job: "_TrackJob") -> None:
         with self._lock:

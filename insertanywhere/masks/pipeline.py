@@ -28,7 +28,7 @@ from ..jsontext import parse_json
 from ..progress import Progress
 from .intrinsics import check_intrinsics
 from .object3d import MAX_FACES, Object3D, load_mesh, object_from_image
-from .placement import Placement, SurfaceFrame, check_anchor, parse_placement, place_object
+from .placement import PlacedObject, Placement, SurfaceFrame, check_anchor, parse_placement, place_object
 from .vertical import scene_lines, use_upright
 from .propagate import propagate
 from .reproject import reproject
@@ -213,8 +213,8 @@ def masks_from_scene(scene: SceneRecord, obj: Object3D, placement: Placement, *,
             placement, obj, scene.frames[0], scene.depth[0], scene.K, scene.camera_from_world[0],
             scene_lines(scene) if use_upright(scene, upright) else None, progress=_stage(progress, "place"))
     with _timed(timings, "propagate"):
-        track = propagate(scene, world_from_object, surface.point, placement.top_k, placement.height_px,
-                          enabled=propagation, progress=_stage(progress, "propagate"))
+        track = propagate(scene, PlacedObject(placement, world_from_object, surface), enabled=propagation,
+                          progress=_stage(progress, "propagate"))
     with _timed(timings, "reproject"):
         frames = reproject(scene, obj, track, occlusion=occlusion, splat_px=splat_px,
                            progress=_stage(progress, "reproject"))

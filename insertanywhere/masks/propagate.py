@@ -26,6 +26,7 @@ import numpy as np
 
 from ..progress import Progress, report
 from .geometry import invert_rigid, kabsch, project, transform, unproject
+from .placement import PlacedObject
 from .scene import ObjectTrack, SceneRecord
 
 HIDDEN_TOLERANCE = 0.05   # a support point is hidden when the scene is nearer by this fraction
@@ -219,19 +220,20 @@ def _kabsch_batch(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndar
     return R, mu_d - np.einsum("tij,tj->ti", R, mu_s)
 
 
-def propagate(scene: SceneRecord, world_from_object0: np.ndarray, anchor_world: np.ndarray, top_k: int,
-              height_px: float, enabled: bool = True, progress: Optional[Progress] = None) -> ObjectTrack:
-    """Track the object's pose [F, 4, 4] from its frame-0 pose.
+def propagate(scene: SceneRecord, placed: PlacedObject, enabled: bool = True,
+              progress: Optional[Progress] = None) -> ObjectTrack:
+    """Track the object's pose [F, 4, 4] from its frame-0 pose (placed.world_from_object).
 
-    anchor_world [3]: the surface point under the anchor (SurfaceFrame.point);
-    height_px: the placement's pixel height (sets the support's extent);
+    The support is the scene around the surface point under the anchor (placed.surface.point): the
+    placement's top_k nearest points within an extent set by its pixel height (height_px).
     enabled=False keeps the frame-0 world pose in every frame (camera-only ablation).
     The track says per frame how many support points were tracked (support_count) and whether the
     support has left its frame-0 place, so the following pose is used (moving); it keeps the support
     points (object coordinates) for the reprojection's contact check.
     """
     num = scene.num_frames
-    pose0 = np.asarray(world_from_object0, np.float64)
+    pose0 = np.asarray(placed.world_from_object, np.float64)
+    anchor_world, top_k, height_px = placed.surface.point, placed.placement.top_k, placed.placement.height_px
     poses = np.repeat(pose0[None], num, axis=0)
     support_count = np.zeros(num, np.int64)
     moving = np.zeros(num, bool)

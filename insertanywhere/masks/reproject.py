@@ -79,9 +79,21 @@ def _empty_render(size: tuple[int, int]) -> Render:
 
 @dataclass
 class Reprojection:
+    """The Reproject stage's output: the object's masks and the frames with it painted in."""
+
     visible: np.ndarray  # bool [F, H, W]
     amodal: np.ndarray   # bool [F, H, W]
     anchor: np.ndarray   # uint8 [F, H, W, 3]
+
+    def __post_init__(self) -> None:
+        F, H, W = np.shape(self.amodal)
+        expected = {"visible": ((F, H, W), np.bool_), "amodal": ((F, H, W), np.bool_),
+                    "anchor": ((F, H, W, 3), np.uint8)}
+        for name, (shape, dtype) in expected.items():
+            value = getattr(self, name)
+            if value.shape != shape or value.dtype != dtype:
+                raise ValueError(f"Reprojection.{name} is {value.dtype} {value.shape}, expected {np.dtype(dtype)} "
+                                 f"{list(shape)}")
 
 
 def rasterize(points: np.ndarray, faces: np.ndarray, K: np.ndarray, size: tuple[int, int],

@@ -8,7 +8,7 @@ import pytest
 
 from insertanywhere.masks.geometry import make_pose, rot_z, rotation_angle_deg, transform
 from insertanywhere.masks.object3d import object_from_trimesh
-from insertanywhere.masks.placement import placement_pose
+from insertanywhere.masks.placement import PlacedObject, parse_placement, placement_pose
 from insertanywhere.masks.propagate import propagate, robust_rigid
 from insertanywhere.sample_scene import make_scene
 
@@ -19,12 +19,16 @@ def scene(kind, seed=0):
     return s, s.to_scene_record()
 
 
+def placed(placement: dict, record) -> PlacedObject:
+    plan = parse_placement(placement)
+    return PlacedObject(plan, *placement_pose(plan, record.depth[0], record.K, record.camera_from_world[0]))
+
+
 def track(kind, seed=0, **kwargs):
     s, record = scene(kind, seed)
     record = replace(record, **kwargs)
     obj = object_from_trimesh(s.object_mesh)
-    pose0, surface = placement_pose(s.placement, record.depth[0], record.K, record.camera_from_world[0])
-    result = propagate(record, pose0, surface.point, s.placement["top_k"], s.placement["height_px"])
+    result = propagate(record, placed(s.placement, record))
     return s, result, result.world_from_object @ obj.object_from_source
 
 
@@ -72,11 +76,12 @@ def test_false_motion_flags_on_a_static_support_are_rejected():
 
 def test_without_flow_or_when_disabled_the_pose_is_fixed():
     s, record = scene("moving_support", 0)
-    pose0, surface = placement_pose(s.placement, record.depth[0], record.K, record.camera_from_world[0])
-    off = propagate(record, pose0, surface.point, 64, s.placement["height_px"], enabled=False)
+    start = placed({**s.placement, "top_k": 64}, record)
+    pose0 = start.world_from_object
+    off = propagate(record, start, enabled=False)
     assert (off.world_from_object == pose0).all()
     no_flow_record = replace(record, flow_fwd=None, flow_bwd=None, flow_valid=None)
-    no_flow = propagate(no_flow_record, pose0, surface.point, 64, s.placement["height_px"])
+    no_flow = propagate(no_flow_record, start)
     assert (no_flow.world_from_object == pose0).all() and no_flow.warnings
 
 

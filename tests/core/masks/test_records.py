@@ -9,6 +9,7 @@ import pytest
 from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.masks.object3d import Object3D
 from insertanywhere.masks.placement import PlacedObject, SurfaceFrame, parse_placement
+from insertanywhere.masks.reproject import Reprojection
 from insertanywhere.masks.scene import ObjectTrack, SceneRecord
 from insertanywhere.masks.vertical import scene_lines
 
@@ -163,3 +164,16 @@ def test_a_wrong_object_field_is_named(change, field):
 def test_a_point_cloud_object_needs_no_faces():
     obj = Object3D(**{**_object_fields(), "faces": None})
     assert not obj.is_mesh and obj.warnings == []
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"visible": np.zeros((2, 4, 5), np.uint8)}, "visible"),
+    ({"visible": np.zeros((2, 4, 6), bool)}, "visible"),
+    ({"anchor": np.zeros((2, 4, 5), np.uint8)}, "anchor"),
+])
+def test_a_wrong_reprojection_field_is_named(change, field):
+    fields = {"visible": np.zeros((2, 4, 5), bool), "amodal": np.zeros((2, 4, 5), bool),
+              "anchor": np.zeros((2, 4, 5, 3), np.uint8)}
+    Reprojection(**fields)
+    with pytest.raises(ValueError, match=f"^Reprojection.{field} is "):
+        Reprojection(**{**fields, **change})

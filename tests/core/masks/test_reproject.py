@@ -138,12 +138,12 @@ def _drifting_floor(drift_per_frame: float, num_frames: int = 9):
 def _placed_box(scene):
     from test_editor_preview import _box_object
 
-    from insertanywhere.masks.placement import parse_placement, placement_pose
+    from insertanywhere.masks.placement import PlacedObject, parse_placement, placement_pose
     from insertanywhere.masks.propagate import propagate
 
     placement = parse_placement({"anchor": [80, 70], "height_px": 30})
-    pose, surface = placement_pose(placement, scene.depth[0], scene.K)
-    track = propagate(scene, pose, surface.point, 64, placement.height_px, enabled=False)
+    track = propagate(scene, PlacedObject(placement, *placement_pose(placement, scene.depth[0], scene.K)),
+                      enabled=False)
     return _box_object(), track
 
 
