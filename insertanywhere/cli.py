@@ -37,7 +37,7 @@ def _add_masks(p: argparse.ArgumentParser) -> None:
     obj.add_argument("--object-mesh", type=Path, help="object mesh (.glb/.gltf/.obj/.ply/.stl)")
     obj.add_argument("--object-image", type=Path, help="reference image of the object (with --object-mask)")
     p.add_argument("--object-mask", type=Path, help="mask of the object in --object-image (white = object)")
-    p.add_argument("--placement", required=True, type=Path, help="placement JSON (see FORMAT.md)")
+    p.add_argument("--placement", required=True, type=Path, help="placement JSON (see docs/FORMATS.md)")
     p.add_argument("--depth", type=Path, help="npz with key 'depth' (metric) or 'disparity' (relative inverse)")
     p.add_argument("--intrinsics", type=Path, help="JSON with a 3x3 matrix under key 'K'")
     p.add_argument("--out", required=True, type=Path, help="output folder")
@@ -118,7 +118,7 @@ def report_warnings(command: str, warnings: list[str]) -> None:
 
 def _add_bench(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--scenes", type=Path, help="folder of scene bundles (FORMAT.md)")
+    source.add_argument("--scenes", type=Path, help="folder of scene bundles (docs/FORMATS.md)")
     source.add_argument("--suite", choices=("procedural",),
                         help="the procedural held-out suite: sample scenes of every suite kind, rendered on the fly")
     p.add_argument("--modes", default="oracle,mono,none", help="comma list of oracle, mono, none")

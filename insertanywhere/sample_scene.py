@@ -576,7 +576,7 @@ def _render_reference(mesh, size: int = REF_SIZE):
 
 def derive_placement(world_from_mesh: np.ndarray, mesh_height: float, surface_normal: np.ndarray,
                      camera_from_world: np.ndarray, K: np.ndarray) -> dict:
-    """Invert FORMAT.md's placement rules for a frame-0 object pose.
+    """Invert docs/FORMATS.md's placement rules for a frame-0 object pose.
 
     world_from_mesh: [4, 4] similarity whose mesh +Y is the surface normal; the mesh's base centre
     (origin) is the point p on the surface. Returns the placement dict (anchor, height_px, yaw...).
@@ -816,7 +816,7 @@ class SampleScene:
     frames uint8 [F, H, W, 3] (scene without the object); depth float32 [F, H, W] camera z
     (capped at 100); K float64 [3, 3]; camera_from_world float64 [F, 4, 4]; dynamic bool [F, H, W];
     object_mesh trimesh.Trimesh (canonical frame); object_ref uint8 [h, w, 3]; object_ref_mask
-    uint8 [h, w] 0/255; placement dict (FORMAT.md); object_world_from_mesh float64 [F, 4, 4];
+    uint8 [h, w] 0/255; placement dict (docs/FORMATS.md); object_world_from_mesh float64 [F, 4, 4];
     gt_visible, gt_amodal bool [F, H, W]; composite uint8 [F, H, W, 3]; surface_normal float64 [3]
     (exact world normal of the support at the anchor in frame 0).
     """
@@ -897,7 +897,7 @@ class SampleScene:
         } | ({} if self.K_per_frame is None else {"intrinsics_per_frame": self.K_per_frame.tolist()})
 
     def write_bundle(self, directory: str | Path) -> Path:
-        """Write the bench layout (FORMAT.md) into `directory`; returns it."""
+        """Write the scene bundle layout (docs/FORMATS.md) into `directory`; returns it."""
         from PIL import Image
 
         out = Path(directory)
