@@ -26,6 +26,7 @@ import numpy as np
 from .errors import InsertAnywhereError
 from .jsontext import parse_json
 from .masks.pipeline import masks_from_scene, run_masks
+from .console import report_warnings
 
 MODES = ("oracle", "mono", "none")
 OCCLUDED_SHARE = 0.9  # a frame is occluded when the visible area is below this share of the amodal area
@@ -233,7 +234,5 @@ def main(scenes: Path, modes: Sequence[str] = MODES, out: Optional[Path] = None)
     rows = run_bench(Path(scenes), modes=[m.strip() for m in modes if m.strip()], out=out, echo=True)
     if out is not None:
         print(f"results written to {Path(out) / 'results.md'} and results.json")
-    from .cli import report_warnings
-
     report_warnings("bench", [f"{r['scene']}/{r['mode']}: {w}" for r in rows for w in r.get("warnings", [])])
     return 1 if any("error" in r for r in rows) else 0

@@ -12,19 +12,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .errors import InsertAnywhereError
-
-
-def text_progress(label: str) -> Callable[[int, int], None]:
-    """A one-line progress bar on stderr."""
-
-    def update(done: int, total: int) -> None:
-        width = 30
-        filled = int(width * done / max(total, 1))
-        end = "\n" if done >= total else ""
-        print(f"\r{label:<14} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end, file=sys.stderr,
-              flush=True)
-
-    return update
+from .progress import text_progress
 
 
 # --- masks -----------------------------------------------------------------------------------------
@@ -70,6 +58,7 @@ def _add_masks(p: argparse.ArgumentParser) -> None:
 
 
 def _run_masks(args: argparse.Namespace) -> int:
+    from .console import report_warnings
     from .masks.pipeline import run_masks
 
     if args.object_image and not args.object_mask:
@@ -103,15 +92,6 @@ def _scene_cache(args: argparse.Namespace):
     # its warnings join the run's (scene.info), printed with the others at the end
     return SceneCache.from_gb(args.cache, DEFAULT_MAX_GB if args.cache_max_gb is None else args.cache_max_gb,
                               "--cache-max-gb")
-
-
-def report_warnings(command: str, warnings: list[str]) -> None:
-    """Each warning of the run on stderr, then the summary line (also when there are none)."""
-    from .masks.pipeline import warning_summary
-
-    for warning in warnings:
-        print(f"insertanywhere {command}: warning: {warning}", file=sys.stderr)
-    print(f"insertanywhere {command}: {warning_summary(warnings)}", file=sys.stderr, flush=True)
 
 
 # --- bench -----------------------------------------------------------------------------------------
