@@ -19,7 +19,6 @@ from .raster import _look_at
 from .textures import _hsv
 from .world import _DEFAULT_LIGHT, _UP, _Light, _Material, _pose_z, _smoothstep, _World, _WorldBuilder
 
-
 KINDS = ("static", "moving_support", "occluder")
 _WALKER_HEIGHT = 2.1
 _WALKER_DEPTH = 0.08  # half depth

@@ -6,7 +6,6 @@ import numpy as np
 
 from .textures import _hsv
 
-
 OBJECT_SHAPES = ("vase", "box")
 _FACES = (((1, 0, 0), (0, 1, 0), (0, 0, 1)), ((-1, 0, 0), (0, 0, 1), (0, 1, 0)),
           ((0, 1, 0), (0, 0, 1), (1, 0, 0)), ((0, -1, 0), (1, 0, 0), (0, 0, 1)),

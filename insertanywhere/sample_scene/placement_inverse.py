@@ -8,7 +8,6 @@ import numpy as np
 
 from ..masks.geometry import rot_y
 
-
 TOP_K = 64
 
 

@@ -9,7 +9,6 @@ import numpy as np
 from ..masks.geometry import make_pose
 from .world import _DEFAULT_LIGHT, _NEAR, _Light
 
-
 REF_SIZE = 256
 
 

@@ -24,7 +24,6 @@ from .textures import _shade
 from .truth import _exact_flow, _mono_disparity, _sample_nearest
 from .world import _DEFAULT_LIGHT, _UP, _Light, _World
 
-
 ALL_KINDS = KINDS + SUITE_KINDS  # the index seeds the generator: append only
 BACKGROUND_DEPTH = 100.0
 

@@ -13,7 +13,6 @@ import numpy as np
 
 from ..masks.geometry import make_pose, rot_z
 
-
 _UP = np.array([0.0, 0.0, 1.0])
 _LIGHT = np.array([0.35, -0.55, 0.76]) / np.linalg.norm([0.35, -0.55, 0.76])
 _NEAR = 1e-3
