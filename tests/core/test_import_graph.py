@@ -40,10 +40,11 @@ def imported_names(module: str, path: Path, modules: dict[str, Path]) -> list[st
 
 
 def _sibling_script(module: str, name: str, modules: dict[str, Path]) -> str:
-    """Scripts run as files import their siblings top-level: `import helper` in scripts/ is scripts.helper."""
+    """Scripts run as files import their siblings top-level: `import helper` in scripts/ is scripts.helper.
+    The top-level name `nodes` is ComfyUI's nodes.py, never the pack's nodes package (imported relatively)."""
     if module.startswith("scripts.") and f"scripts.{name}" in modules:
         return f"scripts.{name}"
-    return name
+    return "comfyui." + name if name.split(".")[0] == "nodes" else name
 
 
 def _targets(name: str, modules: dict[str, Path]) -> set[str]:
@@ -88,11 +89,12 @@ def test_no_import_cycles():
 def test_the_graph_reads_relative_lazy_package_and_script_imports(tmp_path):
     files = {
         "insertanywhere/__init__.py": "",
+        "nodes/__init__.py": "from insertanywhere import a\n",
         "insertanywhere/a.py": "from .sub.c import h\n",
         "insertanywhere/sub/__init__.py": "from .b import g\n",
         "insertanywhere/sub/b.py": "import numpy\ndef g():\n    from ..a import x\n",
         "insertanywhere/sub/c.py": "from . import b\n",
-        "scripts/build.py": "from helper import y\nimport insertanywhere.a\n",
+        "scripts/build.py": "from helper import y\nimport insertanywhere.a\nimport nodes\n",
         "scripts/helper.py": "def y():\n    import build\n",
     }
     for name, text in files.items():
@@ -100,6 +102,7 @@ def test_the_graph_reads_relative_lazy_package_and_script_imports(tmp_path):
         (tmp_path / name).write_text(text)
     graph = import_graph(project_modules(tmp_path))
     assert graph == {
+        "nodes": {"insertanywhere", "insertanywhere.a"},
         "insertanywhere": set(),
         "insertanywhere.a": {"insertanywhere.sub", "insertanywhere.sub.c"},
         "insertanywhere.sub": {"insertanywhere.sub.b"},
