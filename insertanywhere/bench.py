@@ -23,10 +23,10 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
+from .console import report_warnings
 from .errors import InsertAnywhereError
 from .jsontext import parse_json
 from .masks.pipeline import masks_from_scene, run_masks
-from .console import report_warnings
 
 MODES = ("oracle", "mono", "none")
 OCCLUDED_SHARE = 0.9  # a frame is occluded when the visible area is below this share of the amodal area
@@ -157,7 +157,7 @@ def run_scene(folder: Path, mode: str, out: Optional[Path] = None, ablation: boo
         row["camera_only"]["seconds"] = round(time.perf_counter() - started, 3)
     row["frames"] = count
     row["timings"] = {k: round(v, 3) for k, v in result.timings.items()}
-    row["moving_frames"] = int(sum(result.track.info.get("moving", [])))
+    row["moving_frames"] = int(result.track.moving.sum())
     row["warnings"] = list(result.warnings)
     return row
 

@@ -89,7 +89,7 @@ def _scene_cache(args: argparse.Namespace):
         return None
     if args.cache.exists() and not args.cache.is_dir():
         raise InsertAnywhereError(f"--cache '{args.cache}' is a file; give a folder.")
-    # its warnings join the run's (scene.info), printed with the others at the end
+    # its warnings join the run's (scene.warnings), printed with the others at the end
     return SceneCache.from_gb(args.cache, DEFAULT_MAX_GB if args.cache_max_gb is None else args.cache_max_gb,
                               "--cache-max-gb")
 

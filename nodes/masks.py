@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,15 +28,6 @@ DEFAULT_PLACEMENT = json.dumps({"anchor": [160, 120], "height_px": 60, "yaw_deg"
 DEPTH_NONE = "none (video only)"
 DEPTH_SUFFIXES = (".npz",)
 OBJECT_TO_PLACE = OBJECT_TIP + " Goes to Place Object and Reproject."
-
-
-@dataclass
-class PlacedObject:
-    """IA_PLACEMENT: the resolved frame-0 pose of the object on a scene."""
-
-    placement: core_placement.Placement
-    world_from_object: np.ndarray  # [4, 4]
-    surface: core_placement.SurfaceFrame
 
 
 def _input_files(suffixes: tuple[str, ...]) -> list[str]:
@@ -131,7 +121,7 @@ class Reconstruct4D(io.ComfyNode):
                                       progress=progress_bar(len(video)))
         preview = preview_frames(scene)
         ui = with_warnings(preview_video(preview, scene.fps, "ia_reconstruct"),
-                           grouped(scene.info.get("warnings", [])), "4D Reconstruct")
+                           grouped(scene.warnings), "4D Reconstruct")
         return io.NodeOutput(scene, masks_to_tensor(scene.moving), frames_to_image(preview), ui=ui)
 
     @classmethod
@@ -215,7 +205,7 @@ class ObjectFromMesh(io.ComfyNode):
     def execute(cls, mesh_file, max_faces=core_object.MAX_FACES) -> io.NodeOutput:
         check_combos(cls, locals())
         obj = core_object.load_mesh(_input_path(mesh_file, "Mesh file"), max_faces)
-        ui = with_warnings(preview_image(_object_preview(obj), cls), obj.info.get("warnings", []), "Object to 3D")
+        ui = with_warnings(preview_image(_object_preview(obj), cls), obj.warnings, "Object to 3D")
         return io.NodeOutput(obj, ui=ui)
 
     @classmethod
@@ -268,7 +258,7 @@ class PlaceObject(io.ComfyNode):
         pose, surface, preview = core_placement.place_object(
             plan, object, scene.frames[0], scene.depth[0], scene.K, scene.camera_from_world[0],
             scene_lines(scene) if upright else None, progress=progress_bar(1))
-        placed = PlacedObject(plan, pose, surface)
+        placed = core_placement.PlacedObject(plan, pose, surface)
         # no image on the node: the editor above shows frame 0 with the object, live (a run's picture
         # under it would go stale with the first drag); the preview output feeds a Preview Image node
         return io.NodeOutput(placed, frames_to_image(preview[None]))
@@ -303,7 +293,7 @@ class Propagate(io.ComfyNode):
                           placement.placement.height_px, enabled=propagation,
                           progress=progress_bar(scene.num_frames))
         ui = with_warnings(preview_video(track_preview(scene, track), scene.fps, "ia_track"),
-                           track.info.get("warnings", []), "Propagate")
+                           track.warnings, "Propagate")
         return io.NodeOutput(track, ui=ui)
 
 

@@ -211,8 +211,8 @@ class EditorSession:
             motion = track.world_from_object[frame] @ np.linalg.inv(world_from_object)  # frame 0 -> frame t
             anchor_world = transform(motion, anchor_world[None])[0]
             world_from_object = track.world_from_object[frame]
-            track_info = {"support": track.info["support"][frame], "moving": track.info["moving"][frame],
-                          "warnings": track.info.get("warnings", [])}
+            track_info = {"support": int(track.support_count[frame]), "moving": bool(track.moving[frame]),
+                          "warnings": list(track.warnings)}
         height, width = scene.size
         scale = min(1.0, max_side / max(height, width))
         size = (max(1, round(height * scale)), max(1, round(width * scale)))

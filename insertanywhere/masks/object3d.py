@@ -58,7 +58,19 @@ class Object3D:
     colors: np.ndarray
     object_from_source: np.ndarray = field(default_factory=lambda: np.eye(4))
     source: str = ""
-    info: dict = field(default_factory=dict)  # "warnings": messages for the user (e.g. the mesh was simplified)
+    warnings: list[str] = field(default_factory=list)  # for the user, e.g. the mesh was simplified
+
+    def __post_init__(self) -> None:
+        """Shapes as in the class doc; ValueError names the first field that is off."""
+        V = len(self.vertices)
+        expected = {"vertices": ((V, 3), np.floating), "colors": ((V, 3), np.uint8),
+                    "object_from_source": ((4, 4), np.floating)}
+        if self.faces is not None:
+            expected["faces"] = ((len(self.faces), 3), np.integer)
+        for name, (shape, kind) in expected.items():
+            value = np.asarray(getattr(self, name))
+            if value.shape != shape or not np.issubdtype(value.dtype, kind):
+                raise ValueError(f"Object3D.{name} is {value.dtype} {value.shape}, expected {shape} {kind.__name__}")
 
     @property
     def is_mesh(self) -> bool:
@@ -150,7 +162,7 @@ def object_from_trimesh(loaded, name: str = "mesh", source: str = "", max_faces:
     canon, matrix = normalise_vertices(np.concatenate(vertices), f"Mesh '{name}'")
     tri = np.concatenate(faces).astype(np.int32) if faces else None
     colors = np.concatenate(colors)
-    info: dict = {}
+    warnings: list[str] = []
     if tri is not None:
         tri = _drop_degenerate(canon, tri, name)
         before, layers = len(tri), mesh_layers(canon, tri)
@@ -164,9 +176,9 @@ def object_from_trimesh(loaded, name: str = "mesh", source: str = "", max_faces:
             else:
                 why, fix = (f"stacked {layers:.0f} deep over the object (over {MAX_LAYERS:.0f}: large overlapping "
                             "triangles, not a surface)", "Re-export the object as a surface mesh.")
-            info["warnings"] = [
+            warnings = [
                 f"Mesh '{name}' has {before} triangles {why}; simplified to {len(tri)} for rendering speed. {fix}"]
-    return Object3D(canon, tri, colors, matrix, source=source or name, info=info)
+    return Object3D(canon, tri, colors, matrix, source=source or name, warnings=warnings)
 
 
 def check_max_faces(max_faces) -> int:

@@ -2,7 +2,7 @@
 
   run_masks(video, placement, out, object_mesh=... | object_image=... + object_mask=..., depth=, intrinsics=)
       object to 3D -> decode -> reconstruct -> place -> propagate -> reproject -> write
-  masks_from_scene(scene, obj, placement)  the stages after reconstruction, in memory
+  masks_from_scene(scene, obj, placement)  the stages after reconstruction, in memory (placement parsed)
 
 Output folder: visible/00000.png ... and amodal/00000.png ... (0/255, full resolution, one per
 frame), anchor.mp4 (frames with the object painted in), preview.png (frame 0 with the object),
@@ -16,6 +16,7 @@ import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Union
@@ -58,7 +59,7 @@ class MaskResult:
 
     def summary(self) -> str:
         seen = self.visible.any(axis=(1, 2))
-        moved = sum(self.track.info.get("moving", []))
+        moved = int(self.track.moving.sum())
         return (f"{len(self.visible)} frames, object visible in {int(seen.sum())}, support moving in {moved}, "
                 f"up from {self.surface.up_source}, {self.timings.get('total', 0.0):.1f} s")
 
@@ -193,7 +194,7 @@ def load_intrinsics(intrinsics: Union[PathLike, np.ndarray, list, dict]) -> np.n
     return check_intrinsics(intrinsics, where)
 
 
-def masks_from_scene(scene: SceneRecord, obj: Object3D, placement: Union[Placement, dict, str], *,
+def masks_from_scene(scene: SceneRecord, obj: Object3D, placement: Placement, *,
                      occlusion: bool = True, propagation: bool = True, splat_px: Optional[int] = None,
                      upright: str = "auto", progress: Optional[StageProgress] = None) -> MaskResult:
     """Place, propagate and reproject on a reconstructed scene.
@@ -201,22 +202,22 @@ def masks_from_scene(scene: SceneRecord, obj: Object3D, placement: Union[Placeme
     occlusion=False and propagation=False together are the camera-only ablation. upright: "on"
     takes 'up' from the scene's vertical lines on level surfaces (see placement.surface_normal),
     "off" from the depth alone, "auto" decides by the depth input (vertical.use_upright).
+    placement: a parsed Placement (parse_placement / load_placement), so the JSON is read once.
     """
-    placement = parse_placement(placement)
-    timings = {}
-    started = time.perf_counter()
-    world_from_object, surface, preview = place_object(
-        placement, obj, scene.frames[0], scene.depth[0], scene.K, scene.camera_from_world[0],
-        scene_lines(scene) if use_upright(scene, upright) else None, progress=_stage(progress, "place"))
-    timings["place"] = time.perf_counter() - started
-    started = time.perf_counter()
-    track = propagate(scene, world_from_object, surface.point, placement.top_k, placement.height_px,
-                      enabled=propagation, progress=_stage(progress, "propagate"))
-    timings["propagate"] = time.perf_counter() - started
-    started = time.perf_counter()
-    frames = reproject(scene, obj, track, occlusion=occlusion, splat_px=splat_px,
-                       progress=_stage(progress, "reproject"))
-    timings["reproject"] = time.perf_counter() - started
+    if not isinstance(placement, Placement):
+        raise InsertAnywhereError(f"masks_from_scene takes a Placement, got {type(placement).__name__}; "
+                                  "read the JSON with load_placement first.")
+    timings: dict[str, float] = {}
+    with _timed(timings, "place"):
+        world_from_object, surface, preview = place_object(
+            placement, obj, scene.frames[0], scene.depth[0], scene.K, scene.camera_from_world[0],
+            scene_lines(scene) if use_upright(scene, upright) else None, progress=_stage(progress, "place"))
+    with _timed(timings, "propagate"):
+        track = propagate(scene, world_from_object, surface.point, placement.top_k, placement.height_px,
+                          enabled=propagation, progress=_stage(progress, "propagate"))
+    with _timed(timings, "reproject"):
+        frames = reproject(scene, obj, track, occlusion=occlusion, splat_px=splat_px,
+                           progress=_stage(progress, "reproject"))
     warnings = run_warnings(scene, obj, track, frames.visible, frames.amodal)
     return MaskResult(frames.visible, frames.amodal, frames.anchor, preview, track, surface, placement,
                       scene, obj, timings, warnings)
@@ -247,8 +248,8 @@ def coverage_warnings(visible: np.ndarray, amodal: np.ndarray) -> list[str]:
 def run_warnings(scene: SceneRecord, obj: Object3D, track: ObjectTrack, visible: np.ndarray,
                  amodal: np.ndarray) -> list[str]:
     """Every warning of a mask run: reconstruction, object, propagation, then where the object shows up."""
-    return (grouped(scene.info.get("warnings", [])) + list(obj.info.get("warnings", []))
-            + list(track.info.get("warnings", []))
+    return (grouped(scene.warnings) + list(obj.warnings)
+            + list(track.warnings)
             + coverage_warnings(visible, amodal))
 
 
@@ -302,29 +303,64 @@ def run_masks(video: PathLike, placement: Union[PathLike, dict, Placement], out:
     mesh. cache: a scene_cache.SceneCache to reuse the reconstruction of the same frames and inputs
     (its warnings join the scene's).
     """
-    from .. import memory
-    from ..video import fit_frame, fit_intrinsics, fit_point, fit_transform, probe, read_video
-
     total_start = time.perf_counter()
     timings: dict[str, float] = {}
     plan = load_placement(placement)  # validate the cheap inputs before the expensive stages
     depth_input = load_depth(depth) if depth is not None else {}
     K = load_intrinsics(intrinsics) if intrinsics is not None else None
-    started = time.perf_counter()
-    obj = load_object(object_mesh, object_image, object_mask, max_faces)
-    timings["object3d"] = time.perf_counter() - started
+    with _timed(timings, "object3d"):
+        obj = load_object(object_mesh, object_image, object_mask, max_faces)
     if log is not None:
-        for message in obj.info.get("warnings", []):
+        for message in obj.warnings:
             log(message)
+    with _timed(timings, "decode"):
+        frames, fps = _decode(video, start=start, max_frames=max_frames, stride=stride, max_side=max_side,
+                              fit=fit, frame_count=frame_count, progress=_stage(progress, "decode"),
+                              memory_budget=memory_budget, with_depth=bool(depth_input))
+    plan, K = _fit_to_frames(video, plan, K, frames.shape[1:3], fit)
+    depth_input = {key: _select_maps(values, len(frames), start, stride, fit, frames.shape[1:3])
+                   for key, values in depth_input.items()}
+    with _timed(timings, "reconstruct"):
+        scene, _ = reconstruct_cached(cache, frames, fps=fps, depth_input=depth_input, K=K,
+                                      progress=_stage(progress, "reconstruct"))
+    result = masks_from_scene(scene, obj, plan, occlusion=occlusion, propagation=propagation,
+                              splat_px=splat_px, upright=upright, progress=progress)
+    timings.update(result.timings)
+    if out is not None:
+        with _timed(timings, "write"):
+            write_outputs(result, out, fps)
+    timings["total"] = time.perf_counter() - total_start
+    result.timings = timings
+    if out is not None:
+        _write_json(Path(out) / "timings.json", {k: round(v, 4) for k, v in timings.items()})
+    return result
 
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str):
+    """timings[name] = seconds the block took (not set when it raises)."""
     started = time.perf_counter()
-    budget = memory.budget(memory_budget, with_depth=bool(depth_input))
-    frames, fps = read_video(video, start=start, max_frames=max_frames, stride=stride, max_side=max_side,
-                             multiple=16, fit=fit, frame_count=frame_count, progress=_stage(progress, "decode"),
-                             memory=budget)
-    timings["decode"] = time.perf_counter() - started
-    size = frames.shape[1:3]
-    if fit != "none":  # the placement and K are in the source video's pixels: fit them like the frames
+    yield
+    timings[name] = time.perf_counter() - started
+
+
+def _decode(video: PathLike, *, memory_budget: Optional[float], with_depth: bool, **selection):
+    """(frames uint8 [F, H, W, 3], fps) as the Load Video node reads them (multiple of 16), refused
+    before decoding when they would not fit the memory budget."""
+    from .. import memory
+    from ..video import read_video
+
+    budget = memory.budget(memory_budget, with_depth=with_depth)
+    return read_video(video, multiple=16, memory=budget, **selection)
+
+
+def _fit_to_frames(video: PathLike, plan: Placement, K: Optional[np.ndarray], size: tuple[int, int],
+                   fit: str) -> tuple[Placement, Optional[np.ndarray]]:
+    """The placement and K, given in the source video's pixels, fitted like the frames (size
+    (H, W)); the anchor is then checked against the frames."""
+    from ..video import fit_intrinsics, fit_point, fit_transform, probe
+
+    if fit != "none":
         info = probe(video)
         source = (info.height, info.width)
         if source != size:
@@ -332,37 +368,25 @@ def run_masks(video: PathLike, placement: Union[PathLike, dict, Placement], out:
                 K = fit_intrinsics(K, source, size, fit)
             plan = dataclasses.replace(plan, anchor=fit_point(plan.anchor, source, size, fit),
                                        height_px=plan.height_px * fit_transform(source, size, fit)[1])
-    check_anchor(plan, frames.shape[1:3])
+    check_anchor(plan, size)
+    return plan, K
 
-    for key, values in depth_input.items():
-        last = start + (len(frames) - 1) * stride  # the last source frame used
-        if len(values) <= last:
-            raise InsertAnywhereError(
-                f"The depth input has {len(values)} frames but the video has {len(frames)} selected frames, "
-                f"up to frame {last}; give one depth map per video frame (or lower --frame-cap)."
-            )
-        values = values[start:last + 1:stride]
-        if fit != "none":
-            values = np.stack([fit_frame(np.asarray(m, np.float32), size, fit) for m in values])
-        depth_input[key] = values
 
-    started = time.perf_counter()
-    scene, _ = reconstruct_cached(cache, frames, fps=fps, depth_input=depth_input, K=K,
-                                  progress=_stage(progress, "reconstruct"))
-    timings["reconstruct"] = time.perf_counter() - started
+def _select_maps(values: np.ndarray, num_frames: int, start: int, stride: int, fit: str,
+                 size: tuple[int, int]) -> np.ndarray:
+    """The depth (or disparity) maps of the selected frames, fitted like them."""
+    from ..video import fit_frame
 
-    result = masks_from_scene(scene, obj, plan, occlusion=occlusion, propagation=propagation,
-                              splat_px=splat_px, upright=upright, progress=progress)
-    timings.update(result.timings)
-    if out is not None:
-        started = time.perf_counter()
-        write_outputs(result, out, fps)
-        timings["write"] = time.perf_counter() - started
-    timings["total"] = time.perf_counter() - total_start
-    result.timings = timings
-    if out is not None:
-        _write_json(Path(out) / "timings.json", {k: round(v, 4) for k, v in timings.items()})
-    return result
+    last = start + (num_frames - 1) * stride  # the last source frame used
+    if len(values) <= last:
+        raise InsertAnywhereError(
+            f"The depth input has {len(values)} frames but the video has {num_frames} selected frames, "
+            f"up to frame {last}; give one depth map per video frame (or lower --frame-cap)."
+        )
+    values = values[start:last + 1:stride]
+    if fit != "none":
+        values = np.stack([fit_frame(np.asarray(m, np.float32), size, fit) for m in values])
+    return values
 
 
 def write_outputs(result: MaskResult, out: PathLike, fps: float) -> Path:
@@ -394,8 +418,8 @@ def write_outputs(result: MaskResult, out: PathLike, fps: float) -> Path:
         "camera_from_world": np.round(result.scene.camera_from_world.astype(np.float64), 6).tolist(),
         "K": np.asarray(result.scene.K, np.float64).tolist(),
         "placement": result.placement.to_dict(),
-        "support": result.track.info.get("support", []),
-        "moving": result.track.info.get("moving", []),
+        "support": result.track.support_count.tolist(),
+        "moving": result.track.moving.tolist(),
         "warnings": list(result.warnings),
     })
     return out

@@ -79,6 +79,25 @@ class SurfaceFrame:
     up_source: str = "depth"
 
 
+@dataclass
+class PlacedObject:
+    """The object's resolved frame-0 pose on a scene (the Place Object node's IA_PLACEMENT output)."""
+
+    placement: Placement
+    world_from_object: np.ndarray  # float [4, 4] similarity: canonical object -> world
+    surface: SurfaceFrame
+
+    def __post_init__(self):
+        if not isinstance(self.placement, Placement):
+            raise ValueError(f"PlacedObject.placement is a {type(self.placement).__name__}, expected a Placement "
+                             "(parse it with parse_placement)")
+        pose = np.asarray(self.world_from_object)
+        if pose.shape != (4, 4) or not np.issubdtype(pose.dtype, np.floating):
+            raise ValueError(f"PlacedObject.world_from_object is {pose.dtype} {pose.shape}, expected float [4, 4]")
+        if not isinstance(self.surface, SurfaceFrame):
+            raise ValueError(f"PlacedObject.surface is a {type(self.surface).__name__}, expected a SurfaceFrame")
+
+
 def parse_placement(source: Union[str, bytes, dict, Placement]) -> Placement:
     """Strictly validate the placement JSON (text or already-parsed dict)."""
     if isinstance(source, Placement):

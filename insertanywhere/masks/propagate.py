@@ -226,14 +226,15 @@ def propagate(scene: SceneRecord, world_from_object0: np.ndarray, anchor_world: 
     anchor_world [3]: the surface point under the anchor (SurfaceFrame.point);
     height_px: the placement's pixel height (sets the support's extent);
     enabled=False keeps the frame-0 world pose in every frame (camera-only ablation).
-    info: per frame 'support' (support points tracked), 'moving' (the support has left its frame-0
-    place, so the following pose is used), 'warnings'. The track keeps the support points (object
-    coordinates) for the reprojection's contact check.
+    The track says per frame how many support points were tracked (support_count) and whether the
+    support has left its frame-0 place, so the following pose is used (moving); it keeps the support
+    points (object coordinates) for the reprojection's contact check.
     """
     num = scene.num_frames
     pose0 = np.asarray(world_from_object0, np.float64)
     poses = np.repeat(pose0[None], num, axis=0)
-    info = {"support": [0] * num, "moving": [False] * num, "warnings": []}
+    support_count = np.zeros(num, np.int64)
+    moving = np.zeros(num, bool)
     K = scene.K.astype(np.float64)
     camera_from_world0 = scene.camera_from_world[0].astype(np.float64)
     object_height = float(np.cbrt(abs(np.linalg.det(pose0[:3, :3]))))
@@ -244,36 +245,35 @@ def propagate(scene: SceneRecord, world_from_object0: np.ndarray, anchor_world: 
     local = transform(object_from_world, support_world)  # fixed in the object's frame
     if not enabled or num == 1:
         report(progress, num, num)
-        return ObjectTrack(poses, info, local)
+        return ObjectTrack(poses, support_count, moving, support=local)
     if scene.flow_fwd is None:
-        info["warnings"].append("the scene record has no optical flow; the object stays fixed in the world")
-        return ObjectTrack(poses, info, local)
+        return ObjectTrack(poses, support_count, moving, support=local,
+                           warnings=["the scene record has no optical flow; the object stays fixed in the world"])
     object_from_camera0 = object_from_world @ invert_rigid(camera_from_world0)
     patch = support_patch(scene, anchor_cam, height_px, object_height).to_frame(object_from_camera0)
-    info["support"][0] = len(local)
+    support_count[0] = len(local)
     rng = np.random.default_rng(0)
     following = pose0  # the hypothesis that the support moves: it follows the support's flow
     displaced = False
     pending: dict[int, np.ndarray] = {}  # undecided frames since the following pose left the static one
     for t in range(1, num):
         look = _Look(scene, t, patch)
-        following, info["support"][t], flagged = _follow(scene, t - 1, following, local, patch, look, rng)
+        following, support_count[t], flagged = _follow(scene, t - 1, following, local, patch, look, rng)
         displaced, following = _decide(look, pose0, following, flagged, displaced)
         if displaced:  # the support was already moving in the undecided frames: follow there too
             for k, pose in pending.items():
-                poses[k], info["moving"][k] = pose, True
+                poses[k], moving[k] = pose, True
             pending = {}
             poses[t] = following
         elif np.array_equal(following, pose0):
             pending = {}
         else:
             pending[t] = following
-        info["moving"][t] = displaced
+        moving[t] = displaced
         report(progress, t, num - 1)
-    lost = [t for t in range(1, num) if info["support"][t] < MIN_POINTS]
-    if lost:
-        info["warnings"].append(f"support not visible in {len(lost)} frame(s) (first {lost[0]}); pose held there")
-    return ObjectTrack(poses, info, local)
+    lost = [t for t in range(1, num) if support_count[t] < MIN_POINTS]
+    warnings = [f"support not visible in {len(lost)} frame(s) (first {lost[0]}); pose held there"] if lost else []
+    return ObjectTrack(poses, support_count, moving, warnings, local)
 
 
 def _follow(scene: SceneRecord, t: int, pose: np.ndarray, local: np.ndarray, patch: _Patch, look: "_Look",

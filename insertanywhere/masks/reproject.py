@@ -103,12 +103,8 @@ def rasterize(points: np.ndarray, faces: np.ndarray, K: np.ndarray, size: tuple[
     front = (z[a] > NEAR_Z) & (z[b] > NEAR_Z) & (z[c] > NEAR_Z)
     faces, a, b, c = faces[front], a[front], b[front], c[front]
     u, v = uv[:, 0], uv[:, 1]
-    # Per-face pixel bounding boxes clipped to the image (elementwise min/max of the 3 corners:
-    # much faster than a reduction over a strided axis for large meshes).
-    x0 = np.clip(np.ceil(np.minimum(np.minimum(u[a], u[b]), u[c])), 0, width).astype(np.int64)
-    x1 = np.clip(np.floor(np.maximum(np.maximum(u[a], u[b]), u[c])), -1, width - 1).astype(np.int64)
-    y0 = np.clip(np.ceil(np.minimum(np.minimum(v[a], v[b]), v[c])), 0, height).astype(np.int64)
-    y1 = np.clip(np.floor(np.maximum(np.maximum(v[a], v[b]), v[c])), -1, height - 1).astype(np.int64)
+    x0, x1 = _pixel_span(u[a], u[b], u[c], width)
+    y0, y1 = _pixel_span(v[a], v[b], v[c], height)
     keep = (x1 >= x0) & (y1 >= y0)
     if not keep.any():
         out = _empty_render(size)
@@ -133,19 +129,37 @@ def rasterize(points: np.ndarray, faces: np.ndarray, K: np.ndarray, size: tuple[
     tri = _Triangles(ax, ay, bx, by, cx, cy, area, x0 - box[2], y0 - box[0], x1 - box[2],
                      z[faces[:, 0]], z[faces[:, 1]], z[faces[:, 2]],
                      None if colors is None else colors[faces].astype(np.float32), shade)
-    rows = y1 - y0 + 1
-    ends = np.cumsum(rows)
-    start = 0
-    while start < len(faces):
-        stop = int(np.searchsorted(ends, (ends[start - 1] if start else 0) + MAX_CANDIDATES, side="right"))
-        stop = max(stop, start + 1)
-        out.pixel_tests += _raster_faces(tri, np.arange(start, stop), rows[start:stop], win_w, depth, color,
-                                         lambda done: report(progress, done, len(faces)))
-        start = stop
-        report(progress, start, len(faces))
+    out.pixel_tests += _raster_chunks(tri, y1 - y0 + 1, win_w, depth, color, progress)
     out.depth[out.window] = depth.reshape(win_h, win_w)
     out.color[out.window] = np.clip(color, 0, 255).astype(np.uint8).reshape(win_h, win_w, 3)
     return out
+
+
+def _pixel_span(p: np.ndarray, q: np.ndarray, r: np.ndarray, extent: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and last pixel index (int64) inside each triangle's extent along one axis, clipped to
+    0..extent-1 (first > last: no pixel centre). Elementwise min/max of the 3 corners: much faster
+    than a reduction over a strided axis for large meshes."""
+    first = np.clip(np.ceil(np.minimum(np.minimum(p, q), r)), 0, extent).astype(np.int64)
+    last = np.clip(np.floor(np.maximum(np.maximum(p, q), r)), -1, extent - 1).astype(np.int64)
+    return first, last
+
+
+def _raster_chunks(tri: "_Triangles", rows: np.ndarray, win_w: int, depth: np.ndarray, color: np.ndarray,
+                   progress: Optional[Progress]) -> int:
+    """Rasterise the triangles (rows [M] pixel rows each) in chunks of about MAX_CANDIDATES row
+    spans into the window buffers; returns the pixel tests. progress follows the faces done."""
+    total = len(rows)
+    ends = np.cumsum(rows)
+    tests = 0
+    start = 0
+    while start < total:
+        stop = int(np.searchsorted(ends, (ends[start - 1] if start else 0) + MAX_CANDIDATES, side="right"))
+        stop = max(stop, start + 1)
+        tests += _raster_faces(tri, np.arange(start, stop), rows[start:stop], win_w, depth, color,
+                               lambda done: report(progress, done, total))
+        start = stop
+        report(progress, start, total)
+    return tests
 
 
 @dataclass

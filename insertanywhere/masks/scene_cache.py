@@ -1,8 +1,8 @@
 """A disk cache of reconstructed scenes, shared by the 4D Reconstruct node and `insertanywhere masks --cache`.
 
   cache = SceneCache(folder, max_bytes)                  (or SceneCache.from_gb(folder, gb))
-  scene, warnings = reconstruct_cached(cache, frames, fps=, depth_input=, K=, fov_deg=, progress=, **settings)
-  key = scene_key(frames, fps=, depth_input=, K=, fov_deg=, **settings)
+  scene, warnings = reconstruct_cached(cache, frames, fps=, depth_input=, K=, fov_deg=, progress=, options=)
+  key = scene_key(frames, fps=, depth_input=, K=, fov_deg=, options=)
   scene, warnings = cache.load_or_compute(key, compute)
   cache.get(key) -> SceneRecord | None, cache.put(key, scene)   (both add to cache.warnings)
 
@@ -18,18 +18,20 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import json
 import logging
 import os
 import time
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Union
 
 import numpy as np
 
 from ..errors import InsertAnywhereError
 from .scene import SCENE_FORMAT_VERSION, TEMP_SUFFIX, SceneRecord
+
+if TYPE_CHECKING:
+    from .reconstruct import ReconstructOptions
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())  # callers show the returned warnings; no bare stderr lines from here
@@ -40,30 +42,24 @@ PREFIX, SUFFIX = "scene_", ".npz"
 GB = 10 ** 9
 MB = 10 ** 6
 
-# reconstruct() arguments that are data or plumbing, not settings (they are keyed separately or not at all)
-_NOT_SETTINGS = {"frames", "depth", "disparity", "K", "fov_deg", "fps", "progress"}
+def reconstruct_settings(options: Optional["ReconstructOptions"] = None) -> dict:
+    """Every field of reconstruct()'s options (None: the defaults), as a plain dict for the key."""
+    from .reconstruct import ReconstructOptions
 
-
-def reconstruct_settings(**overrides) -> dict:
-    """reconstruct()'s settings with their defaults, updated by the ones a caller passes."""
-    from .reconstruct import pipeline
-
-    params = inspect.signature(pipeline.reconstruct).parameters
-    settings = {name: p.default for name, p in params.items() if name not in _NOT_SETTINGS}
-    unknown = set(overrides) - set(settings)
-    if unknown:
-        raise TypeError(f"reconstruct() has no settings {sorted(unknown)}")
-    settings.update(overrides)
-    return settings
+    if options is None:
+        options = ReconstructOptions()
+    if not isinstance(options, ReconstructOptions):
+        raise InsertAnywhereError(f"options must be a ReconstructOptions, got {type(options).__name__}.")
+    return dataclasses.asdict(options)
 
 
 def scene_key(frames: np.ndarray, *, fps: float, depth_input: Optional[Mapping[str, np.ndarray]] = None,
-              K=None, fov_deg: Optional[float] = None, **settings) -> str:
+              K=None, fov_deg: Optional[float] = None, options: Optional["ReconstructOptions"] = None) -> str:
     """A hex digest of everything that changes reconstruct()'s result.
 
     frames (bytes, shape, dtype), fps, the depth input (its key, values, shape, dtype), K, fov_deg
-    (as passed to reconstruct: None = default guess), reconstruct()'s settings (defaults read
-    from its signature, `settings` override them), SCENE_FORMAT_VERSION and RECONSTRUCT_VERSION
+    (as passed to reconstruct: None = default guess), every field of the ReconstructOptions
+    (dataclasses.asdict; None = the defaults), SCENE_FORMAT_VERSION and RECONSTRUCT_VERSION
     (bump it when a code change changes results).
     """
     from .reconstruct import RECONSTRUCT_VERSION
@@ -86,7 +82,7 @@ def scene_key(frames: np.ndarray, *, fps: float, depth_input: Optional[Mapping[s
         array("K", np.asarray(K, dtype=np.float64))
     fov = None if fov_deg is None else float(fov_deg)
     header = {"fps": float(fps), "fov_deg": fov,
-              "settings": {k: _plain(v) for k, v in sorted(reconstruct_settings(**settings).items())},
+              "settings": {k: _plain(v) for k, v in sorted(reconstruct_settings(options).items())},
               "scene_format": SCENE_FORMAT_VERSION, "reconstruct_version": RECONSTRUCT_VERSION}
     part("header", json.dumps(header, sort_keys=True, default=repr).encode())
     return digest.hexdigest()
@@ -94,25 +90,26 @@ def scene_key(frames: np.ndarray, *, fps: float, depth_input: Optional[Mapping[s
 
 def reconstruct_cached(cache: Optional["SceneCache"], frames: np.ndarray, *, fps: float,
                        depth_input: Optional[Mapping[str, np.ndarray]] = None, K=None,
-                       fov_deg: Optional[float] = None, progress=None, **settings) -> tuple[SceneRecord, list[str]]:
+                       fov_deg: Optional[float] = None, progress=None, options: Optional["ReconstructOptions"] = None
+                       ) -> tuple[SceneRecord, list[str]]:
     """reconstruct() through `cache` (None: no cache), keyed by exactly the arguments it is given.
 
-    Returns (scene, this call's cache warnings); the warnings are also appended to
-    scene.info["warnings"], so they travel with the scene (track.json, node messages)."""
+    Returns (scene, this call's cache warnings); the scene's warnings end with them, so they travel
+    with the scene (track.json, node messages)."""
     from . import reconstruct as module
 
     depth_input = dict(depth_input or {})
 
     def compute() -> SceneRecord:
-        return module.reconstruct(frames, K=K, fov_deg=fov_deg, fps=fps, progress=progress, **depth_input,
-                                  **settings)
+        return module.reconstruct(frames, K=K, fov_deg=fov_deg, fps=fps, progress=progress, options=options,
+                                  **depth_input)
 
     if cache is None:
         return compute(), []
-    key = cache.key(frames, fps=fps, depth_input=depth_input, K=K, fov_deg=fov_deg, **settings)
+    key = cache.key(frames, fps=fps, depth_input=depth_input, K=K, fov_deg=fov_deg, options=options)
     scene, warnings = cache.load_or_compute(key, compute)
     if warnings:
-        scene.info["warnings"] = list(scene.info.get("warnings", [])) + warnings
+        scene = dataclasses.replace(scene, warnings=scene.warnings + warnings)
     return scene, warnings
 
 
@@ -165,7 +162,7 @@ class SceneCache:
             return None
         try:
             scene = SceneRecord.load(path)
-            stored = scene.info.pop("cache_key", None)
+            stored = scene.cache_key
             if stored != key:
                 how = "it was saved outside the cache" if stored is None else f"it was stored under key {stored}"
                 raise InsertAnywhereError(f"'{path}' holds a scene of other inputs ({how})")
@@ -180,7 +177,7 @@ class SceneCache:
         except OSError:
             pass
         log.info("disk cache hit %s", path.name)
-        return scene
+        return dataclasses.replace(scene, cache_key=None)  # the key names the file, not the scene
 
     def put(self, key: str, scene: SceneRecord) -> Optional[Path]:
         """Store `scene` (atomically), then evict least recently used entries down to the cap.
@@ -189,7 +186,7 @@ class SceneCache:
         own, or the folder is not writable; a warning says which)."""
         path = self.path(key)
         try:
-            dataclasses.replace(scene, info={**scene.info, "cache_key": key}).save(path)
+            dataclasses.replace(scene, cache_key=key).save(path)
         except InsertAnywhereError as error:
             self._warn(f"disk cache: could not store the scene ({error}); it was computed but not cached.")
             return None

@@ -19,7 +19,6 @@ def track_preview(scene: SceneRecord, track: ObjectTrack) -> np.ndarray:
 
     K = np.asarray(scene.K, np.float64)
     out = scene.frames.copy()
-    moving = track.info.get("moving", [False] * scene.num_frames)
     for t in range(scene.num_frames):
         camera_from_object = np.asarray(scene.camera_from_world[t], np.float64) @ track.world_from_object[t]
         uv, z = project(transform(camera_from_object, _AXES), K)
@@ -28,5 +27,5 @@ def track_preview(scene: SceneRecord, track: ObjectTrack) -> np.ndarray:
         base = tuple(int(round(c)) for c in uv[0])
         for tip, colour in zip(uv[1:], _COLOURS):
             cv2.line(out[t], base, tuple(int(round(c)) for c in tip), colour, 2, cv2.LINE_AA)
-        cv2.circle(out[t], base, 4, (255, 60, 60) if moving[t] else (255, 220, 0), -1, cv2.LINE_AA)
+        cv2.circle(out[t], base, 4, (255, 60, 60) if track.moving[t] else (255, 220, 0), -1, cv2.LINE_AA)
     return out

@@ -154,12 +154,12 @@ def use_upright(scene, mode: str = "auto") -> bool:
         raise InsertAnywhereError(f"Upright mode '{mode}' is unknown; use one of {', '.join(UPRIGHT_MODES)}.")
     if mode != "auto":
         return mode == "on"
-    measured = scene.info.get("depth_source") == "metric" and scene.info.get("intrinsics_source") == "given"
+    measured = scene.depth_source == "metric" and scene.intrinsics_source == "given"
     return not measured
 
 
 def scene_lines(scene) -> LineEvidence:
-    """LineEvidence of a SceneRecord; its segments are detected (and kept on it) when missing."""
-    if scene.lines is None:
-        scene.lines = detect_segments(scene.frames)
-    return LineEvidence(scene.lines, scene.K, scene.camera_from_world)
+    """LineEvidence of a SceneRecord, from its segments, or detected now when it has none (the
+    record is left as it is: callers that reuse the evidence keep it)."""
+    segments = detect_segments(scene.frames) if scene.lines is None else scene.lines
+    return LineEvidence(segments, scene.K, scene.camera_from_world)

@@ -98,7 +98,7 @@ class SampleScene:
             frames=self.frames, depth=self.depth.astype(np.float32), K=self.K.astype(np.float32),
             camera_from_world=self.camera_from_world.astype(np.float32), moving=self.dynamic.copy(),
             flow_fwd=fwd.astype(np.float16), flow_bwd=bwd.astype(np.float16), flow_valid=valid, flow_stride=1,
-            fps=float(self.fps), info={"source": "sample_scene", "kind": self.kind, "seed": self.seed,
+            fps=float(self.fps), provenance={"source": "sample_scene", "kind": self.kind, "seed": self.seed,
                                        "depth": "ground truth", "flow": "ground truth"},
         )
 

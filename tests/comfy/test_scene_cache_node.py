@@ -55,11 +55,11 @@ def test_reconstruct_node_disk_cache(comfy, run_node, counted):
     path.write_bytes(bytes(data))
     again = run(cache_max_gb=10.0)
     assert counted == [6, 6]
-    assert any(w.startswith("disk cache: removed an unusable entry") for w in again.info["warnings"])
+    assert any(w.startswith("disk cache: removed an unusable entry") for w in again.warnings)
     assert np.array_equal(again.camera_from_world, first.camera_from_world)
     assert SceneRecord.load(path).num_frames == 6  # repaired
     hit = run()
-    assert counted == [6, 6] and not any("disk cache" in w for w in hit.info["warnings"])
+    assert counted == [6, 6] and not any("disk cache" in w for w in hit.warnings)
 
     other_fps = run(fps=24.0)  # fps is in the key: not served the 16 fps scene
     assert counted == [6, 6, 6] and other_fps.fps == 24.0

@@ -26,11 +26,23 @@ from scipy.linalg import solveh_banded
 
 from .depth import SCALE
 from .correspond import match, sample_cells
-from .flow import sample_bilinear
+from .flow import FlowField, sample_bilinear
 from .threads import WORKERS, map_threads
 from .pose import so3_exp
 
 POSE_DOF = 6
+
+# Levenberg-Marquardt damping: the step solves (H + mu diag(H)) x = -g, so mu is unitless (a fraction
+# of each parameter's own curvature).
+LM_MU_START = 1e-4  # starts close to Gauss-Newton: the chained poses are already near the optimum
+LM_MU_MIN = 1e-8  # floor of mu after successes: keeps diag(H) in the system when H is near singular
+LM_MU_DOWN = 3  # mu divided by this after an accepted step (Nielsen-style gentle decrease)
+LM_MU_UP = 8  # mu multiplied by this after a rejected step: a few rejections reach gradient descent
+LM_MU_SINGULAR = 10  # mu multiplied by this when the damped system cannot be factorised
+LM_TRIES = 6  # damped solves per iteration before giving up: mu grows by up to 8^6 ~ 2.6e5
+LM_MIN_GAIN = 1e-5  # relative cost decrease below which an iteration counts as converged
+DIAG_FLOOR = 1e-9  # damping floor, a fraction of the largest curvature: an unconstrained parameter's step stays finite
+DIAG_FLOOR_MIN = 1e-12  # absolute floor of that largest curvature (an all-zero H: no correspondences)
 
 
 @dataclass
@@ -68,9 +80,8 @@ class Pairs:
                       self.q_val[a:b], self.weight[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
-def build_pairs(gray: np.ndarray, textured: np.ndarray, flow_fwd: np.ndarray, flow_valid: np.ndarray,
-                stride: int, values: np.ndarray, gaps=(1, 2, 4, 8), per_pair: int = 48,
-                static: np.ndarray | None = None, seed: int = 0) -> Pairs:
+def build_pairs(gray: np.ndarray, textured: np.ndarray, flow: FlowField, values: np.ndarray, gaps=(1, 2, 4, 8),
+                per_pair: int = 48, static: np.ndarray | None = None, seed: int = 0) -> Pairs:
     """Correspondences between frames i and i + g for every gap g (see correspond.match).
 
     gray: uint8 [F, H, W]; textured (bool), values: [F, H', W'] on the flow grid; static: optional bool
@@ -78,16 +89,17 @@ def build_pairs(gray: np.ndarray, textured: np.ndarray, flow_fwd: np.ndarray, fl
     """
     num = values.shape[0]
     h, w = values.shape[1:]
+    stride = flow.stride
 
     def pair(job: tuple[int, int]):
         i, gap = job
         j = i + gap
         rng = np.random.default_rng([seed, gap, i])
-        valid = flow_valid[i] & textured[i]
+        valid = flow.valid[i] & textured[i]
         if static is not None:
             valid &= static[i]
         cy, cx = sample_cells(valid, 2 * per_pair, rng)
-        p, q, ok = match(gray, flow_fwd, flow_valid, stride, i, j, cy, cx)
+        p, q, ok = match(gray, flow, i, j, cy, cx)
         if static is not None:
             iy = np.clip(np.rint(q[:, 1] / stride).astype(np.int64), 0, h - 1)
             ix = np.clip(np.rint(q[:, 0] / stride).astype(np.int64), 0, w - 1)
@@ -395,11 +407,38 @@ def free_mask(num_frames: int, kind: str, refine_focal: bool, fixed_frames=(0,))
     return free
 
 
+def _damped_step(state: State, cost: float, mu: float, Hf, gf: np.ndarray, free: np.ndarray, band: int,
+                 refine_focal: bool, cost_of) -> tuple[State, float, float, float | None]:
+    """One Levenberg-Marquardt iteration on the free parameters' H and g: up to LM_TRIES damped
+    solves, mu raised after each that fails to lower cost_of(state). Returns (state, cost, mu, the
+    relative cost decrease, or None when no step lowered the cost and the state is unchanged)."""
+    diag = np.maximum(Hf.diagonal(), DIAG_FLOOR * max(Hf.diagonal().max(), DIAG_FLOOR_MIN))
+    for _ in range(LM_TRIES):
+        try:
+            step = _solve(Hf + sparse.diags(mu * diag, format="csr"), gf, band, refine_focal)
+        except np.linalg.LinAlgError:
+            mu *= LM_MU_SINGULAR
+            continue
+        delta = np.zeros(len(free))
+        delta[free] = step
+        trial = _apply(state, delta)
+        new_cost = cost_of(trial)
+        if new_cost < cost:
+            gain = (cost - new_cost) / max(cost, 1e-12)
+            return trial, new_cost, max(mu / LM_MU_DOWN, LM_MU_MIN), gain
+        mu *= LM_MU_UP
+    return state, cost, mu, None
+
+
 def bundle_adjust(state: State, kind: str, pairs: Pairs, *, refine_focal: bool = False,
                   depth_weight: float = 3.0, robust_px: float = 0.5, iterations: int = 15,
                   focal_prior: float = 0.01, fixed_frames=(0,)) -> tuple[State, dict]:
     """Levenberg-Marquardt on the robust cost; returns the refined state and a short log.
 
+    depth_weight: weight of the log-depth residual against the pixel residuals; robust_px: scale of
+    the Cauchy loss (px; residuals well above it count less and less); iterations: at most this many
+    linearisations (fewer when an iteration gains less than LM_MIN_GAIN); fixed_frames: frames
+    whose pose stays put (the gauge).
     When the focal is refined, a weak prior (focal_prior per correspondence, on log f) keeps it
     near its starting value where the video does not pin it down (e.g. a pan with little parallax;
     then its value hardly matters for reprojection either).
@@ -412,7 +451,7 @@ def bundle_adjust(state: State, kind: str, pairs: Pairs, *, refine_focal: bool =
     chunks = pairs.split(WORKERS)
     cost = _cost(state, kind, chunks, depth_weight, robust_px, prior)
     start = cost
-    mu = 1e-4
+    mu = LM_MU_START
     done = 0
     for done in range(1, iterations + 1):  # noqa: B007 (reported after the loop)
         normal = _linearise(state, kind, chunks, depth_weight, robust_px, band)
@@ -422,28 +461,9 @@ def bundle_adjust(state: State, kind: str, pairs: Pairs, *, refine_focal: bool =
             g[-1] += prior[1] * np.log(state.f / prior[0]) / state.f
         H = normal.matrix()
         del normal
-        Hf = H[free][:, free]
-        gf = g[free]
-        diag = np.maximum(Hf.diagonal(), 1e-9 * max(Hf.diagonal().max(), 1e-12))
-        improved = False
-        for _ in range(6):
-            try:
-                step = _solve(Hf + sparse.diags(mu * diag, format="csr"), gf, band, refine_focal)
-            except np.linalg.LinAlgError:
-                mu *= 10
-                continue
-            delta = np.zeros(len(free))
-            delta[free] = step
-            trial = _apply(state, delta)
-            new_cost = _cost(trial, kind, chunks, depth_weight, robust_px, prior)
-            if new_cost < cost:
-                improved = True
-                gain = (cost - new_cost) / max(cost, 1e-12)
-                state, cost = trial, new_cost
-                mu = max(mu / 3, 1e-8)
-                break
-            mu *= 8
-        if not improved or gain < 1e-5:
+        state, cost, mu, gain = _damped_step(state, cost, mu, H[free][:, free], g[free], free, band, refine_focal,
+                                             lambda trial: _cost(trial, kind, chunks, depth_weight, robust_px, prior))
+        if gain is None or gain < LM_MIN_GAIN:
             break
     n = max(pairs.count, 1)
     r, ok, _ = residuals(state, kind, pairs, depth_weight, jacobian=False)

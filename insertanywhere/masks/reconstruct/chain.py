@@ -14,7 +14,7 @@ import numpy as np
 from ..geometry import invert_rigid, transform, unproject
 from .correspond import match, sample_cells
 from .depth import depth_from_params, robust_fit
-from .flow import sample_bilinear
+from .flow import FlowField, sample_bilinear
 from .pose import pnp
 
 
@@ -37,9 +37,8 @@ def _carry(mask: np.ndarray, flow_bwd: np.ndarray, stride: int) -> np.ndarray:
 
 
 def chain_poses(kind: str, values: np.ndarray, params: np.ndarray, K: np.ndarray, gray: np.ndarray,
-                textured: np.ndarray, flow_fwd: np.ndarray, flow_bwd: np.ndarray, flow_valid: np.ndarray,
-                stride: int, points: int = 400, threshold_px: float = 1.0, seed: int = 0,
-                warnings: list | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                textured: np.ndarray, flow: FlowField, points: int = 400, threshold_px: float = 1.0,
+                seed: int = 0, warnings: list | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """camera_from_world [F, 4, 4] (frame 0 = identity), depth params [F, 2], suspect bool [F, H', W'].
 
     values: depth-model inputs on the flow grid [F, H', W'] (float32 or float64: computed in float64);
@@ -48,16 +47,17 @@ def chain_poses(kind: str, values: np.ndarray, params: np.ndarray, K: np.ndarray
     at their matches in frame t + 1, then fit frame t + 1's params to the PnP inliers' depths there.
     """
     rng = np.random.default_rng(seed)
+    stride = flow.stride
     num, h, w = values.shape
     radius = max(2, int(round(0.025 * max(h, w))))
     poses = np.tile(np.eye(4), (num, 1, 1))
     params = params.copy()
     suspect = np.zeros(values.shape, bool)
     for t in range(num - 1):
-        usable = flow_valid[t] & textured[t]
+        usable = flow.valid[t] & textured[t]
         clean = usable & ~suspect[t]
         rows, cols = sample_cells(clean if clean.sum() >= 0.2 * usable.sum() else usable, points, rng)
-        p, q, ok = match(gray, flow_fwd, flow_valid, stride, t, t + 1, rows, cols)
+        p, q, ok = match(gray, flow, t, t + 1, rows, cols)
         z = depth_from_params(kind, values[t, rows, cols].astype(np.float64), params[t])
         world = transform(invert_rigid(poses[t]), unproject(p[:, 0], p[:, 1], z, K))[ok]
         q = q[ok]
@@ -76,6 +76,6 @@ def chain_poses(kind: str, values: np.ndarray, params: np.ndarray, K: np.ndarray
             params[t + 1] = params[t]
             if warnings is not None:
                 warnings.append(f"frame {t + 1}: no depth match, kept frame {t}'s depth scale")
-        carried = _carry(suspect[t], flow_bwd[t], stride) & ~_splat((h, w), q[inliers], stride, radius // 2)
+        carried = _carry(suspect[t], flow.bwd[t], stride) & ~_splat((h, w), q[inliers], stride, radius // 2)
         suspect[t + 1] = carried | _splat((h, w), q[~inliers], stride, radius)
     return poses, params, suspect

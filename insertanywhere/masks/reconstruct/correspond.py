@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .flow import follow
+from .flow import FlowField, follow
 
 LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01)
 
@@ -58,19 +58,19 @@ def refine(gray_src: np.ndarray, gray_dst: np.ndarray, p: np.ndarray, q0: np.nda
     return q.astype(np.float64), ok
 
 
-def match(gray: np.ndarray, flow_fwd: np.ndarray, flow_valid: np.ndarray, stride: int, src: int, dst: int,
-          rows: np.ndarray, cols: np.ndarray, flow_bwd: np.ndarray | None = None,
-          valid_bwd: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Correspondences from grid cells (rows, cols) of frame src to frame dst.
+def match(gray: np.ndarray, flow: FlowField, src: int, dst: int, rows: np.ndarray, cols: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Correspondences from grid cells (rows, cols) of frame src to frame dst (flow chained forward,
+    or backward when dst < src).
 
-    gray: uint8 [F, H, W] full-res grey frames. dst < src needs flow_bwd / valid_bwd (the backward
-    flows and their validity). Returns p, q [N, 2] full-res pixels and ok [N].
+    gray: uint8 [F, H, W] full-res grey frames. Returns p, q [N, 2] full-res pixels and ok [N].
     """
+    stride = flow.stride
     p = np.stack([cols * float(stride), rows * float(stride)], -1)
     if dst > src:
-        flows, valids = flow_fwd[src:dst], flow_valid[src:dst]
+        flows, valids = flow.fwd[src:dst], flow.valid[src:dst]
     else:
-        flows, valids = flow_bwd[dst:src][::-1], valid_bwd[dst:src][::-1]
+        flows, valids = flow.bwd[dst:src][::-1], flow.valid_bwd[dst:src][::-1]
     qu, qv, ok = follow(flows, valids, stride, p[:, 0], p[:, 1])
     sel = np.flatnonzero(ok)
     q = np.stack([qu, qv], -1).astype(np.float64)

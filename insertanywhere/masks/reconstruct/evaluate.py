@@ -155,7 +155,7 @@ def evaluate_scene(bundle: dict, mode: str) -> dict:
     row.update(anchor_reprojection(scene, bundle, bundle["meta"]))
     row.update(mask_iou(scene.moving, bundle["dynamic"]))
     row["focal_err"] = float(abs(scene.K[0, 0] - bundle["K"][0, 0]) / bundle["K"][0, 0])
-    row["timings"] = scene.info.get("timings", {})
+    row["timings"] = scene.timings
     return row
 
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional
+from dataclasses import dataclass
+from typing import Optional, Union
 
 import cv2
 import numpy as np
 
+from ...errors import InsertAnywhereError
 from ...progress import Progress, report
 from .spill import SpilledArray
 
@@ -29,6 +31,49 @@ PRESETS = {
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
 }
+
+
+FlowArray = Union[np.ndarray, SpilledArray]
+
+
+@dataclass
+class FlowField:
+    """The optical flow both ways between consecutive frames of a clip of F frames, on a grid of
+    H' x W' cells of `stride` full-res pixels (conventions in the module docstring).
+
+    fwd: float32 [F-1, H', W', 2], frame t -> t + 1, in full-res pixels (an array or, while the
+      reconstruction runs, a spill.SpilledArray on disk); bwd: the same, frame t + 1 -> t.
+    valid: bool [F-1, H', W'], fwd passes the forward-backward check (cells of frame t);
+    valid_bwd: bool [F-1, H', W'], the same for bwd (cells of frame t + 1). stride: int >= 1.
+    The shapes are checked on construction.
+    """
+
+    fwd: FlowArray
+    bwd: FlowArray
+    valid: np.ndarray
+    valid_bwd: np.ndarray
+    stride: int
+
+    def __post_init__(self):
+        shape = tuple(self.fwd.shape)
+        if len(shape) != 4 or shape[-1] != 2:
+            raise InsertAnywhereError(f"FlowField.fwd must be [F-1, H', W', 2], got shape {shape}.")
+        if tuple(self.bwd.shape) != shape:
+            raise InsertAnywhereError(f"FlowField.bwd has shape {tuple(self.bwd.shape)}; it must match "
+                                      f"fwd's {shape}.")
+        for name in ("valid", "valid_bwd"):
+            mask = getattr(self, name)
+            if tuple(mask.shape) != shape[:3] or mask.dtype != bool:
+                raise InsertAnywhereError(f"FlowField.{name} must be bool {shape[:3]} (fwd's grid), got "
+                                          f"{mask.dtype} {tuple(mask.shape)}.")
+        if isinstance(self.stride, bool) or not isinstance(self.stride, (int, np.integer)) or self.stride < 1:
+            raise InsertAnywhereError(f"FlowField.stride must be an integer >= 1, got {self.stride!r}.")
+
+    def close(self) -> None:
+        """Release the flow's temporary files (when spilled); the field is unusable after."""
+        for array in (self.fwd, self.bwd):
+            if isinstance(array, SpilledArray):
+                array.close()
 
 
 def choose_stride(height: int, width: int, max_side: int = 512) -> int:
@@ -90,13 +135,11 @@ def fb_consistent(fwd: np.ndarray, bwd: np.ndarray, stride: int, height: int, wi
 def compute_flow(gray: np.ndarray, stride: int, preset: str = "medium",
                  progress: Optional[Progress] = None, progress_offset: int = 0,
                  progress_total: Optional[int] = None, workers: int = 2, spill: bool = False
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                 ) -> FlowField:
     """DIS flow for every consecutive pair, on `workers` threads (OpenCV releases the GIL).
 
-    gray: uint8 [F, H, W] full-res grey frames. Returns flow_fwd, flow_bwd float32 [F-1, H', W', 2]
-    (full-res pixels), flow_valid bool [F-1, H', W'] (conventions in the module docstring) and
-    valid_bwd bool [F-1, H', W'], the same check for flow_bwd (cells of frame t + 1).
-    spill: flow_fwd and flow_bwd are spill.SpilledArray (on disk, read a window at a time) instead.
+    gray: uint8 [F, H, W] full-res grey frames. Returns the FlowField on the grid of `stride`.
+    spill: its fwd and bwd are spill.SpilledArray (on disk, read a window at a time) instead.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown DIS preset {preset!r}; use one of {sorted(PRESETS)}")
@@ -124,7 +167,7 @@ def compute_flow(gray: np.ndarray, stride: int, preset: str = "medium",
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for done, _ in enumerate(pool.map(pair, range(num - 1))):
             report(progress, progress_offset + done + 1, total)
-    return fwd, bwd, valid, valid_bwd
+    return FlowField(fwd, bwd, valid, valid_bwd, stride)
 
 
 def follow(flows: np.ndarray, valids: np.ndarray, stride: int, u: np.ndarray, v: np.ndarray

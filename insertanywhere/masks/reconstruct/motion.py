@@ -21,7 +21,14 @@ import cv2
 import numpy as np
 
 from ..geometry import invert_rigid
+from .flow import FlowField
 from .threads import stack_frames
+
+
+GUIDE_RADIUS_FRAC = 0.03  # guided-filter radius, fraction of the grid's long side: spreads evidence over an object
+GUIDE_EPS = 4e-3  # guided-filter regulariser (grey 0..1 squared): edges weaker than ~0.06 do not stop the spread
+MIN_EVIDENCE = 0.05  # smoothed motion evidence (0..1) below which a cell is not called moving: too little seen
+MIN_AREA_FRAC = 5e-4  # fraction of the grid: smaller moving specks are flow noise, dropped
 
 
 def ego_flow(depth: np.ndarray, K: np.ndarray, rel: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
@@ -75,15 +82,15 @@ def _views(t: int, num: int, span: int) -> list[int]:
     return views
 
 
-def _flow_between(t: int, other: int, flow_fwd, flow_bwd, flow_valid, valid_bwd, stride):
+def _flow_between(t: int, other: int, flow: FlowField):
     """Observed flow [H', W', 2] from frame t to frame other, and its validity (chained if needed)."""
     if other > t:
         if other - t == 1:
-            return flow_fwd[t], flow_valid[t]
-        return chain_dense(flow_fwd[t:other], flow_valid[t:other], stride)
+            return flow.fwd[t], flow.valid[t]
+        return chain_dense(flow.fwd[t:other], flow.valid[t:other], flow.stride)
     if t - other == 1:
-        return flow_bwd[other], valid_bwd[other]
-    return chain_dense(flow_bwd[other:t][::-1], valid_bwd[other:t][::-1], stride)
+        return flow.bwd[other], flow.valid_bwd[other]
+    return chain_dense(flow.bwd[other:t][::-1], flow.valid_bwd[other:t][::-1], flow.stride)
 
 
 def structure_tensor(gray: np.ndarray, window: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -95,10 +102,8 @@ def structure_tensor(gray: np.ndarray, window: int = 5) -> tuple[np.ndarray, np.
     return cv2.blur(gx * gx, size), cv2.blur(gx * gy, size), cv2.blur(gy * gy, size)
 
 
-def frame_evidence(t: int, depth: np.ndarray, K: np.ndarray, poses: np.ndarray, flow_fwd: np.ndarray,
-                   flow_bwd: np.ndarray, flow_valid: np.ndarray, valid_bwd: np.ndarray, gray: np.ndarray,
-                   stride: int, tolerance_px: float, relative: float, span: int = 4
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def frame_evidence(t: int, depth: np.ndarray, K: np.ndarray, poses: np.ndarray, flow: FlowField, gray: np.ndarray,
+                   tolerance_px: float, relative: float, span: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """Evidence of motion and of rest of frame t's cells, float32 [H', W'] each, in 0..1 (0 = no evidence).
 
     depth: float32 [H', W'] frame t's depth on the flow grid; gray: [H', W'] frame t's grey grid.
@@ -114,11 +119,11 @@ def frame_evidence(t: int, depth: np.ndarray, K: np.ndarray, poses: np.ndarray, 
     seen = np.zeros(depth.shape, bool)
     exceeded = np.zeros(depth.shape, bool)
     for other in _views(t, len(poses), span):
-        flow, valid = _flow_between(t, other, flow_fwd, flow_bwd, flow_valid, valid_bwd, stride)
+        observed, valid = _flow_between(t, other, flow)
         rel = poses[other] @ invert_rigid(poses[t])
-        ego, parallax = ego_flow(depth, K, rel, stride)
-        rx = flow[..., 0] - ego[..., 0]
-        ry = flow[..., 1] - ego[..., 1]
+        ego, parallax = ego_flow(depth, K, rel, flow.stride)
+        rx = observed[..., 0] - ego[..., 0]
+        ry = observed[..., 1] - ego[..., 1]
         visible = np.sqrt((ixx * rx * rx + 2 * ixy * rx * ry + iyy * ry * ry) / (trace + 1e-12))
         ratio = visible / (tolerance_px + relative * parallax)
         strong = valid & (weight > 0.5)
@@ -145,11 +150,9 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     return box(a) * guide + box(b)
 
 
-def moving_masks(depth_of: Callable[[int], np.ndarray], K: np.ndarray, poses: np.ndarray, flow_fwd: np.ndarray,
-                 flow_bwd: np.ndarray, flow_valid: np.ndarray, valid_bwd: np.ndarray, gray_grid: np.ndarray,
-                 stride: int, tolerance_px: float, relative: float, height: int, width: int,
-                 radius_frac: float = 0.03, eps: float = 4e-3, min_evidence: float = 0.05,
-                 min_area_frac: float = 5e-4) -> np.ndarray:
+def moving_masks(depth_of: Callable[[int], np.ndarray], K: np.ndarray, poses: np.ndarray, flow: FlowField,
+                 gray_grid: np.ndarray, tolerance_px: float, relative: float, height: int, width: int
+                 ) -> np.ndarray:
     """Moving masks bool [F, H, W], one frame at a time: its evidence (frame_evidence, with its
     grid depth float32 [H', W'] from depth_of(t)) is reduced to its mask at once, so no evidence or
     grid depth is held for the whole clip.
@@ -158,16 +161,15 @@ def moving_masks(depth_of: Callable[[int], np.ndarray], K: np.ndarray, poses: np
     rest clearly (twice) and there is enough evidence around, drop specks, upsample.
     """
     h, w = gray_grid.shape[1:]
-    radius = max(2, int(round(radius_frac * max(h, w))))
+    radius = max(2, int(round(GUIDE_RADIUS_FRAC * max(h, w))))
 
     def frame(t: int) -> np.ndarray:
-        moving, resting = frame_evidence(t, depth_of(t), K, poses, flow_fwd, flow_bwd, flow_valid, valid_bwd,
-                                         gray_grid[t], stride, tolerance_px, relative)
+        moving, resting = frame_evidence(t, depth_of(t), K, poses, flow, gray_grid[t], tolerance_px, relative)
         guide = gray_grid[t].astype(np.float32) / 255.0
-        m = np.maximum(guided_filter(guide, moving, radius, eps), 0)
-        r = np.maximum(guided_filter(guide, resting, radius, eps), 0)
-        mask = ((m > 2 * r) & (m > min_evidence)).astype(np.uint8)
-        mask = _drop_small(mask, max(4, int(min_area_frac * mask.size)))
+        m = np.maximum(guided_filter(guide, moving, radius, GUIDE_EPS), 0)
+        r = np.maximum(guided_filter(guide, resting, radius, GUIDE_EPS), 0)
+        mask = ((m > 2 * r) & (m > MIN_EVIDENCE)).astype(np.uint8)
+        mask = _drop_small(mask, max(4, int(MIN_AREA_FRAC * mask.size)))
         return cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR) > 0
 
     return stack_frames(frame, len(poses), bool)

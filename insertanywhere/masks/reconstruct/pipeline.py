@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Optional
+from dataclasses import dataclass
+from typing import Iterator, Optional
 
 import cv2
 import numpy as np
@@ -21,35 +22,18 @@ from .chain import chain_poses
 from .depth import INVERSE_AFFINE, SCALE, depth_from_params
 from .edges import sharpen_edges
 from .correspond import texture_strength, textured
-from .flow import choose_stride, compute_flow, downsample_gray, to_gray
+from .flow import FlowField, choose_stride, compute_flow, downsample_gray, to_gray
 from .motion import moving_masks
+from .options import ReconstructOptions
 from .threads import stack_frames
 from .triangulate import correct_depth, depth_from_motion, motion_poses
 
 INITIAL_SHIFT = 0.2  # first guess of b / a for disparity (1/z = a d + b), refined by bundle adjustment
 
 
-def _moving(kind, values, state, log, fwd, bwd, valid, valid_bwd, gray_grid, stride, tolerance_px, relative,
-            height, width):
-    """Moving masks bool [F, H, W], tolerances widened to the fit's own residuals; each frame's grid
-    depth is made where it is used (float32, as motion reads it) and dropped with its evidence."""
-    tolerance = max(tolerance_px, 3.0 * log["px_median"])
-    rel = max(relative, 4.0 * log["depth_rel_median"])
-
-    def grid_depth(t: int) -> np.ndarray:
-        return depth_from_params(kind, values[t].astype(np.float64), state.params[t]).astype(np.float32)
-
-    return moving_masks(grid_depth, state.K(), state.poses(), fwd, bwd, valid, valid_bwd, gray_grid, stride,
-                        tolerance, rel, height, width)
-
-
 def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional[float] = None,
-                fps: float = 16.0, progress: Optional[Progress] = None, flow_stride: Optional[int] = None,
-                flow_preset: str = "medium", refine_focal: Optional[bool] = None,
-                ba_gaps=(1, 2, 4, 8), ba_points: int = 96, ba_iterations: int = 20,
-                depth_weight: float = 3.0, motion_tolerance_px: float = 0.75,
-                motion_relative: float = 0.03, refine_depth: Optional[bool] = None, polish: bool = True,
-                sharpen_px: Optional[int] = None, seed: int = 0) -> SceneRecord:
+                fps: float = 16.0, progress: Optional[Progress] = None,
+                options: Optional[ReconstructOptions] = None) -> SceneRecord:
     """Reconstruct camera, depth and moving things of a video.
 
     frames: uint8 [F, H, W, 3] RGB (or float 0..1), F >= 2. At most one of
@@ -59,9 +43,10 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
     Without either, depth is triangulated from camera motion; a camera that only turns raises
     InsertAnywhereError asking for depth.
     K: [3, 3] intrinsics; else from fov_deg (horizontal) or a 60 degree default. Unless K is given,
-    the focal length is refined from the video (refine_focal=False keeps it).
+    the focal length is refined from the video (options.refine_focal=False keeps it).
     NaN / inf / non-positive depth pixels are filled from valid neighbours (listed in
-    info["warnings"]); a frame with more than half of them invalid is refused.
+    the record's warnings); a frame with more than half of them invalid is refused.
+    options: the tuning knobs (ReconstructOptions: units, ranges, defaults); None = the defaults.
 
     How: DIS flow both ways (flow_preset, on a grid of flow_stride, default: long side <= 512);
     cameras chained by PnP (USAC MAGSAC) on Lucas-Kanade-refined correspondences lifted with each
@@ -84,13 +69,18 @@ def reconstruct(frames, *, depth=None, disparity=None, K=None, fov_deg: Optional
     [F, 4, 4] with frame 0 = identity, moving bool [F, H, W], and flow_fwd / flow_bwd float16
     [F-1, H', W', 2], flow_valid bool [F-1, H', W'] on a grid of stride flow_stride:
     flow_fwd[t, i, j] moves full-res pixel (j*s, i*s) of frame t to frame t+1, in full-res pixels
-    (full conventions in reconstruct.flow). info: depth source, focal, timings, warnings.
+    (full conventions in reconstruct.flow). The record says where depth and K came from, its
+    timings (seconds per stage: flow, chain, bundle, motion, bundle_static when run, depth, lines,
+    output, total) and warnings; its provenance keeps the focal, flow preset and bundle log.
     """
-    _seed_opencv(seed)
+    if options is None:
+        options = ReconstructOptions()
+    elif not isinstance(options, ReconstructOptions):
+        raise InsertAnywhereError(f"options must be a ReconstructOptions, got {type(options).__name__}; "
+                                  "build one with ReconstructOptions(name=value, ...).")
+    _seed_opencv(options.seed)
     with _single_threaded_blas():
-        return _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_stride, flow_preset,
-                            refine_focal, ba_gaps, ba_points, ba_iterations, depth_weight, motion_tolerance_px,
-                            motion_relative, refine_depth, polish, sharpen_px, seed)
+        return _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, options)
 
 
 def _seed_opencv(seed: int) -> None:
@@ -115,127 +105,217 @@ def _single_threaded_blas():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, flow_stride, flow_preset, refine_focal,
-                 ba_gaps, ba_points, ba_iterations, depth_weight, motion_tolerance_px, motion_relative,
-                 refine_depth, polish, sharpen_px, seed) -> SceneRecord:
+@contextlib.contextmanager
+def timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    """timings[name] = wall-clock seconds spent in the with-block (not set when it raises)."""
+    mark = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - mark
+
+
+@dataclass
+class _Run:
+    """What the steps of one reconstruction share: the options, the frames (uint8 [F, H, W, 3]) in
+    grey (full-res uint8 [F, H, W] and on the flow grid [F, H', W']), their flow, the textured
+    cells (bool [F, H', W']), the depth model kind, whether the focal is refined, and where
+    warnings, timings (seconds) and progress go. gray and flow are dropped (None) once the depth is done."""
+
+    options: ReconstructOptions
+    frames: np.ndarray
+    gray: Optional[np.ndarray]
+    gray_grid: np.ndarray
+    flow: Optional[FlowField]
+    tex: np.ndarray
+    kind: str
+    refine_focal: bool
+    warnings: list[str]
+    timings: dict[str, float]
+    progress: Optional[Progress]
+
+    @property
+    def steps(self) -> int:
+        """Progress steps: one per flow pair, then four for the stages after it."""
+        return len(self.frames) - 1 + 4
+
+    def report(self, done: int) -> None:
+        report(self.progress, done, self.steps)
+
+
+def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, options: ReconstructOptions) -> SceneRecord:
     started = time.perf_counter()
-    timings: dict[str, float] = {}
     warnings: list[str] = []
+    frames, kind, maps, source, K0, k_source = _check_inputs(frames, depth, disparity, K, fov_deg, warnings)
+    run = _start(frames, kind, k_source, options, warnings, progress)
+    lines_job = _background(detect_segments, frames)
+    num, stride = len(frames), run.flow.stride
+
+    with timed(run.timings, "chain"):
+        poses, params, maps = _first_cameras(run, maps, source, K0)
+        # the depth-model inputs on the flow grid: a view of the float32 maps (no copy); every reader
+        # takes a frame or points of it to float64 exactly
+        values = maps[:, ::stride, ::stride]
+    run.report(num)
+    state, log, moving, pairs = _cameras(run, poses, params, values, K0)
+
+    with timed(run.timings, "depth"):
+        full_depth = _depth_maps(run, maps, state, in_place=source != "metric")
+        del maps, values
+        refine_depth = kind == INVERSE_AFFINE if options.refine_depth is None else options.refine_depth
+        if refine_depth:
+            full_depth, state, log = _refined_depth(run, full_depth, state, log, moving, pairs)
+        flow_fwd, flow_bwd, flow_valid = _release_flow(run)
+        full_depth = sharpen_edges(full_depth, options.sharpen_px, out=full_depth)
+        poses = state.poses()
+    with timed(run.timings, "lines"):
+        lines = lines_job.result()  # waiting only: found alongside the bundle adjustment
+    with timed(run.timings, "output"):
+        if source != "metric":
+            _to_first_frame_unit(full_depth, poses)
+    run.timings["total"] = time.perf_counter() - started
+    run.report(run.steps)
+    provenance = {"focal_initial": float(K0[0, 0]), "focal": float(state.f), "refine_focal": bool(run.refine_focal),
+                  "flow_preset": options.flow_preset, "bundle": log}
+    return SceneRecord(frames=frames, depth=full_depth, K=state.K().astype(np.float32),
+                       camera_from_world=poses.astype(np.float32), moving=moving,
+                       flow_fwd=flow_fwd, flow_bwd=flow_bwd, flow_valid=flow_valid,
+                       flow_stride=stride, fps=float(fps), depth_source=source, intrinsics_source=k_source,
+                       warnings=warnings, timings=run.timings, provenance=provenance, lines=lines)
+
+
+def _check_inputs(frames, depth, disparity, K, fov_deg, warnings: list[str]):
+    """(frames uint8 [F, H, W, 3], depth model kind, maps float32 [F, H, W] or None (no depth given),
+    their source "metric" | "disparity" | "motion", K float64 [3, 3], its source)."""
     frames = inputs.as_frames(frames)
     num, height, width = frames.shape[:3]
     if depth is not None and disparity is not None:
         raise InsertAnywhereError("Pass either metric depth or disparity, not both.")
     K0, k_source = inputs.intrinsics(height, width, K, fov_deg)
-    if refine_focal is None:
-        refine_focal = k_source != "given"
     if depth is not None:
-        kind, maps, source = SCALE, inputs.prepare_depth(depth, num, height, width, warnings), "metric"
-    elif disparity is not None:
-        kind, maps, source = INVERSE_AFFINE, inputs.prepare_disparity(
-            disparity, num, height, width, warnings), "disparity"
-    else:
-        kind, maps, source = SCALE, None, "motion"
-    stride = flow_stride or choose_stride(height, width)
-    steps = num - 1 + 4
-    mark = time.perf_counter()
-    gray = to_gray(frames)
-    # the float32 flow both ways stays on disk, each pass reading the few frames it works on
-    fwd, bwd, valid, valid_bwd = compute_flow(gray, stride, flow_preset, progress, 0, steps, spill=True)
-    gray_grid = downsample_gray(gray, stride)
-    tex = textured(texture_strength(gray_grid))
-    timings["flow"] = time.perf_counter() - mark
-    lines_job = _background(detect_segments, frames)
+        return frames, SCALE, inputs.prepare_depth(depth, num, height, width, warnings), "metric", K0, k_source
+    if disparity is not None:
+        maps = inputs.prepare_disparity(disparity, num, height, width, warnings)
+        return frames, INVERSE_AFFINE, maps, "disparity", K0, k_source
+    return frames, SCALE, None, "motion", K0, k_source
 
-    mark = time.perf_counter()
+
+def _start(frames: np.ndarray, kind: str, k_source: str, options: ReconstructOptions, warnings: list[str],
+           progress: Optional[Progress]) -> _Run:
+    """The flow both ways (timed as "flow"), the grey grid and its textured cells."""
+    timings: dict[str, float] = {}
+    stride = options.flow_stride or choose_stride(*frames.shape[1:3])
+    with timed(timings, "flow"):
+        gray = to_gray(frames)
+        # the float32 flow both ways stays on disk, each pass reading the few frames it works on
+        flow = compute_flow(gray, stride, options.flow_preset, progress, 0, len(frames) - 1 + 4, spill=True)
+        gray_grid = downsample_gray(gray, stride)
+        tex = textured(texture_strength(gray_grid))
+    refine_focal = k_source != "given" if options.refine_focal is None else options.refine_focal
+    return _Run(options=options, frames=frames, gray=gray, gray_grid=gray_grid, flow=flow, tex=tex, kind=kind,
+                refine_focal=refine_focal, warnings=warnings, timings=timings, progress=progress)
+
+
+def _first_cameras(run: _Run, maps: Optional[np.ndarray], source: str, K0: np.ndarray):
+    """camera_from_world [F, 4, 4] chained frame to frame, depth params [F, 2], and the depth maps
+    float32 [F, H, W] (triangulated from the motion when none were given)."""
+    num, height, width = run.frames.shape[:3]
+    seed = run.options.seed
     params = np.zeros((num, 2))
-    params[0] = (1.0, 0.0) if kind == SCALE else (1.0, INITIAL_SHIFT)
+    params[0] = (1.0, 0.0) if run.kind == SCALE else (1.0, INITIAL_SHIFT)
     if maps is None:  # no depth given: cameras from motion, then depth triangulated with them
-        poses = motion_poses(K0, gray, tex, fwd, bwd, valid, valid_bwd, stride, seed=seed, warnings=warnings)
-        maps = depth_from_motion(K0, poses, gray, gray_grid, tex, fwd, bwd, valid, valid_bwd, stride,
-                                 height, width, seed=seed)
+        poses = motion_poses(K0, run.gray, run.tex, run.flow, seed=seed, warnings=run.warnings)
+        maps = depth_from_motion(K0, poses, run.gray, run.gray_grid, run.tex, run.flow, height, width, seed=seed)
         params[:, 0] = 1.0
-    # the depth-model inputs on the flow grid: a view of the float32 maps (no copy); every reader
-    # takes a frame or points of it to float64 exactly
-    values = maps[:, ::stride, ::stride]
     if source != "motion":
-        poses, params, _ = chain_poses(kind, values, params, K0, gray, tex, fwd, bwd, valid, stride,
-                                       seed=seed, warnings=warnings)
-    timings["chain"] = time.perf_counter() - mark
-    report(progress, num, steps)
+        stride = run.flow.stride
+        poses, params, _ = chain_poses(run.kind, maps[:, ::stride, ::stride], params, K0, run.gray, run.tex,
+                                       run.flow, seed=seed, warnings=run.warnings)
+    return poses, params, maps
 
-    mark = time.perf_counter()
-    state = State(R=poses[:, :3, :3].copy(), t=poses[:, :3, 3].copy(), params=params, f=float(K0[0, 0]),
-                  c=K0[:2, 2].copy())
-    pairs = build_pairs(gray, tex, fwd, valid, stride, values, ba_gaps, ba_points, seed=seed)
-    # the focal is left to the second pass: moving things, still in here, bias it
-    state, log = bundle_adjust(state, kind, pairs, refine_focal=False, depth_weight=depth_weight,
-                               iterations=ba_iterations)
-    timings["bundle"] = time.perf_counter() - mark
-    report(progress, num + 1, steps)
 
-    mark = time.perf_counter()
-    moving = _moving(kind, values, state, log, fwd, bwd, valid, valid_bwd, gray_grid, stride,
-                     motion_tolerance_px, motion_relative, height, width)
-    timings["motion"] = time.perf_counter() - mark
-    report(progress, num + 2, steps)
+def _cameras(run: _Run, poses: np.ndarray, params: np.ndarray, values: np.ndarray, K0: np.ndarray):
+    """Bundle adjustment ("bundle"), moving masks ("motion"), then bundle adjustment without the
+    moving things ("bundle_static", when there are any or the focal is refined).
+    Returns (state, its log, moving bool [F, H, W], the correspondences)."""
+    options, num = run.options, len(run.frames)
+    with timed(run.timings, "bundle"):
+        state = State(R=poses[:, :3, :3].copy(), t=poses[:, :3, 3].copy(), params=params, f=float(K0[0, 0]),
+                      c=K0[:2, 2].copy())
+        pairs = build_pairs(run.gray, run.tex, run.flow, values, options.ba_gaps, options.ba_points,
+                            seed=options.seed)
+        # the focal is left to the second pass: moving things, still in here, bias it
+        state, log = bundle_adjust(state, run.kind, pairs, refine_focal=False, depth_weight=options.depth_weight,
+                                   iterations=options.ba_iterations)
+    run.report(num + 1)
+    with timed(run.timings, "motion"):
+        moving = _moving(run, values, state, log)
+    run.report(num + 2)
+    if moving.any() or run.refine_focal:  # refine once more without the moving things
+        with timed(run.timings, "bundle_static"):
+            stride = run.flow.stride
+            pairs = without_moving(pairs, moving[:, ::stride, ::stride], stride)
+            iterations = options.ba_iterations if run.refine_focal else max(1, options.ba_iterations // 2)
+            state, log = bundle_adjust(state, run.kind, pairs, refine_focal=run.refine_focal,
+                                       depth_weight=options.depth_weight, iterations=iterations)
+    return state, log, moving, pairs
 
-    if moving.any() or refine_focal:  # refine once more without the moving things
-        mark = time.perf_counter()
-        pairs = without_moving(pairs, moving[:, ::stride, ::stride], stride)
-        state, log = bundle_adjust(state, kind, pairs, refine_focal=refine_focal, depth_weight=depth_weight,
-                                   iterations=ba_iterations if refine_focal else max(1, ba_iterations // 2))
-        timings["bundle_static"] = time.perf_counter() - mark
 
-    mark = time.perf_counter()
-    # disparity and triangulated maps are this function's own arrays: each frame's depth replaces
-    # its map in place (a metric input may be the caller's array, so its depth is a new one)
-    full_depth = stack_frames(lambda t, maps=maps: depth_from_params(kind, maps[t], state.params[t]), num, np.float32,
-                              out=maps if source != "metric" else None)
-    del maps, values
-    poses = state.poses()
-    if refine_depth is None:
-        refine_depth = kind == INVERSE_AFFINE
-    if refine_depth:
-        usable = tex & ~moving[:, ::stride, ::stride]
-        full_depth, corrected = correct_depth(full_depth, state.K(), poses, gray, usable, fwd, bwd, valid,
-                                              valid_bwd, stride, seed=seed)
-        if corrected < num:
-            warnings.append(f"depth: {num - corrected} frames had too little parallax for a multi-view "
+def _moving(run: _Run, values: np.ndarray, state: State, log: dict) -> np.ndarray:
+    """Moving masks bool [F, H, W], tolerances widened to the fit's own residuals; each frame's grid
+    depth is made where it is used (float32, as motion reads it) and dropped with its evidence."""
+    options = run.options
+    tolerance = max(options.motion_tolerance_px, 3.0 * log["px_median"])
+    rel = max(options.motion_relative, 4.0 * log["depth_rel_median"])
+    height, width = run.frames.shape[1:3]
+
+    def grid_depth(t: int) -> np.ndarray:
+        return depth_from_params(run.kind, values[t].astype(np.float64), state.params[t]).astype(np.float32)
+
+    return moving_masks(grid_depth, state.K(), state.poses(), run.flow, run.gray_grid, tolerance, rel,
+                        height, width)
+
+
+def _depth_maps(run: _Run, maps: np.ndarray, state: State, in_place: bool) -> np.ndarray:
+    """Each frame's depth float32 [F, H, W] from its map and fitted params. Disparity and
+    triangulated maps are this reconstruction's own arrays (in_place: each frame's depth replaces
+    its map); a metric input may be the caller's array, so its depth is a new one."""
+    return stack_frames(lambda t: depth_from_params(run.kind, maps[t], state.params[t]), len(maps), np.float32,
+                        out=maps if in_place else None)
+
+
+def _refined_depth(run: _Run, full_depth: np.ndarray, state: State, log: dict, moving: np.ndarray, pairs):
+    """Each frame's depth corrected by multi-view triangulation on static textured cells; with
+    options.polish the cameras are adjusted once more to the corrected depth. Returns the depth
+    (corrected in place), the state and the last bundle adjustment's log."""
+    options, num, stride = run.options, len(full_depth), run.flow.stride
+    usable = run.tex & ~moving[:, ::stride, ::stride]
+    full_depth, corrected = correct_depth(full_depth, state.K(), state.poses(), run.gray, usable, run.flow,
+                                          seed=options.seed)
+    if corrected < num:
+        run.warnings.append(f"depth: {num - corrected} frames had too little parallax for a multi-view "
                             "correction and keep the input's shape")
-        if polish:  # cameras once more against the corrected depth (its shape now fixed)
-            grid = full_depth[:, ::stride, ::stride]  # a view: read as float64 point by point
-            pairs = resample_values(pairs, grid, stride)
-            state = State(R=state.R, t=state.t, params=np.c_[np.ones(num), np.zeros(num)], f=state.f, c=state.c)
-            state, log = bundle_adjust(state, SCALE, pairs, refine_focal=refine_focal, depth_weight=depth_weight,
-                                       iterations=max(1, ba_iterations // 2))
-            poses = state.poses()
-            full_depth *= state.params[:, :1, None].astype(np.float32)
-            del grid
-    # the scene record keeps the flow as float16, read from the disk copy frame by frame
-    flow_fwd = stack_frames(fwd.__getitem__, len(fwd), np.float16)
-    flow_bwd = stack_frames(bwd.__getitem__, len(bwd), np.float16)
-    fwd.close()
-    bwd.close()
-    del fwd, bwd, valid_bwd, gray
-    full_depth = sharpen_edges(full_depth, sharpen_px, out=full_depth)
-    timings["depth"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    lines = lines_job.result()
-    timings["lines"] = time.perf_counter() - mark  # waiting only: found alongside the bundle adjustment
-    mark = time.perf_counter()
-    if source != "metric":
-        unit = float(np.median(full_depth[0]))
-        full_depth /= unit
-        poses[:, :3, 3] /= unit
-    timings["output"] = time.perf_counter() - mark
-    timings["total"] = time.perf_counter() - started
-    report(progress, steps, steps)
-    info = {
-        "depth_source": source, "intrinsics_source": k_source, "focal_initial": float(K0[0, 0]),
-        "focal": float(state.f), "refine_focal": bool(refine_focal), "flow_preset": flow_preset,
-        "bundle": log, "timings": timings, "warnings": warnings,
-    }
-    return SceneRecord(frames=frames, depth=full_depth, K=state.K().astype(np.float32),
-                       camera_from_world=poses.astype(np.float32), moving=moving,
-                       flow_fwd=flow_fwd, flow_bwd=flow_bwd, flow_valid=valid,
-                       flow_stride=stride, fps=float(fps), info=info, lines=lines)
+    if options.polish:  # cameras once more against the corrected depth (its shape now fixed)
+        grid = full_depth[:, ::stride, ::stride]  # a view: read as float64 point by point
+        pairs = resample_values(pairs, grid, stride)
+        state = State(R=state.R, t=state.t, params=np.c_[np.ones(num), np.zeros(num)], f=state.f, c=state.c)
+        state, log = bundle_adjust(state, SCALE, pairs, refine_focal=run.refine_focal,
+                                   depth_weight=options.depth_weight, iterations=max(1, options.ba_iterations // 2))
+        full_depth *= state.params[:, :1, None].astype(np.float32)
+    return full_depth, state, log
+
+
+def _release_flow(run: _Run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The flow for the scene record (flow_fwd, flow_bwd float16, read from the disk copy frame by
+    frame; flow_valid); the disk copy, the backward validity and the grey frames are let go."""
+    flow = run.flow
+    flow_fwd = stack_frames(flow.fwd.__getitem__, len(flow.fwd), np.float16)
+    flow_bwd = stack_frames(flow.bwd.__getitem__, len(flow.bwd), np.float16)
+    flow.close()
+    run.flow = run.gray = None
+    return flow_fwd, flow_bwd, flow.valid
+
+
+def _to_first_frame_unit(full_depth: np.ndarray, poses: np.ndarray) -> None:
+    """Relative depth: divide depth and camera translations (in place) by frame 0's median depth."""
+    unit = float(np.median(full_depth[0]))
+    full_depth /= unit
+    poses[:, :3, 3] /= unit

@@ -12,19 +12,21 @@ import numpy as np
 
 from ..geometry import invert_rigid
 from .correspond import match, sample_cells
+from .flow import FlowField
 from .threads import map_threads
 
 
 def triangulate(K: np.ndarray, pose_a: np.ndarray, pose_b: np.ndarray, pa: np.ndarray, pb: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Depth in camera a [N] of the points seen at pixels pa (camera a) and pb (camera b), and the
-    angle between the two viewing rays [N] in degrees (small = unreliable).
+    angle between the two viewing rays [N] in degrees (small = unreliable). pose_a, pose_b:
+    camera_from_world [4, 4] of the two cameras.
 
     Midpoint method: the closest points of the two rays; depth is NaN when either lies behind.
     """
     Kinv = np.linalg.inv(K)
-    a_to_b = pose_b @ invert_rigid(pose_a)
-    R, t = a_to_b[:3, :3], a_to_b[:3, 3]
+    b_from_a = pose_b @ invert_rigid(pose_a)
+    R, t = b_from_a[:3, :3], b_from_a[:3, 3]
     ra = np.c_[pa, np.ones(len(pa))] @ Kinv.T            # rays in camera a, z = 1
     rb = np.c_[pb, np.ones(len(pb))] @ Kinv.T @ R          # camera b rays in camera a axes (R^T rb)
     cb = -R.T @ t                                          # camera b centre in camera a
@@ -45,9 +47,8 @@ def triangulate(K: np.ndarray, pose_a: np.ndarray, pose_b: np.ndarray, pa: np.nd
     return depth, angle
 
 
-def sparse_depth(t: int, K: np.ndarray, poses: np.ndarray, gray: np.ndarray, mask: np.ndarray,
-                 flow_fwd, flow_bwd, flow_valid, valid_bwd, stride: int, gaps=(4, 12),
-                 points: int = 300, min_angle_deg: float = 0.5, rng=None, others=None
+def sparse_depth(t: int, K: np.ndarray, poses: np.ndarray, gray: np.ndarray, mask: np.ndarray, flow: FlowField,
+                 gaps=(4, 12), points: int = 300, min_angle_deg: float = 0.5, rng=None, others=None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Triangulated depth at up to `points` cells of frame t where mask [H', W'] is True.
 
@@ -66,7 +67,7 @@ def sparse_depth(t: int, K: np.ndarray, poses: np.ndarray, gray: np.ndarray, mas
         if not others:  # a short video: the farthest frames there are
             others = [o for o in {0, num - 1} if o != t]
     for other in others:
-        p, q, ok = match(gray, flow_fwd, flow_valid, stride, t, other, rows, cols, flow_bwd, valid_bwd)
+        p, q, ok = match(gray, flow, t, other, rows, cols)
         depth, angle = triangulate(K, poses[t], poses[other], p[ok], q[ok])
         good = np.isfinite(depth) & (angle >= min_angle_deg)
         idx = np.flatnonzero(ok)[good]
@@ -119,9 +120,8 @@ def smooth_correction(rows: np.ndarray, cols: np.ndarray, log_ratio: np.ndarray,
 
 
 def correct_depth(depth: np.ndarray, K: np.ndarray, poses: np.ndarray, gray: np.ndarray, usable: np.ndarray,
-                  flow_fwd, flow_bwd, flow_valid, valid_bwd, stride: int, points_first: int = 800,
-                  points: int = 150, node_rows: int = 8, min_points: int = 40, seed: int = 0
-                  ) -> tuple[np.ndarray, int]:
+                  flow: FlowField, points_first: int = 800, points: int = 150, node_rows: int = 8,
+                  min_points: int = 40, seed: int = 0) -> tuple[np.ndarray, int]:
     """Multiply each frame's depth [F, H, W] by a smooth field fitted to triangulated depths.
 
     usable: bool [F, H', W'] cells worth triangulating (textured, static). Frame 0, where objects are
@@ -135,11 +135,11 @@ def correct_depth(depth: np.ndarray, K: np.ndarray, poses: np.ndarray, gray: np.
 
     def field(t: int):
         rng = np.random.default_rng([seed, t])
-        rows, cols, z = sparse_depth(t, K, poses, gray, usable[t], flow_fwd, flow_bwd, flow_valid, valid_bwd,
-                                     stride, points=points_first if t == 0 else points, rng=rng)
+        rows, cols, z = sparse_depth(t, K, poses, gray, usable[t], flow,
+                                     points=points_first if t == 0 else points, rng=rng)
         if len(z) < min_points:
             return None
-        current = depth[t, rows * stride, cols * stride]
+        current = depth[t, rows * flow.stride, cols * flow.stride]
         return smooth_correction(rows, cols, np.log(z / current), (h, w), nodes)
 
     out = np.asarray(depth, np.float32)  # float32 depth is corrected in place (read fully first)
@@ -183,7 +183,7 @@ def _parallax_px(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.median(np.linalg.norm(mapped - q, axis=1)))
 
 
-def initial_pair(K: np.ndarray, gray: np.ndarray, textured: np.ndarray, flow_fwd, flow_valid, stride: int,
+def initial_pair(K: np.ndarray, gray: np.ndarray, textured: np.ndarray, flow: FlowField,
                  min_parallax_px: float = 1.0, points: int = 600, rng=None):
     """The first frame k with enough parallax from frame 0, its relative pose and frame 0's points.
 
@@ -192,9 +192,9 @@ def initial_pair(K: np.ndarray, gray: np.ndarray, textured: np.ndarray, flow_fwd
     """
     rng = rng if rng is not None else np.random.default_rng(0)
     num = len(gray)
-    rows, cols = sample_cells(flow_valid[0] & textured[0], points, rng)
+    rows, cols = sample_cells(flow.valid[0] & textured[0], points, rng)
     for k in list(range(2, num, 2)) + ([num - 1] if num > 1 else []):
-        p, q, ok = match(gray, flow_fwd, flow_valid, stride, 0, k, rows, cols)
+        p, q, ok = match(gray, flow, 0, k, rows, cols)
         if ok.sum() < 30:
             break
         if _parallax_px(p[ok], q[ok]) < min_parallax_px:
@@ -219,9 +219,8 @@ NO_PARALLAX = ("The camera does not move sideways enough (it only rotates or zoo
                "node's output, or a depth .npz) to the depth input and run again.")
 
 
-def motion_poses(K: np.ndarray, gray: np.ndarray, textured: np.ndarray, flow_fwd, flow_bwd, flow_valid,
-                 valid_bwd, stride: int, points: int = 400, rekey_every: int = 8, seed: int = 0,
-                 warnings: list | None = None) -> np.ndarray:
+def motion_poses(K: np.ndarray, gray: np.ndarray, textured: np.ndarray, flow: FlowField, points: int = 400,
+                 rekey_every: int = 8, seed: int = 0, warnings: list | None = None) -> np.ndarray:
     """camera_from_world [F, 4, 4] from the video alone (frame 0 = identity, first baseline = 1).
 
     Two-view start (essential matrix between frame 0 and the first frame with parallax), then PnP
@@ -235,7 +234,8 @@ def motion_poses(K: np.ndarray, gray: np.ndarray, textured: np.ndarray, flow_fwd
 
     rng = np.random.default_rng(seed)
     num = len(gray)
-    start = initial_pair(K, gray, textured, flow_fwd, flow_valid, stride, rng=rng)
+    stride = flow.stride
+    start = initial_pair(K, gray, textured, flow, rng=rng)
     if start is None:
         raise InsertAnywhereError(NO_PARALLAX)
     _, _, rows, cols, depth = start
@@ -243,7 +243,7 @@ def motion_poses(K: np.ndarray, gray: np.ndarray, textured: np.ndarray, flow_fwd
     key = 0
     world = unproject(cols * float(stride), rows * float(stride), depth, K)
     for t in range(1, num):
-        p, q, ok = match(gray, flow_fwd, flow_valid, stride, key, t, rows, cols, flow_bwd, valid_bwd)
+        p, q, ok = match(gray, flow, key, t, rows, cols)
         pose, inliers = pnp(world[ok], q[ok], K, 1.0)
         if pose is None or inliers.sum() < 12:
             pose = poses[t - 1]
@@ -253,8 +253,8 @@ def motion_poses(K: np.ndarray, gray: np.ndarray, textured: np.ndarray, flow_fwd
         if t < num - 1 and (t - key >= rekey_every or inliers.sum() < max(30, 0.3 * len(rows))):
             past = [o for o in (t - 2 * rekey_every, t - rekey_every, t - 3) if 0 <= o < t]
             new_rows, new_cols, new_depth = sparse_depth(
-                t, K, poses, gray, textured[t] & flow_valid[t], flow_fwd, flow_bwd, flow_valid, valid_bwd,
-                stride, points=points, rng=rng, others=sorted(set(past)))
+                t, K, poses, gray, textured[t] & flow.valid[t], flow, points=points, rng=rng,
+                others=sorted(set(past)))
             if len(new_depth) >= 30:
                 key, rows, cols = t, new_rows, new_cols
                 cam = unproject(cols * float(stride), rows * float(stride), new_depth, K)
@@ -263,15 +263,15 @@ def motion_poses(K: np.ndarray, gray: np.ndarray, textured: np.ndarray, flow_fwd
 
 
 def depth_from_motion(K: np.ndarray, poses: np.ndarray, gray: np.ndarray, gray_grid: np.ndarray,
-                      usable: np.ndarray, flow_fwd, flow_bwd, flow_valid, valid_bwd, stride: int,
-                      height: int, width: int, points: int = 500, seed: int = 0) -> np.ndarray:
+                      usable: np.ndarray, flow: FlowField, height: int, width: int, points: int = 500,
+                      seed: int = 0) -> np.ndarray:
     """Dense depth float32 [F, H, W] for known cameras: triangulated cells, densified per frame.
     A frame without triangulated cells takes its neighbour's map."""
     num = len(poses)
 
     def dense(t: int):
-        rows, cols, z = sparse_depth(t, K, poses, gray, usable[t], flow_fwd, flow_bwd, flow_valid, valid_bwd,
-                                     stride, points=points, rng=np.random.default_rng([seed, t]))
+        rows, cols, z = sparse_depth(t, K, poses, gray, usable[t], flow, points=points,
+                                     rng=np.random.default_rng([seed, t]))
         if len(z) < 10:
             return None
         return cv2.resize(densify(rows, cols, z, gray_grid[t]), (width, height), interpolation=cv2.INTER_LINEAR)

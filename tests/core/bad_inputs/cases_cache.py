@@ -29,7 +29,7 @@ def _record(seed: int = 0, frames: int = 3) -> SceneRecord:
         camera_from_world=np.repeat(np.eye(4, dtype=np.float32)[None], F, 0), moving=rng.random((F, H, W)) < 0.1,
         flow_fwd=rng.normal(size=(F - 1, H, W, 2)).astype(np.float16),
         flow_bwd=rng.normal(size=(F - 1, H, W, 2)).astype(np.float16), flow_valid=rng.random((F - 1, H, W)) < 0.9,
-        fps=16.0, info={"warnings": []})
+        fps=16.0)
 
 
 def _same(a: SceneRecord, b: SceneRecord) -> bool:
@@ -187,7 +187,7 @@ CASES = [
          REMOVED + r"is not a complete scene record \(KeyError: 'depth'\); recompute it\.$"),
     Case("disk cache: entry whose depth has the wrong shape",
          _rerun_with(lambda p: _rewrite(p, lambda a: a.update(depth=a["depth"][:, :5]))),
-         REMOVED + r"is not a complete scene record \(ValueError: depth is float32 \(3, 5, 24\), "
+         REMOVED + r"is not a complete scene record \(ValueError: SceneRecord\.depth is float32 \(3, 5, 24\), "
                    r"expected \(3, 16, 24\)\); recompute it\.$"),
     Case("disk cache: another scene's entry renamed onto this one",
          _rerun_with(lambda p: _record(9).save(p)),

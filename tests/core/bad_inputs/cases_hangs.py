@@ -18,7 +18,7 @@ def _load(spread, faces=100_000):
 
         obj = load_mesh(write_triangle_soup(tmp / "soup.stl", faces, spread))
         assert len(obj.faces) <= MAX_FACES
-        return obj.info.get("warnings", [])
+        return obj.warnings
     return run
 
 

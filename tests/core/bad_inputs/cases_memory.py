@@ -74,7 +74,7 @@ class _DecodeLog:
 def _masks(tmp: Path, video: Path, log: _DecodeLog | None = None, **kw):
     placement = {"anchor": [W / 2, H * 0.7], "height_px": 20}
     result = run_masks(video, placement, None, object_mesh=_mesh(tmp), progress=log, **kw)
-    return result.track.info.get("warnings", [])
+    return result.track.warnings
 
 
 def _budget_for(frames: float, height: int = H, width: int = W) -> float:

@@ -72,7 +72,7 @@ def _placed(tmp: Path, **placement):
     """The stages after reconstruction on the sample's exact scene (no reconstruction needed)."""
     scene = _scene()
     plan = {**scene.placement, **placement}
-    return masks_from_scene(scene.to_scene_record(), load_mesh(_bundle() / "object.ply"), plan).warnings
+    return masks_from_scene(scene.to_scene_record(), load_mesh(_bundle() / "object.ply"), load_placement(plan)).warnings
 
 
 def _panned_away(tmp: Path):
@@ -82,7 +82,8 @@ def _panned_away(tmp: Path):
     poses = record.camera_from_world.astype(np.float64).copy()
     poses[:, 0, 3] += np.linspace(0, 40.0, FRAMES) * (np.arange(FRAMES) > 1)
     record.camera_from_world = poses.astype(np.float32)
-    return masks_from_scene(record, load_mesh(_bundle() / "object.ply"), scene.placement, propagation=False).warnings
+    return masks_from_scene(record, load_mesh(_bundle() / "object.ply"), load_placement(scene.placement),
+                            propagation=False).warnings
 
 
 def _npy(tmp: Path):

@@ -8,6 +8,7 @@ import pytest
 
 from insertanywhere.bench import score
 from insertanywhere.masks.object3d import object_from_trimesh
+from insertanywhere.masks.placement import parse_placement
 from insertanywhere.masks.pipeline import masks_from_scene
 from insertanywhere.masks.reconstruct import reconstruct
 from insertanywhere.sample_scene import make_scene
@@ -19,5 +20,5 @@ from insertanywhere.sample_scene import make_scene
 def test_oracle_camera_survives_a_walker_covering_most_of_the_view():
     scene = make_scene(kind="occluder", num_frames=17, width=320, height=192, seed=1)
     record = reconstruct(scene.frames, depth=scene.depth, K=scene.K)
-    result = masks_from_scene(record, object_from_trimesh(scene.object_mesh), scene.placement)
+    result = masks_from_scene(record, object_from_trimesh(scene.object_mesh), parse_placement(scene.placement))
     assert score(result.visible, scene.gt_visible, scene.gt_amodal)["mean"] >= 0.95

@@ -63,7 +63,7 @@ def test_a_100k_triangle_soup_is_simplified_to_the_face_budget_with_a_message(tm
     # still in the canonical frame: base at y = 0, unit height
     assert obj.vertices[:, 1].min() == pytest.approx(0, abs=1e-6)
     assert np.ptp(obj.vertices[:, 1]) == pytest.approx(1, abs=1e-6)
-    (message,) = obj.info["warnings"]
+    (message,) = obj.warnings
     for part in ("soup.stl", "100000 triangles", f"face budget of {MAX_FACES}", f"simplified to {len(obj.faces)}",
                  "max_faces", "--max-faces"):
         assert part in message
@@ -82,7 +82,7 @@ def test_a_soup_of_large_overlapping_triangles_is_simplified_and_renders_bounded
     assert mesh_layers(raw_vertices, raw.faces) > 20 * MAX_LAYERS  # thousands of triangles over each pixel
     obj = load_mesh(path, max_faces=10**7)  # not the face budget: the layers
     assert len(obj.faces) > 0 and mesh_layers(obj.vertices, obj.faces) <= MAX_LAYERS
-    assert "not a surface" in obj.info["warnings"][0]
+    assert "not a surface" in obj.warnings[0]
     # 300 px tall, front view: the pixel tests stay within MAX_LAYERS x the object's window,
     # where the raw soup needs thousands of tests per pixel
     K = np.array([[600.0, 0, 320], [0, 600, 240], [0, 0, 1]])

@@ -13,6 +13,7 @@ from insertanywhere.bench import score
 from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.masks.pipeline import load_depth, load_intrinsics, load_object, masks_from_scene, run_masks
 from insertanywhere.masks.object3d import object_from_trimesh
+from insertanywhere.masks.placement import parse_placement
 from insertanywhere.sample_scene import make_scene
 from insertanywhere.video import read_video
 
@@ -91,8 +92,8 @@ def test_run_masks_writes_every_output(tmp_path, bundle, exact_reconstruction):
 def test_camera_only_ablation_is_clearly_worse(kind):
     s, record = sample(kind)
     obj = object_from_trimesh(s.object_mesh)
-    full = score(masks_from_scene(record, obj, s.placement).visible, s.gt_visible, s.gt_amodal)
-    camera_only = masks_from_scene(record, obj, s.placement, occlusion=False, propagation=False)
+    full = score(masks_from_scene(record, obj, parse_placement(s.placement)).visible, s.gt_visible, s.gt_amodal)
+    camera_only = masks_from_scene(record, obj, parse_placement(s.placement), occlusion=False, propagation=False)
     ablated = score(camera_only.visible, s.gt_visible, s.gt_amodal)
     assert full["mean"] > 0.95
     key = "occluded" if kind == "occluder" else "mean"
@@ -105,7 +106,7 @@ def test_real_reconstruction_with_oracle_depth(tmp_path, bundle):
     result = run_masks(folder / "scene.mp4", s.placement, None, object_mesh=folder / "object.ply",
                        depth=folder / "depth.npz", intrinsics=s.K)
     assert score(result.visible, s.gt_visible, s.gt_amodal)["mean"] > 0.9
-    assert not any(result.track.info["moving"])
+    assert not any(result.track.moving)
 
 
 def test_object_from_image_files(tmp_path, bundle, exact_reconstruction):
@@ -163,5 +164,5 @@ def test_mono_depth_on_a_striped_static_table_keeps_the_object_put(tmp_path):
     folder = scene.write_bundle(tmp_path / "striped")
     result = run_masks(folder / "scene.mp4", scene.placement, object_mesh=folder / "object.ply",
                        depth=folder / "depth_mono.npz")
-    assert not any(result.track.info["moving"])
+    assert not any(result.track.moving)
     assert score(result.visible, scene.gt_visible, scene.gt_amodal)["mean"] > 0.88

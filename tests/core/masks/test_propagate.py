@@ -31,7 +31,7 @@ def track(kind, seed=0, **kwargs):
 @pytest.mark.parametrize("kind, seed", [("static", 0), ("static", 1), ("occluder", 0)])
 def test_static_support_keeps_the_frame0_pose_exactly(kind, seed):
     s, result, poses = track(kind, seed)
-    assert not any(result.info["moving"])
+    assert not any(result.moving)
     assert (result.world_from_object == result.world_from_object[0]).all()
     np.testing.assert_allclose(poses, s.object_world_from_mesh, atol=2e-3)
 
@@ -47,7 +47,7 @@ def test_moving_support_carries_the_object(seed):
     scale = np.cbrt(np.linalg.det(truth[0, :3, :3]))
     for t in (8, 16):
         assert rotation_angle_deg(poses[t, :3, :3].T @ truth[t, :3, :3] / scale ** 2) < 1.5
-    assert sum(result.info["moving"]) >= 12
+    assert sum(result.moving) >= 12
 
 
 def test_moving_support_is_followed_without_motion_flags():
@@ -57,7 +57,7 @@ def test_moving_support_is_followed_without_motion_flags():
     truth = s.object_world_from_mesh
     travelled = np.linalg.norm(truth[-1, :3, 3] - truth[0, :3, 3])
     err = np.linalg.norm(poses[:, :3, 3] - truth[:, :3, 3], axis=1)
-    assert err.max() < 0.15 * travelled + 2e-3 and result.info["moving"][-1]
+    assert err.max() < 0.15 * travelled + 2e-3 and result.moving[-1]
 
 
 def test_false_motion_flags_on_a_static_support_are_rejected():
@@ -75,8 +75,9 @@ def test_without_flow_or_when_disabled_the_pose_is_fixed():
     pose0, surface = placement_pose(s.placement, record.depth[0], record.K, record.camera_from_world[0])
     off = propagate(record, pose0, surface.point, 64, s.placement["height_px"], enabled=False)
     assert (off.world_from_object == pose0).all()
-    no_flow = propagate(replace(record, flow_fwd=None), pose0, surface.point, 64, s.placement["height_px"])
-    assert (no_flow.world_from_object == pose0).all() and no_flow.info["warnings"]
+    no_flow_record = replace(record, flow_fwd=None, flow_bwd=None, flow_valid=None)
+    no_flow = propagate(no_flow_record, pose0, surface.point, 64, s.placement["height_px"])
+    assert (no_flow.world_from_object == pose0).all() and no_flow.warnings
 
 
 def test_robust_rigid_ignores_outliers():

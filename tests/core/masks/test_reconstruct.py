@@ -87,7 +87,7 @@ def test_disparity_with_random_affine_per_frame(static_scene):
     # one consistent scale for all frames
     assert depth_abs_rel(scene.depth, static_scene.depth) < 0.04
     assert abs(scene.K[0, 0] / static_scene.K[0, 0] - 1) < 0.12
-    assert scene.info["depth_source"] == "disparity"
+    assert scene.depth_source == "disparity"
 
 
 def test_same_input_gives_identical_output(static_scene):
@@ -190,7 +190,7 @@ def test_bad_depth_is_refused_or_repaired(static_scene):
     holes[:, 40, 40] = -1.0
     scene = reconstruct(frames, depth=holes, K=static_scene.K)
     assert np.isfinite(scene.depth).all() and (scene.depth > 0).all()
-    assert any("filled" in w for w in scene.info["warnings"])
+    assert any("filled" in w for w in scene.warnings)
     assert depth_abs_rel(scene.depth, depth) < 0.01
 
 
@@ -210,7 +210,7 @@ def test_save_load_round_trip(static_oracle, tmp_path):
     for name in ("frames", "depth", "K", "camera_from_world", "moving", "flow_fwd", "flow_bwd", "flow_valid", "lines"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(static_oracle, name))
     assert loaded.flow_stride == static_oracle.flow_stride
-    assert loaded.info["timings"].keys() == static_oracle.info["timings"].keys()
+    assert loaded.timings.keys() == static_oracle.timings.keys()
 
 
 def test_preview_shows_depth_and_moving(static_oracle):
@@ -250,4 +250,4 @@ def test_walkers_filling_the_view_do_not_crash_the_camera_chain():
     scene = make_scene(kind="crossing_occluders", num_frames=21, width=200, height=120, seed=0)
     record = reconstruct(scene.frames, disparity=scene.mono_disparity(), fps=16.0)
     assert record.num_frames == 21 and np.isfinite(record.depth).all() and (record.depth > 0).all()
-    assert any("no depth match" in w for w in record.info["warnings"]), record.info["warnings"]
+    assert any("no depth match" in w for w in record.warnings), record.warnings

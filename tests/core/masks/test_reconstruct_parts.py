@@ -124,7 +124,9 @@ def test_flow_of_a_shifted_texture(stride):
     rng = np.random.default_rng(0)
     base = cv2.GaussianBlur(rng.integers(0, 255, (160, 220), dtype=np.uint8), (0, 0), 1.5)
     gray = np.stack([np.roll(base, (-2 * k, 3 * k), axis=(0, 1))[20:116, 20:180] for k in range(3)])
-    fwd, bwd, valid, valid_bwd = compute_flow(gray, stride)
+    flow = compute_flow(gray, stride)
+    fwd, bwd, valid = flow.fwd, flow.bwd, flow.valid
+    assert flow.stride == stride and flow.valid_bwd.shape == valid.shape == fwd.shape[:3]
     inner = (slice(4, -4), slice(4, -4))
     tol = 0.05 if stride == 1 else 0.2
     np.testing.assert_allclose(np.median(fwd[0][inner].reshape(-1, 2), axis=0), [3, -2], atol=tol)

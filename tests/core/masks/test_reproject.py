@@ -94,13 +94,14 @@ def test_point_cloud_object_matches_the_mesh_on_a_scene():
 
     from insertanywhere.masks.object3d import object_from_trimesh
     from insertanywhere.masks.pipeline import masks_from_scene
+    from insertanywhere.masks.placement import parse_placement
     from insertanywhere.sample_scene import make_scene
 
     s = make_scene("static", num_frames=3, width=320, height=192, seed=4)
     points, _ = trimesh.sample.sample_surface(s.object_mesh, 6000, seed=0)
     cloud = object_from_trimesh(trimesh.PointCloud(points))
     assert not cloud.is_mesh
-    result = masks_from_scene(s.to_scene_record(), cloud, s.placement)
+    result = masks_from_scene(s.to_scene_record(), cloud, parse_placement(s.placement))
     for t in range(3):
         iou = (result.amodal[t] & s.gt_amodal[t]).sum() / (result.amodal[t] | s.gt_amodal[t]).sum()
         assert iou > 0.85

@@ -3,6 +3,7 @@ atomic writes, damaged entries recomputed with a warning, a key that covers ever
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 
 from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.masks import scene as scene_module
+from insertanywhere.masks.reconstruct import ReconstructOptions
 from insertanywhere.masks.scene import SceneRecord
 from insertanywhere.masks.scene_cache import SceneCache, reconstruct_settings, scene_key
 
@@ -35,7 +37,7 @@ def record(seed: int = 0, frames: int = 3, height: int = 16, width: int = 24) ->
         flow_fwd=rng.normal(size=(F - 1, H // 2, W // 2, 2)).astype(np.float16),
         flow_bwd=rng.normal(size=(F - 1, H // 2, W // 2, 2)).astype(np.float16),
         flow_valid=rng.random((F - 1, H // 2, W // 2)) < 0.9,
-        flow_stride=2, fps=16.0, info={"seed": seed, "warnings": []},
+        flow_stride=2, fps=16.0, provenance={"seed": seed},
         lines=rng.uniform(0, 16, (4, 5)).astype(np.float32),
     )
 
@@ -322,6 +324,12 @@ def test_zip_bad_crc_is_caught_at_load(tmp_path):
 
 # --- key -----------------------------------------------------------------------------------------
 
+# a value other than the default for every ReconstructOptions field
+OTHER_OPTIONS = dict(flow_stride=2, flow_preset="fast", refine_focal=False, ba_gaps=(1, 2), ba_points=64,
+                     ba_iterations=10, depth_weight=2.0, motion_tolerance_px=1.0, motion_relative=0.05,
+                     refine_depth=True, polish=False, sharpen_px=0, seed=1)
+
+
 def test_key_covers_every_input(monkeypatch):
     rec = record()
     frames = rec.frames
@@ -352,10 +360,11 @@ def test_key_covers_every_input(monkeypatch):
         "no K": key(K=None),
         "K entry": key(K=k2),
         "fov given": key(fov_deg=60.0),
-        "flow preset": key(flow_preset="fast"),
-        "seed": key(seed=1),
-        "ba gaps": key(ba_gaps=(1, 2)),
     }
+    fields = {field.name for field in dataclasses.fields(ReconstructOptions)}
+    assert set(OTHER_OPTIONS) == fields, "give every option another value in OTHER_OPTIONS"
+    for name, other in OTHER_OPTIONS.items():
+        variants[f"option {name}"] = key(options=ReconstructOptions(**{name: other}))
     reference = key()
     monkeypatch.setattr("insertanywhere.masks.scene_cache.SCENE_FORMAT_VERSION", 999)
     variants["scene format"] = key()
@@ -369,13 +378,18 @@ def test_key_covers_every_input(monkeypatch):
     # the same input, in fresh arrays, gives the same key; and fov 60 vs 61 differ
     assert key(frames.copy(), depth_input={"disparity": disparity.copy()}, K=K.tolist()) == reference
     assert key(fov_deg=60.0) != key(fov_deg=61.0)
-    assert key(seed=0) == reference  # a setting at its default is the same as leaving it out
+    # options at their defaults are the same as leaving them out; equal options give equal keys
+    assert key(options=ReconstructOptions(seed=0)) == key(options=ReconstructOptions()) == reference
+    assert key(options=ReconstructOptions(ba_gaps=[1, 2])) == variants["option ba_gaps"]
 
 
-def test_key_rejects_unknown_settings_and_lists_the_defaults():
-    assert reconstruct_settings()["flow_preset"] == "medium"
-    with pytest.raises(TypeError, match="no settings"):
-        scene_key(record().frames, fps=16, flow_presets="fast")
+def test_key_takes_an_options_object_and_lists_the_defaults():
+    defaults = reconstruct_settings()
+    assert defaults == dataclasses.asdict(ReconstructOptions()) and defaults["flow_preset"] == "medium"
+    with pytest.raises(InsertAnywhereError, match="must be a ReconstructOptions"):
+        scene_key(record().frames, fps=16, options={"flow_preset": "fast"})
+    with pytest.raises(TypeError, match="flow_presets"):
+        ReconstructOptions(flow_presets="fast")
 
 
 def test_key_is_the_same_in_another_process(tmp_path):
@@ -483,17 +497,22 @@ def test_reconstruct_cached_keys_exactly_what_it_passes(tmp_path, monkeypatch):
     first, warnings = reconstruct_cached(cache, frames, fps=16.0, depth_input={"disparity": disparity}, K=None,
                                          fov_deg=50.0, progress=None)
     assert warnings == [] and len(calls) == 1 and calls[0]["disparity"] is disparity and calls[0]["fov_deg"] == 50.0
+    assert calls[0]["options"] is None
     again, _ = reconstruct_cached(cache, frames.copy(), fps=16.0, depth_input={"disparity": disparity.copy()},
                                   fov_deg=50.0, progress=lambda done, total: None)  # progress is not an input
     assert len(calls) == 1 and same(again, first)
-    reconstruct_cached(cache, frames, fps=16.0, depth_input={"disparity": disparity}, fov_deg=50.0, seed=4)
-    assert len(calls) == 2 and calls[1]["seed"] == 4
+    options = ReconstructOptions(seed=4)
+    reconstruct_cached(cache, frames, fps=16.0, depth_input={"disparity": disparity}, fov_deg=50.0, options=options)
+    assert len(calls) == 2 and calls[1]["options"] is options
+    reconstruct_cached(cache, frames, fps=16.0, depth_input={"disparity": disparity}, fov_deg=50.0,
+                       options=ReconstructOptions(seed=4))  # equal options: the same entry
+    assert len(calls) == 2
     reconstruct_cached(None, frames, fps=16.0)  # no cache: always computed, nothing written
     assert len(calls) == 3 and len(cache.entries()) == 2
     cache.path(cache.key(frames, fps=16.0, depth_input={"disparity": disparity}, fov_deg=50.0)).write_bytes(b"")
     repaired, warnings = reconstruct_cached(cache, frames, fps=16.0, depth_input={"disparity": disparity},
                                             fov_deg=50.0)
-    assert len(calls) == 4 and len(warnings) == 1 and repaired.info["warnings"] == warnings
+    assert len(calls) == 4 and len(warnings) == 1 and repaired.warnings == warnings
 
 
 def test_unwritable_cache_folder_computes_and_warns(tmp_path):

@@ -42,7 +42,7 @@ def reconstructions(monkeypatch):
 
     def fake(frames, *, K=None, fps=16.0, progress=None, depth=None, disparity=None, **_):
         calls.append(len(frames))
-        return replace(record, frames=frames, fps=fps, info={**record.info, "warnings": []})
+        return replace(record, frames=frames, fps=fps, warnings=[])
 
     monkeypatch.setattr(reconstruct_module, "reconstruct", fake)
     return calls

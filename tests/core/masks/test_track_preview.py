@@ -15,7 +15,7 @@ def test_base_marker_lands_on_the_projected_base():
     world_from_object = np.diag([0.3, 0.3, 0.3, 1.0])
     world_from_object[:3, 3] = [0, 0.2, 4.0]
     scene = SceneRecord(frames, np.full((3, 60, 80), 5.0, np.float32), K, poses, np.zeros((3, 60, 80), bool))
-    track = ObjectTrack(np.repeat(world_from_object[None], 3, axis=0), {"moving": [False, False, True]})
+    track = ObjectTrack(np.repeat(world_from_object[None], 3, axis=0), moving=[False, False, True])
     out = track_preview(scene, track)
     assert out.shape == frames.shape and out.dtype == np.uint8
     for t in range(3):
