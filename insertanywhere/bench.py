@@ -1,11 +1,11 @@
-"""Benchmark of the mask pipeline on ground-truth scene bundles (the bench FORMAT).
+"""Benchmark of the mask pipeline on ground-truth scene bundles (docs/FORMATS.md, Scene bundle).
 
 Every scene folder (scene.mp4, scene.json, object.ply, depth.npz, depth_mono.npz, gt/...) is run
 through the same `run_masks` as the CLI, in up to three modes:
   oracle  depth.npz (metric) and the true K
   mono    depth_mono.npz (relative inverse depth), K not given
   none    the video alone
-Each run is scored per FORMAT (IoU of visible masks with gt/visible: mean, min, and mean over
+Each run is scored as docs/FORMATS.md says (IoU of visible masks with gt/visible: mean, min, and mean over
 frames where the object is partly occluded) and compared with the camera-only ablation (no
 occlusion test, no propagation) on the same reconstruction.
 
@@ -23,6 +23,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
+from .console import report_warnings
 from .errors import InsertAnywhereError
 from .jsontext import parse_json
 from .masks.pipeline import masks_from_scene, run_masks
@@ -42,7 +43,8 @@ def frame_ious(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 
 def score(pred: np.ndarray, gt_visible: np.ndarray, gt_amodal: np.ndarray) -> dict:
-    """FORMAT scoring: {'mean', 'min', 'occluded' (None without occluded frames), 'n_occluded'}."""
+    """Scoring of a scene bundle (docs/FORMATS.md): {'mean', 'min', 'occluded' (None without occluded frames),
+    'n_occluded'}."""
     ious = frame_ious(pred, gt_visible)
     occluded = occluded_frames(gt_visible, gt_amodal)
     return {
@@ -89,10 +91,11 @@ def read_meta(folder: Path) -> dict:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InsertAnywhereError(f"Cannot read '{path}': {exc}.") from exc
-    meta = parse_json(text, f"'{path}'", "the bench FORMAT (docs/FORMATS.md)")
+    meta = parse_json(text, f"'{path}'", "the scene.json of a scene bundle (docs/FORMATS.md)")
     missing = [k for k in ("placement", "intrinsics") if not isinstance(meta, dict) or k not in meta]
     if missing:
-        raise InsertAnywhereError(f"'{path}' lacks {missing}; the bundle does not follow the bench FORMAT.")
+        raise InsertAnywhereError(
+            f"'{path}' lacks {missing}; the bundle does not follow the scene bundle layout of docs/FORMATS.md.")
     return meta
 
 
@@ -231,7 +234,5 @@ def main(scenes: Path, modes: Sequence[str] = MODES, out: Optional[Path] = None)
     rows = run_bench(Path(scenes), modes=[m.strip() for m in modes if m.strip()], out=out, echo=True)
     if out is not None:
         print(f"results written to {Path(out) / 'results.md'} and results.json")
-    from .cli import report_warnings
-
     report_warnings("bench", [f"{r['scene']}/{r['mode']}: {w}" for r in rows for w in r.get("warnings", [])])
     return 1 if any("error" in r for r in rows) else 0

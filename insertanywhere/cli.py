@@ -12,19 +12,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .errors import InsertAnywhereError
-
-
-def text_progress(label: str) -> Callable[[int, int], None]:
-    """A one-line progress bar on stderr."""
-
-    def update(done: int, total: int) -> None:
-        width = 30
-        filled = int(width * done / max(total, 1))
-        end = "\n" if done >= total else ""
-        print(f"\r{label:<14} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end, file=sys.stderr,
-              flush=True)
-
-    return update
+from .progress import text_progress
 
 
 # --- masks -----------------------------------------------------------------------------------------
@@ -37,7 +25,7 @@ def _add_masks(p: argparse.ArgumentParser) -> None:
     obj.add_argument("--object-mesh", type=Path, help="object mesh (.glb/.gltf/.obj/.ply/.stl)")
     obj.add_argument("--object-image", type=Path, help="reference image of the object (with --object-mask)")
     p.add_argument("--object-mask", type=Path, help="mask of the object in --object-image (white = object)")
-    p.add_argument("--placement", required=True, type=Path, help="placement JSON (see FORMAT.md)")
+    p.add_argument("--placement", required=True, type=Path, help="placement JSON (see docs/FORMATS.md)")
     p.add_argument("--depth", type=Path, help="npz with key 'depth' (metric) or 'disparity' (relative inverse)")
     p.add_argument("--intrinsics", type=Path, help="JSON with a 3x3 matrix under key 'K'")
     p.add_argument("--out", required=True, type=Path, help="output folder")
@@ -70,6 +58,7 @@ def _add_masks(p: argparse.ArgumentParser) -> None:
 
 
 def _run_masks(args: argparse.Namespace) -> int:
+    from .console import report_warnings
     from .masks.pipeline import run_masks
 
     if args.object_image and not args.object_mask:
@@ -105,20 +94,11 @@ def _scene_cache(args: argparse.Namespace):
                               "--cache-max-gb")
 
 
-def report_warnings(command: str, warnings: list[str]) -> None:
-    """Each warning of the run on stderr, then the summary line (also when there are none)."""
-    from .masks.pipeline import warning_summary
-
-    for warning in warnings:
-        print(f"insertanywhere {command}: warning: {warning}", file=sys.stderr)
-    print(f"insertanywhere {command}: {warning_summary(warnings)}", file=sys.stderr, flush=True)
-
-
 # --- bench -----------------------------------------------------------------------------------------
 
 def _add_bench(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--scenes", type=Path, help="folder of scene bundles (FORMAT.md)")
+    source.add_argument("--scenes", type=Path, help="folder of scene bundles (docs/FORMATS.md)")
     source.add_argument("--suite", choices=("procedural",),
                         help="the procedural held-out suite: sample scenes of every suite kind, rendered on the fly")
     p.add_argument("--modes", default="oracle,mono,none", help="comma list of oracle, mono, none")

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .bench import score
+from .console import report_warnings
 from .progress import Progress
 
 DEMO_FRAMES, DEMO_WIDTH, DEMO_HEIGHT = 33, 320, 192
@@ -74,7 +75,5 @@ def run_demo(out: Path, kind: str = "occluder", depth: str = "mono",
     print(f"visible-mask IoU vs ground truth: mean {scores['mean']:.3f}, min {scores['min']:.3f}, "
           f"occluded frames {occluded}")
     print(f"time: {result.timings['total']:.1f} s  ->  {out}/result.png, {out}/masks/")
-    from .cli import report_warnings
-
     report_warnings("demo", result.warnings)
     return 0

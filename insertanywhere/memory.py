@@ -144,6 +144,17 @@ def budget(gib: Optional[float] = None, *, with_depth: bool = False, comfy: bool
                   with_depth, comfy, flag_hint)
 
 
+def snap_size(height: int, width: int, multiple: int = 16, max_side: int = 0) -> tuple[int, int]:
+    """Target (H, W): scaled so the longer side is at most `max_side` (0 = keep), then
+    rounded down to multiples of `multiple` (at least one multiple)."""
+    scale = 1.0
+    if max_side and max(height, width) > max_side:
+        scale = max_side / max(height, width)
+    h = max(multiple, int(round(height * scale)) // multiple * multiple)
+    w = max(multiple, int(round(width * scale)) // multiple * multiple)
+    return h, w
+
+
 @dataclass(frozen=True)
 class Selection:
     """The decoding knobs as the user set them (names as in the node; the CLI's flags match)."""
@@ -167,8 +178,6 @@ class Selection:
 def refuse(plan: Budget, sel: Selection, frames: int, size: tuple[int, int], source_size: tuple[int, int],
            container_frames: int, what: str) -> InsertAnywhereError:
     """The error for a selection that does not fit, naming each knob's value that would."""
-    from .video import snap_size
-
     h, w = size
     need = plan.need(frames, h, w)
     options = []

@@ -2,9 +2,10 @@
 
 Core loops take `progress: Progress | None` and call `progress(done, total)`.
 The nodes pass a wrapper around `comfy.utils.ProgressBar` (which also raises
-when the user presses Cancel); the CLI passes a text bar or nothing.
+when the user presses Cancel); the CLI passes a text bar (`text_progress`) or nothing.
 """
 
+import sys
 from typing import Callable, Iterable, Iterator, Optional, TypeVar
 
 Progress = Callable[[int, int], None]
@@ -22,3 +23,16 @@ def track(items: Iterable[T], total: int, progress: Optional[Progress]) -> Itera
 def report(progress: Optional[Progress], done: int, total: int) -> None:
     if progress is not None:
         progress(done, total)
+
+
+def text_progress(label: str) -> Callable[[int, int], None]:
+    """A one-line progress bar on stderr."""
+
+    def update(done: int, total: int) -> None:
+        width = 30
+        filled = int(width * done / max(total, 1))
+        end = "\n" if done >= total else ""
+        print(f"\r{label:<14} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end, file=sys.stderr,
+              flush=True)
+
+    return update

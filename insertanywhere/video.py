@@ -18,7 +18,7 @@ from typing import BinaryIO, Optional, Union
 import numpy as np
 
 from .errors import InsertAnywhereError
-from .memory import Budget, Selection, refuse
+from .memory import Budget, Selection, refuse, snap_size
 from .progress import Progress, report
 
 Source = Union[str, Path, BinaryIO]
@@ -90,17 +90,6 @@ def planned_output(info: VideoInfo, *, start: int = 0, frame_cap: Optional[int] 
     height, width = (info.height, info.width) if fit == "none" else snap_size(info.height, info.width, multiple,
                                                                               max_side)
     return PlannedOutput(frames, info.num_frames > 0, height, width, info.fps / stride)
-
-
-def snap_size(height: int, width: int, multiple: int = 16, max_side: int = 0) -> tuple[int, int]:
-    """Target (H, W): scaled so the longer side is at most `max_side` (0 = keep), then
-    rounded down to multiples of `multiple` (at least one multiple)."""
-    scale = 1.0
-    if max_side and max(height, width) > max_side:
-        scale = max_side / max(height, width)
-    h = max(multiple, int(round(height * scale)) // multiple * multiple)
-    w = max(multiple, int(round(width * scale)) // multiple * multiple)
-    return h, w
 
 
 def fit_frame(frame: np.ndarray, size: tuple[int, int], mode: str = "crop") -> np.ndarray:

@@ -85,7 +85,7 @@ const round = (v, digits) => {
 };
 
 /**
- * The placement as JSON text for the node's widget: one key a line in the FORMAT's order,
+ * The placement as JSON text for the node's widget: one key a line in docs/FORMATS.md's order,
  * numbers rounded for people to read (0.01 px / degree, 1e-4 object heights).
  */
 export function formatPlacement(placement) {

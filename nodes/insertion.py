@@ -9,11 +9,10 @@ Both end in Composite Back.
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 
-from insertanywhere.errors import InsertAnywhereError, ModelNotFoundError
+from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.insertion import composite as core_composite
 from insertanywhere.insertion import conditioning as core_conditioning
 from insertanywhere.insertion import inpaint as core_inpaint
@@ -22,7 +21,8 @@ from insertanywhere.insertion.long_video import plan_windows
 
 from ._comfy import check_combos, io, progress_bar, validate_combos
 from .missing_models import workflow_problem
-from .models import check_relative_name, inside_any, missing_models_problem, model_options, model_path, require_models
+from .models import (diffusers_folders, diffusers_path, missing_models_problem, model_options, model_path,
+                     require_models)
 from .tensors import frames_to_image, image_to_frames, mask_to_numpy, masks_to_tensor
 from .types import CATEGORY
 
@@ -51,37 +51,6 @@ def _free_comfy_memory() -> None:
 
     mm.unload_all_models()
     mm.soft_empty_cache()
-
-
-def _diffusers_roots() -> list[str]:
-    import folder_paths
-
-    try:
-        return folder_paths.get_folder_paths("diffusers")
-    except KeyError:
-        return []
-
-
-def diffusers_folders() -> list[str]:
-    """Sub-folders (relative names) of the `diffusers` models folders that hold a model_index.json."""
-    found = set()
-    for root in _diffusers_roots():
-        if not os.path.isdir(root):
-            continue
-        for current, dirs, files in os.walk(root, followlinks=True):
-            if "model_index.json" in files:
-                found.add(os.path.relpath(current, root).replace(os.sep, "/"))
-                dirs.clear()
-    return sorted(found)
-
-
-def diffusers_path(name: str) -> str:
-    check_relative_name(name, "diffusers")
-    for root in _diffusers_roots():
-        path = os.path.join(root, name)
-        if inside_any(path, [root]) and os.path.isfile(os.path.join(path, "model_index.json")):
-            return path
-    raise ModelNotFoundError("diffusers", name, _diffusers_roots())
 
 
 def _first(frames, what: str) -> np.ndarray:

@@ -13,7 +13,7 @@ import contextvars
 
 from insertanywhere.model_catalog import missing_files_message
 
-from .models import is_plain_name, model_options
+from .models import diffusers_folders, is_plain_name, model_options
 
 FILE_INPUTS = {  # node type -> {input: models folder}
     "IA_SAM2Loader": {"checkpoint": "sam2"},
@@ -41,8 +41,6 @@ def remember_prompt(json_data):
 
 def _available(folder: str) -> set[str]:
     if folder == "diffusers":
-        from .insertion import diffusers_folders
-
         return set(diffusers_folders())
     return set(model_options(folder))
 

@@ -116,3 +116,34 @@ def require_models(node_cls, files: dict[str, tuple[str, object]]) -> None:
     problem = missing_models_problem(node_cls, files)
     if problem:
         raise MissingModelsError(problem, [(folder, value) for _, folder, value in missing_files(node_cls, files)])
+
+
+def _diffusers_roots() -> list[str]:
+    import folder_paths
+
+    try:
+        return folder_paths.get_folder_paths("diffusers")
+    except KeyError:
+        return []
+
+
+def diffusers_folders() -> list[str]:
+    """Sub-folders (relative names) of the `diffusers` models folders that hold a model_index.json."""
+    found = set()
+    for root in _diffusers_roots():
+        if not os.path.isdir(root):
+            continue
+        for current, dirs, files in os.walk(root, followlinks=True):
+            if "model_index.json" in files:
+                found.add(os.path.relpath(current, root).replace(os.sep, "/"))
+                dirs.clear()
+    return sorted(found)
+
+
+def diffusers_path(name: str) -> str:
+    check_relative_name(name, "diffusers")
+    for root in _diffusers_roots():
+        path = os.path.join(root, name)
+        if inside_any(path, [root]) and os.path.isfile(os.path.join(path, "model_index.json")):
+            return path
+    raise ModelNotFoundError("diffusers", name, _diffusers_roots())

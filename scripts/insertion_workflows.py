@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_workflows import BLUE, BROWN, COMMON_TITLES, CYAN, GREEN, GREY, PURPLE, YELLOW, masks_workflow  # noqa: E402
-from template_layout import Layout, Stage  # noqa: E402
+from masks_workflows import COMMON_TITLES, masks_workflow  # noqa: E402
+from template_layout import BLUE, BROWN, CYAN, GREEN, GREY, PURPLE, YELLOW, Layout, Stage  # noqa: E402
 
 from insertanywhere.model_catalog import source  # noqa: E402
 

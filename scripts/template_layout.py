@@ -28,6 +28,9 @@ PREVIEW_TYPES = {"IA_LoadVideo", "IA_Reconstruct4D", "IA_ObjectFromImage", "IA_O
                  "IA_Reproject", "LoadImage", "SaveImage", "SaveVideo", "PreviewImage"}
 FIXED_SIZES = {"IA_LoadVideo": (440, 0),            # its video preview needs 424 px
                "IA_PlaceObject": (620, 1350)}       # the placement editor with a scene: 1288 px measured
+# the stages' group colours, one a pipeline stage (the same stage the same colour in every template)
+BLUE, CYAN, GREEN, PURPLE, YELLOW, BROWN, GREY = ("#3f789e", "#335f6b", "#4f7a3a", "#6b3a7a", "#8a7a2a",
+                                                   "#7a4a2a", "#555555")
 NOTE_COLOR, NOTE_BGCOLOR = "#432", "#653"           # the yellow of core templates' notes
 NOTE_LINE_HEIGHT, NOTE_CHAR_WIDTH, NOTE_MARGIN = 14, 5.5, 60  # px, markdown body text at zoom 1 (1.27.10)
 VIEW_HEIGHT = 900             # px of canvas shown at zoom 1 in a 1080p window; the start zoom fits a group

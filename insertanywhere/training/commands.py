@@ -16,12 +16,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import InsertAnywhereError
-
-
-def _progress(label: str):
-    from ..cli import text_progress
-
-    return text_progress(label)
+from ..progress import text_progress
 
 
 # ----------------------------------------------------------------------------- build-triplets
@@ -76,7 +71,7 @@ def run_build_triplets(args: argparse.Namespace) -> int:
         prompt=args.prompt, seed=args.seed)
     embedder = load_vision_embedder(args.vision_model, args.device) if args.vision_model else None
     result = build_triplets(args.data, args.out, cfg, layout, args.references, embedder, args.limit,
-                            _progress("triplets"))
+                            text_progress("triplets"))
     for note in result.skipped:
         print(f"skipped: {note}", file=sys.stderr)
     print(f"wrote {args.out}: {result.summary()}")

@@ -137,7 +137,6 @@ def test_model_names_stay_inside_their_folder(node_classes, tmp_path):
     from insertanywhere.errors import InsertAnywhereError, ModelNotFoundError
 
     models = _pack_module(node_classes, "models")
-    insertion = _pack_module(node_classes, "insertion")
     folder = tmp_path / "ia_test_models"
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "a.pt").write_bytes(b"x")
@@ -157,6 +156,6 @@ def test_model_names_stay_inside_their_folder(node_classes, tmp_path):
             models.model_path("ia_test_models", "missing.pt")
         for name in ("../elsewhere", str(tmp_path / "elsewhere")):
             with pytest.raises(InsertAnywhereError, match="is a path, not a name from the 'diffusers' models"):
-                insertion.diffusers_path(name)
+                models.diffusers_path(name)
     finally:
         del folder_paths.folder_names_and_paths["ia_test_models"]

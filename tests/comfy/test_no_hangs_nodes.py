@@ -42,7 +42,7 @@ def test_object_from_mesh_simplifies_over_max_faces_and_says_so(scene_inputs, ru
     assert "Mesh 'soup.stl' has 5000 triangles over the face budget of 1000; simplified to" in note
     assert "images" in output.ui  # the preview is still shown
     (plain,) = run_node("IA_ObjectFromMesh", mesh_file="hangs_bundle/object.ply").result  # default budget
-    assert not plain.info
+    assert not plain.warnings
 
 
 def test_place_and_reproject_stop_on_cancel(scene_inputs, run_node, monkeypatch, request):

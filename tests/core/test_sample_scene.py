@@ -83,7 +83,7 @@ def test_depth_reprojects_through_poses_on_static_pixels(kind):
 
 
 def apply_placement(placement, depth0, K, camera_from_world0, up_world, mesh_height):
-    """FORMAT.md's rule, written independently of the generator: placement -> world_from_mesh."""
+    """docs/FORMATS.md's rule, written independently of the generator: placement -> world_from_mesh."""
     au, av_ = placement["anchor"]
     z = 1.0 / bilinear(1.0 / depth0.astype(np.float64), np.array([au]), np.array([av_]))[0]
     p_cam = np.array([(au - K[0, 2]) / K[0, 0] * z, (av_ - K[1, 2]) / K[1, 1] * z, z])

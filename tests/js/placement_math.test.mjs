@@ -78,7 +78,7 @@ test("editing helpers", () => {
   assert.equal(boxEdges([[0, 0, 0], [1, 1, 1]]).length, 12);
 });
 
-test("formatPlacement writes the FORMAT key order, round-trips through parse", () => {
+test("formatPlacement writes docs/FORMATS.md's key order, round-trips through parse", () => {
   const text = formatPlacement({ anchor: [10.123456, 20], height_px: 55.555, yaw_deg: -0.0001, top_k: 32 });
   assert.equal(text, '{\n "anchor": [10.12, 20],\n "height_px": 55.56,\n "yaw_deg": 0,\n "pitch_deg": 0,\n' +
     ' "roll_deg": 0,\n "offset": [0, 0, 0],\n "top_k": 32\n}');

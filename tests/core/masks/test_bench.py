@@ -1,4 +1,4 @@
-"""The bench: FORMAT scoring, and run_bench over sample-scene bundles written in the bench layout."""
+"""The bench: the scoring of docs/FORMATS.md, and run_bench over sample-scene bundles written in the bench layout."""
 
 import json
 

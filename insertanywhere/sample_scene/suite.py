@@ -1,9 +1,9 @@
-"""Layouts of the held-out suite's sample-scene kinds (`sample_scene.SUITE_KINDS`).
+"""Layouts of the held-out suite's sample-scene kinds (SUITE_KINDS).
 
 Each kind is one hard case for the mask pipeline; everything else (room size and textures, the
 furniture, the support, object shape and size, camera distance and direction, speeds, occluder
 sizes and timing, lighting) is drawn from the seed, so every seed is a different scene of that kind.
-The rendering and the exact ground truth are `sample_scene.make_scene`'s; this module only says
+The rendering and the exact ground truth are `make_scene`'s (scene.py); this module only says
 where things are and how they move.
 
   orbit               the camera orbits the object (25-45 degrees over the clip).
@@ -27,10 +27,13 @@ import math
 
 import numpy as np
 
-from .masks.geometry import invert_rigid, make_pose, rot_z
-from .sample_scene import (_UP, _WALKER_DEPTH, _Layout, _Light, _Material, _WorldBuilder, _add_decor, _add_room,
-                           _add_support, _clearance, _look_at, _palette, _pose_z, _smoothstep)
+from ..masks.geometry import invert_rigid, make_pose, rot_z
+from .layouts import _WALKER_DEPTH, _add_decor, _add_room, _add_support, _clearance, _Layout, _palette
+from .raster import _look_at
+from .world import _UP, _Light, _Material, _pose_z, _smoothstep, _WorldBuilder
 
+SUITE_KINDS = ("orbit", "pan", "walk_forward", "handheld", "zoom", "one_occluder", "crossing_occluders",
+               "occluder_stops", "sliding_support", "turntable", "carried", "low_texture", "noise_blur")  # append only
 DESCRIPTIONS = {
     "orbit": "Procedural room; the camera orbits; the {o} stands on the {s} and stays put.",
     "pan": "Procedural room; the camera pans slowly; the {o} stands on the {s}.",
