@@ -1,6 +1,6 @@
 """Object to 3D: turn a mesh file or a reference image + mask into a coloured 3D object.
 
-Every object lives in one canonical frame (the glTF convention, as in the bench FORMAT):
+Every object lives in one canonical frame (the glTF convention; docs/FORMATS.md):
 +Y up, +Z is the object's front, base at y = 0, the footprint's bounding box centred on
 x = z = 0, and the object is exactly 1 unit tall. The placement later scales it to its
 real height. With all placement angles 0 the object faces the camera, so canonical +X

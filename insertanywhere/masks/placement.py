@@ -1,6 +1,6 @@
 """Place Object: the placement JSON of the pack and the object's pose in frame 0.
 
-The JSON (see the bench FORMAT; the in-browser editor writes the same):
+The JSON (docs/FORMATS.md; the in-browser editor writes the same):
   {"anchor": [u, v], "height_px": h, "yaw_deg": 0, "pitch_deg": 0, "roll_deg": 0,
    "offset": [0, 0, 0], "top_k": 64}
 

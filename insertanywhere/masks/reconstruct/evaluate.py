@@ -1,4 +1,4 @@
-"""Measure 4D Reconstruct against ground-truth scene bundles (see shared/bench/FORMAT.md).
+"""Measure 4D Reconstruct against ground-truth scene bundles (docs/FORMATS.md, Scene bundle).
 
 For each scene folder and mode (oracle: true depth + K; mono: depth_mono.npz disparity, no K;
 none: frames only) it prints the rotation error, camera-direction error, trajectory error after
@@ -24,7 +24,7 @@ from . import reconstruct
 MODES = ("oracle", "mono", "none")
 
 
-BACKGROUND_DEPTH = 99.0  # m; bundles put the empty background at 100 m (FORMAT.md), in float16: nearer is scene
+BACKGROUND_DEPTH = 99.0  # m; bundles put the empty background at 100 m (docs/FORMATS.md), in float16: nearer is scene
 
 
 def load_bundle(folder: Path) -> dict:
