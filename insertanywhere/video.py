@@ -18,13 +18,11 @@ from typing import BinaryIO, Optional, Union
 import numpy as np
 
 from .errors import InsertAnywhereError
-from .memory import Budget, Selection, refuse
+from .memory import FIT_MODES, FRAME_COUNT_MODES, Budget, Selection, refuse
 from .progress import Progress, report
 
 Source = Union[str, Path, BinaryIO]
 
-FIT_MODES = ("crop", "resize", "none")
-FRAME_COUNT_MODES = ("any", "4k+1")
 # Refuse to hold more than this many bytes of decoded frames (about 81 frames of 1080p).
 MAX_DECODED_BYTES = 2 * 1024**3
 
@@ -82,10 +80,7 @@ class PlannedOutput:
 def planned_output(info: VideoInfo, *, start: int = 0, frame_cap: Optional[int] = None, stride: int = 1,
                    max_side: int = 0, multiple: int = 16, fit: str = "crop", frame_count: str = "any") -> PlannedOutput:
     """The frame count, size and fps read_video gives for these knobs (the same rules, no decoding)."""
-    if fit not in FIT_MODES or frame_count not in FRAME_COUNT_MODES:
-        raise InsertAnywhereError(f"Unknown fit '{fit}' or frame count '{frame_count}'; use one of {FIT_MODES} "
-                                  f"and one of {FRAME_COUNT_MODES}.")
-    frames = Selection(start, stride, frame_cap, max_side, fit, multiple).frames(info.num_frames) or 0
+    frames = Selection(start, stride, frame_cap, max_side, fit, multiple, frame_count).frames(info.num_frames) or 0
     frames = snap_frame_count(frames, frame_count) if frames else 0
     height, width = (info.height, info.width) if fit == "none" else snap_size(info.height, info.width, multiple,
                                                                               max_side)
@@ -198,13 +193,7 @@ def read_video(source: Source, *, start: int = 0, max_frames: Optional[int] = No
     A file that ends before the frames its index lists (a truncated download or upload) is an error,
     unless the wanted frames were all decoded before the cut.
     """
-    if start < 0 or stride < 1 or (max_frames is not None and max_frames < 1) or max_side < 0:
-        raise InsertAnywhereError(
-            f"Invalid frame selection start={start}, stride={stride}, frame cap={max_frames}, "
-            f"max_side={max_side}: start must be >= 0, stride >= 1, the frame cap >= 1 and max_side >= 0 "
-            "(0 keeps the source size)."
-        )
-    selection = Selection(start, stride, max_frames, max_side, fit, multiple)
+    selection = Selection(start, stride, max_frames, max_side, fit, multiple, frame_count)
     try:
         run = _decode(source, selection, progress, memory, threaded=True)
         if run.error is not None:  # frame threading reads ahead: a damaged packet can fail frames before it
