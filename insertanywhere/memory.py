@@ -198,6 +198,9 @@ def _at_least(name: str, value, low: int, extra: str = "") -> None:
                                   "a whole number.")
 
 
+SOURCE_FRAMES = Selection(fit="none")  # every frame at the source size (read_video's and run_masks' default)
+
+
 def refuse(plan: Budget, sel: Selection, frames: int, size: tuple[int, int], source_size: tuple[int, int],
            container_frames: int, what: str) -> InsertAnywhereError:
     """The error for a selection that does not fit, naming each knob's value that would."""

@@ -27,7 +27,7 @@ from ..errors import InsertAnywhereError
 from ..jsontext import parse_json
 from ..progress import Progress
 from .intrinsics import check_intrinsics
-from ..memory import Selection
+from ..memory import SOURCE_FRAMES, Selection
 from .object3d import MAX_FACES, Object3D, load_mesh, object_from_image
 from .options import MaskOptions
 from .placement import Placement, SurfaceFrame, check_anchor, parse_placement, place_object
@@ -40,7 +40,6 @@ from .scene_cache import SceneCache, reconstruct_cached
 # The CLI passes a factory: label -> progress callback (one bar per stage).
 StageProgress = Callable[[str], Progress]
 PathLike = Union[str, Path]
-SOURCE_FRAMES = Selection(fit="none")  # run_masks' default: every frame at the source size
 TRACK_FORMAT_VERSION = 2  # track.json; 1 (no format_version key) named the cameras world_to_camera
 
 
@@ -355,9 +354,7 @@ def _decode(video: PathLike, selection: Selection, *, progress: Optional[Progres
     from ..video import read_video
 
     budget = memory.budget(memory_budget, with_depth=with_depth)
-    return read_video(video, start=selection.start, max_frames=selection.frame_cap, stride=selection.stride,
-                      max_side=selection.max_side, multiple=selection.multiple, fit=selection.fit,
-                      frame_count=selection.frame_count, progress=progress, memory=budget)
+    return read_video(video, selection, progress=progress, memory=budget)
 
 
 def _fit_to_frames(video: PathLike, plan: Placement, K: Optional[np.ndarray], size: tuple[int, int],

@@ -87,7 +87,7 @@ def half_cut_mp4(tmp: Path):
 
 
 def half_cut_mp4_capped(tmp: Path):
-    frames, _ = read_video(_half_cut(tmp), max_frames=5)
+    frames, _ = read_video(_half_cut(tmp), memory.Selection(frame_cap=5, fit="none"))
     assert len(frames) == 5
 
 
