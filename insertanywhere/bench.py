@@ -26,6 +26,7 @@ import numpy as np
 from .console import report_warnings
 from .errors import InsertAnywhereError
 from .jsontext import parse_json
+from .masks.options import CAMERA_ONLY
 from .masks.pipeline import masks_from_scene, run_masks
 
 MODES = ("oracle", "mono", "none")
@@ -152,7 +153,7 @@ def run_scene(folder: Path, mode: str, out: Optional[Path] = None, ablation: boo
     row["amodal_mean"] = float(frame_ious(result.amodal, gt_amodal).mean())
     if ablation:
         started = time.perf_counter()
-        camera_only = masks_from_scene(result.scene, result.obj, result.placement, occlusion=False, propagation=False)
+        camera_only = masks_from_scene(result.scene, result.obj, result.placement, CAMERA_ONLY)
         row["camera_only"] = score(camera_only.visible, gt_visible, gt_amodal)
         row["camera_only"]["seconds"] = round(time.perf_counter() - started, 3)
     row["frames"] = count

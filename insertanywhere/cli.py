@@ -59,20 +59,23 @@ def _add_masks(p: argparse.ArgumentParser) -> None:
 
 def _run_masks(args: argparse.Namespace) -> int:
     from .console import report_warnings
+    from .masks.options import MaskOptions
     from .masks.pipeline import run_masks
+    from .memory import Selection
 
     if args.object_image and not args.object_mask:
         raise InsertAnywhereError("--object-image needs --object-mask (white where the object is).")
+    selection = Selection(start=args.start, stride=args.stride, frame_cap=args.frame_cap, max_side=args.max_side,
+                          fit=args.fit, frame_count=args.frame_count)
+    options = MaskOptions(occlusion=not args.no_occlusion, propagation=not args.no_propagation,
+                          upright=args.upright, max_faces=args.max_faces)
     cache = _scene_cache(args)
     result = run_masks(
         video=args.video, placement=args.placement, out=args.out,
         object_mesh=args.object_mesh, object_image=args.object_image, object_mask=args.object_mask,
-        depth=args.depth, intrinsics=args.intrinsics, occlusion=not args.no_occlusion,
-        propagation=not args.no_propagation, max_frames=args.frame_cap, upright=args.upright,
-        progress=text_progress, cache=cache, max_faces=args.max_faces,
+        depth=args.depth, intrinsics=args.intrinsics, selection=selection, options=options,
+        memory_budget=args.memory_budget, progress=text_progress, cache=cache,
         log=lambda message: print(f"note: {message}", file=sys.stderr),
-        start=args.start, stride=args.stride, max_side=args.max_side, fit=args.fit,
-        frame_count=args.frame_count, memory_budget=args.memory_budget,
     )
     print(f"wrote {args.out}  ({result.summary()})")
     report_warnings("masks", result.warnings)

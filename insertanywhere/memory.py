@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .errors import InsertAnywhereError
+from .options import is_int
 
 # Measured on the 2-core CPU machine (scripts/measure_memory.py, docs/BENCHMARK.md), rounded up.
 BASE_BYTES = 128 * 2**20      # interpreter, numpy / OpenCV / PyAV / trimesh, the object
@@ -155,9 +156,23 @@ def snap_size(height: int, width: int, multiple: int = 16, max_side: int = 0) ->
     return h, w
 
 
+FIT_MODES = ("crop", "resize", "none")
+FRAME_COUNT_MODES = ("any", "4k+1")
+
+
 @dataclass(frozen=True)
 class Selection:
-    """The decoding knobs as the user set them (names as in the node; the CLI's flags match)."""
+    """The decoding knobs as the user set them (names as in the node; the CLI's flags match), checked.
+
+    start: int >= 0. First source frame kept.
+    stride: int >= 1. Keep every stride-th frame from start (the fps is divided by it).
+    frame_cap: int >= 1 or None. Keep at most this many frames; None: no cap.
+    max_side: int >= 0, pixels. Longer side after fitting; 0 keeps the source size.
+    fit: "crop" | "resize" | "none". Fit the frames to multiples of `multiple` by a centre crop or a
+      resize, or keep them as decoded (then max_side and multiple do not apply).
+    multiple: int >= 1, pixels. H and W are snapped to multiples of it (16 for Wan).
+    frame_count: "any" | "4k+1". 4k+1 trims to 1, 5, 9, ... frames as Wan needs.
+    """
 
     start: int = 0
     stride: int = 1
@@ -165,6 +180,19 @@ class Selection:
     max_side: int = 0
     fit: str = "crop"
     multiple: int = 16
+    frame_count: str = "any"
+
+    def __post_init__(self):
+        _at_least("start", self.start, 0)
+        _at_least("stride", self.stride, 1)
+        if self.frame_cap is not None:
+            _at_least("frame_cap", self.frame_cap, 1, " or None (no cap)")
+        _at_least("max_side", self.max_side, 0, " (0 keeps the source size)")
+        _at_least("multiple", self.multiple, 1)
+        for name, modes in (("fit", FIT_MODES), ("frame_count", FRAME_COUNT_MODES)):
+            if getattr(self, name) not in modes:
+                raise InsertAnywhereError(f"Unknown {name} {getattr(self, name)!r} in the frame selection; use one "
+                                          f"of {', '.join(modes)}.")
 
     def frames(self, container_frames: int) -> Optional[int]:
         """Frames this selection keeps from a video whose index lists `container_frames` (0 = unknown):
@@ -173,6 +201,15 @@ class Selection:
             left = max(0, -(-(container_frames - self.start) // self.stride))
             return min(left, self.frame_cap) if self.frame_cap else left
         return self.frame_cap
+
+
+def _at_least(name: str, value, low: int, extra: str = "") -> None:
+    if not is_int(value) or value < low:
+        raise InsertAnywhereError(f"Invalid frame selection {name}={value!r}: use {name} >= {low}{extra}, "
+                                  "a whole number.")
+
+
+SOURCE_FRAMES = Selection(fit="none")  # every frame at the source size (read_video's and run_masks' default)
 
 
 def refuse(plan: Budget, sel: Selection, frames: int, size: tuple[int, int], source_size: tuple[int, int],

@@ -18,13 +18,11 @@ from typing import BinaryIO, Optional, Union
 import numpy as np
 
 from .errors import InsertAnywhereError
-from .memory import Budget, Selection, refuse, snap_size
+from .memory import FIT_MODES, FRAME_COUNT_MODES, SOURCE_FRAMES, Budget, Selection, refuse, snap_size
 from .progress import Progress, report
 
 Source = Union[str, Path, BinaryIO]
 
-FIT_MODES = ("crop", "resize", "none")
-FRAME_COUNT_MODES = ("any", "4k+1")
 # Refuse to hold more than this many bytes of decoded frames (about 81 frames of 1080p).
 MAX_DECODED_BYTES = 2 * 1024**3
 
@@ -79,17 +77,14 @@ class PlannedOutput:
     fps: float
 
 
-def planned_output(info: VideoInfo, *, start: int = 0, frame_cap: Optional[int] = None, stride: int = 1,
-                   max_side: int = 0, multiple: int = 16, fit: str = "crop", frame_count: str = "any") -> PlannedOutput:
-    """The frame count, size and fps read_video gives for these knobs (the same rules, no decoding)."""
-    if fit not in FIT_MODES or frame_count not in FRAME_COUNT_MODES:
-        raise InsertAnywhereError(f"Unknown fit '{fit}' or frame count '{frame_count}'; use one of {FIT_MODES} "
-                                  f"and one of {FRAME_COUNT_MODES}.")
-    frames = Selection(start, stride, frame_cap, max_side, fit, multiple).frames(info.num_frames) or 0
-    frames = snap_frame_count(frames, frame_count) if frames else 0
-    height, width = (info.height, info.width) if fit == "none" else snap_size(info.height, info.width, multiple,
-                                                                              max_side)
-    return PlannedOutput(frames, info.num_frames > 0, height, width, info.fps / stride)
+def planned_output(info: VideoInfo, selection: Selection) -> PlannedOutput:
+    """The frame count, size and fps read_video gives for this selection (the same rules, no decoding)."""
+    sel = selection
+    frames = sel.frames(info.num_frames) or 0
+    frames = snap_frame_count(frames, sel.frame_count) if frames else 0
+    height, width = ((info.height, info.width) if sel.fit == "none"
+                     else snap_size(info.height, info.width, sel.multiple, sel.max_side))
+    return PlannedOutput(frames, info.num_frames > 0, height, width, info.fps / sel.stride)
 
 
 def fit_frame(frame: np.ndarray, size: tuple[int, int], mode: str = "crop") -> np.ndarray:
@@ -170,14 +165,14 @@ def fit_frames(frames: np.ndarray, *, multiple: int = 16, max_side: int = 0, fit
     return np.stack([fit_frame(f, size, fit) for f in frames])
 
 
-def read_video(source: Source, *, start: int = 0, max_frames: Optional[int] = None, stride: int = 1,
-               max_side: int = 0, multiple: int = 1, fit: str = "none", frame_count: str = "any",
-               progress: Optional[Progress] = None, memory: Optional[Budget] = None) -> tuple[np.ndarray, float]:
-    """Decode frames [start::stride], at most `max_frames`, fitted as they arrive.
+def read_video(source: Source, selection: Selection = SOURCE_FRAMES, *, progress: Optional[Progress] = None,
+               memory: Optional[Budget] = None) -> tuple[np.ndarray, float]:
+    """Decode the frames a memory.Selection picks ([start::stride], at most frame_cap), fitted as they arrive.
 
     Returns (frames uint8 [F, H, W, 3], fps of the returned frames = source fps / stride).
-    `multiple` > 1 with fit "crop"/"resize" snaps H and W to that multiple (16 for Wan);
-    `frame_count` "4k+1" trims to a Wan-friendly count.
+    The default keeps every frame at the source size. fit "crop"/"resize" snaps H and W to
+    multiples of `multiple` (16 for Wan) with the longer side at most max_side; frame_count
+    "4k+1" trims to a Wan-friendly count.
 
     memory: the mask pipeline's budget (insertanywhere.memory.budget). Before decoding, the frames
     this selection keeps (the container's count bounded by the cap) at the fitted size are checked
@@ -187,13 +182,7 @@ def read_video(source: Source, *, start: int = 0, max_frames: Optional[int] = No
     A file that ends before the frames its index lists (a truncated download or upload) is an error,
     unless the wanted frames were all decoded before the cut.
     """
-    if start < 0 or stride < 1 or (max_frames is not None and max_frames < 1) or max_side < 0:
-        raise InsertAnywhereError(
-            f"Invalid frame selection start={start}, stride={stride}, frame cap={max_frames}, "
-            f"max_side={max_side}: start must be >= 0, stride >= 1, the frame cap >= 1 and max_side >= 0 "
-            "(0 keeps the source size)."
-        )
-    selection = Selection(start, stride, max_frames, max_side, fit, multiple)
+    start, stride = selection.start, selection.stride
     try:
         run = _decode(source, selection, progress, memory, threaded=True)
         if run.error is not None:  # frame threading reads ahead: a damaged packet can fail frames before it
@@ -227,7 +216,7 @@ def read_video(source: Source, *, start: int = 0, max_frames: Optional[int] = No
     for i in range(len(kept)):  # one frame at a time: the list and a stacked copy never coexist
         frames[i] = kept[i]
         kept[i] = None
-    frames = frames[: snap_frame_count(len(frames), frame_count)]
+    frames = frames[: snap_frame_count(len(frames), selection.frame_count)]
     return frames, fps / stride
 
 

@@ -18,6 +18,7 @@ from insertanywhere.insertion import conditioning as core_conditioning
 from insertanywhere.insertion import inpaint as core_inpaint
 from insertanywhere.insertion import sam2_refine, vace, wan
 from insertanywhere.insertion.long_video import plan_windows
+from insertanywhere.insertion.options import KONTEXT_RESOLUTIONS, KontextOptions, VACEOptions
 
 from ._comfy import check_combos, io, progress_bar, validate_combos
 from .missing_models import workflow_problem
@@ -230,7 +231,7 @@ class FirstFrameInpaint(io.ComfyNode):
                              tooltip="Kontext noise seed: the same seed gives the same picture."),
                 io.Int.Input("steps", default=28, min=1, max=200, tooltip="Kontext denoising steps."),
                 io.Float.Input("guidance", default=2.5, min=0.0, max=30.0, step=0.1, tooltip="Kontext guidance."),
-                io.Combo.Input("resolution", options=list(core_inpaint.KONTEXT_RESOLUTIONS), default="preferred",
+                io.Combo.Input("resolution", options=list(KONTEXT_RESOLUTIONS), default="preferred",
                                tooltip="preferred: Kontext's trained size (best); input: the frame's size."),
                 io.Float.Input("colour_strength", default=0.3, min=0.0, max=1.0, step=0.05,
                                tooltip="Poisson: how much of the scene's light and colour cast the object takes on."),
@@ -260,8 +261,9 @@ class FirstFrameInpaint(io.ComfyNode):
                 raise InsertAnywhereError("Method 'kontext' needs the Flux Kontext Inpaint Loader connected.")
             _free_comfy_memory()
             ref = _first(reference, "reference") if reference is not None else None
-            result = core_inpaint.kontext_inpaint(inpainter, scene, mask, ref, prompt, steps=steps, guidance=guidance,
-                                                  seed=seed, resolution=resolution, progress=progress_bar(steps))
+            options = KontextOptions(steps=steps, guidance=guidance, seed=seed, resolution=resolution)
+            result = core_inpaint.kontext_inpaint(inpainter, scene, mask, ref, prompt, options,
+                                                  progress=progress_bar(steps))
         else:
             if render is None:
                 raise InsertAnywhereError(
@@ -433,16 +435,17 @@ class VACEInsert(io.ComfyNode):
                 steps, cfg, shift, scheduler, conditioning_scale, window, overlap, colour_lock,
                 reference=None) -> io.NodeOutput:
         check_combos(cls, locals())
+        options = VACEOptions(seed=seed, steps=steps, cfg=cfg, shift=shift, scheduler=scheduler,
+                              conditioning_scale=conditioning_scale, mask_fill=mask_fill, grow=mask_grow,
+                              max_side=max_side, window=window, overlap=overlap, colour_lock=colour_lock)
         video = image_to_frames(frames)
         object_masks = _masks(masks, len(video), video.shape[1:3], "masks")
         windows = plan_windows(core_conditioning.padded_count(len(video)), window, overlap)
         _free_comfy_memory()
         out = vace.insert_object(
             model, video, object_masks, _first(first_frame, "first_frame"),
-            _first(reference, "reference") if reference is not None else None, prompt, negative_prompt,
-            seed=seed, steps=steps, cfg=cfg, shift=shift, scheduler=scheduler,
-            conditioning_scale=conditioning_scale, mask_fill=mask_fill, grow=mask_grow, max_side=max_side,
-            window=window, overlap=overlap, colour_lock=colour_lock, progress=progress_bar(len(windows) * steps))
+            _first(reference, "reference") if reference is not None else None, prompt, negative_prompt, options,
+            progress=progress_bar(len(windows) * steps))
         return io.NodeOutput(frames_to_image(out))
 
 

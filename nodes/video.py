@@ -39,15 +39,19 @@ _OUTPUTS = [
 ]
 
 
+def _selection(start_frame, frame_cap, stride, max_side, fit, frame_count) -> core_memory.Selection:
+    """The node's knobs as the core's Selection (sizes snapped to 16 for Wan)."""
+    return core_memory.Selection(start=start_frame, stride=stride, frame_cap=frame_cap, max_side=max_side, fit=fit,
+                                 multiple=16, frame_count=frame_count)
+
+
 def _decode(source, start_frame, frame_cap, stride, max_side, fit, frame_count) -> io.NodeOutput:
     # the frames feed the mask pipeline: refuse before decoding what it could not hold (budget from
     # the available memory, or INSERTANYWHERE_MEMORY_BUDGET_GB), naming the knob values that fit
     budget = core_memory.budget(None, with_depth=True, comfy=True,
                                 flag_hint=f"{core_memory.ENV_BUDGET}=<GiB> in the server's environment")
-    frames, fps = core_video.read_video(
-        source, start=start_frame, max_frames=frame_cap, stride=stride, max_side=max_side,
-        multiple=16, fit=fit, frame_count=frame_count, progress=progress_bar(frame_cap), memory=budget,
-    )
+    frames, fps = core_video.read_video(source, _selection(start_frame, frame_cap, stride, max_side, fit, frame_count),
+                                        progress=progress_bar(frame_cap), memory=budget)
     return io.NodeOutput(frames_to_image(frames), fps, int(frames.shape[0]))
 
 
@@ -178,9 +182,8 @@ def _info_knobs(query) -> dict:
 def describe_video(name: str, knobs: dict) -> dict:
     """The source's size, fps and frame count and what the node's knobs will load from it (no decoding)."""
     info = core_video.probe(input_file_path(name, "Video file"))
-    plan = core_video.planned_output(info, start=knobs["start_frame"], frame_cap=knobs["frame_cap"],
-                                     stride=knobs["stride"], max_side=knobs["max_side"], multiple=16,
-                                     fit=knobs["fit"], frame_count=knobs["frame_count"])
+    plan = core_video.planned_output(info, _selection(knobs["start_frame"], knobs["frame_cap"], knobs["stride"],
+                                                      knobs["max_side"], knobs["fit"], knobs["frame_count"]))
     return {"file": name, "width": info.width, "height": info.height, "fps": info.fps, "num_frames": info.num_frames,
             "output": {"frames": plan.frames, "frames_known": plan.frames_known, "width": plan.width,
                        "height": plan.height, "fps": plan.fps}}

@@ -24,8 +24,7 @@ from ..errors import InsertAnywhereError
 from ..progress import Progress, report
 from .checkpoints import check_folder
 from .composite import blend_alpha
-
-KONTEXT_RESOLUTIONS = ("preferred", "input")
+from .options import KontextOptions
 
 
 def _check(scene: np.ndarray, mask: np.ndarray) -> None:
@@ -131,13 +130,12 @@ def load_kontext(folder: Union[str, Path], device: Union[str, torch.device] = "c
     return pipe
 
 
-def kontext_inpaint(pipe, scene: np.ndarray, mask: np.ndarray, reference: Optional[np.ndarray], prompt: str, *,
-                    steps: int = 28, guidance: float = 2.5, strength: float = 1.0, seed: int = 0,
-                    resolution: str = "preferred", grow: int = 8, feather: int = 6,
-                    progress: Optional[Progress] = None) -> np.ndarray:
+def kontext_inpaint(pipe, scene: np.ndarray, mask: np.ndarray, reference: Optional[np.ndarray], prompt: str,
+                    options: Optional[KontextOptions] = None, *, progress: Optional[Progress] = None) -> np.ndarray:
     """Inpaint the object into `scene` inside `mask` with Flux Kontext; only the (grown, feathered) mask changes.
 
-    resolution: "preferred" lets Kontext pick its trained resolution (best quality);
+    options: KontextOptions (steps, guidance, strength, seed, resolution, grow, feather); None: the
+    defaults. resolution "preferred" lets Kontext pick its trained resolution (best quality);
     "input" keeps the frame's size (snapped to 16).
     """
     from PIL import Image
@@ -145,8 +143,8 @@ def kontext_inpaint(pipe, scene: np.ndarray, mask: np.ndarray, reference: Option
     from .conditioning import grow_masks, resize_frames
 
     _check(scene, mask)
-    if resolution not in KONTEXT_RESOLUTIONS:
-        raise InsertAnywhereError(f"Unknown resolution mode '{resolution}'; use one of {KONTEXT_RESOLUTIONS}.")
+    options = KontextOptions() if options is None else options
+    steps, grow, resolution = options.steps, options.grow, options.resolution
     height, width = scene.shape[:2]
     work_mask = grow_masks(mask[None], grow)[0]
 
@@ -157,14 +155,15 @@ def kontext_inpaint(pipe, scene: np.ndarray, mask: np.ndarray, reference: Option
     result = pipe(
         image=Image.fromarray(scene), mask_image=Image.fromarray(work_mask.astype(np.uint8) * 255),
         image_reference=None if reference is None else Image.fromarray(reference[..., :3]),
-        prompt=prompt, height=height // 16 * 16, width=width // 16 * 16, strength=strength,
-        num_inference_steps=steps, guidance_scale=guidance, generator=torch.Generator("cpu").manual_seed(int(seed)),
+        prompt=prompt, height=height // 16 * 16, width=width // 16 * 16, strength=options.strength,
+        num_inference_steps=steps, guidance_scale=options.guidance,
+        generator=torch.Generator("cpu").manual_seed(int(options.seed)),
         output_type="np", callback_on_step_end=callback,
         max_area=height * width if resolution == "input" else 1024 ** 2, _auto_resize=resolution == "preferred",
     )
     image = np.clip(np.asarray(result.images[0]) * 255 + 0.5, 0, 255).astype(np.uint8)
     image = resize_frames(image[None], (height, width))[0]
-    alpha = blend_alpha(mask, grow, feather)[..., None]
+    alpha = blend_alpha(mask, grow, options.feather)[..., None]
     out = scene.astype(np.float32) * (1 - alpha) + image.astype(np.float32) * alpha
     inside = alpha[..., 0] > 0
     final = scene.copy()

@@ -27,7 +27,9 @@ from ..errors import InsertAnywhereError
 from ..jsontext import parse_json
 from ..progress import Progress
 from .intrinsics import check_intrinsics
+from ..memory import SOURCE_FRAMES, Selection
 from .object3d import MAX_FACES, Object3D, load_mesh, object_from_image
+from .options import MaskOptions
 from .placement import PlacedObject, Placement, SurfaceFrame, check_anchor, parse_placement, place_object
 from .vertical import scene_lines, use_upright
 from .propagate import propagate
@@ -194,29 +196,30 @@ def load_intrinsics(intrinsics: Union[PathLike, np.ndarray, list, dict]) -> np.n
     return check_intrinsics(intrinsics, where)
 
 
-def masks_from_scene(scene: SceneRecord, obj: Object3D, placement: Placement, *,
-                     occlusion: bool = True, propagation: bool = True, splat_px: Optional[int] = None,
-                     upright: str = "auto", progress: Optional[StageProgress] = None) -> MaskResult:
+def masks_from_scene(scene: SceneRecord, obj: Object3D, placement: Placement,
+                     options: Optional[MaskOptions] = None,
+                     *, progress: Optional[StageProgress] = None) -> MaskResult:
     """Place, propagate and reproject on a reconstructed scene.
 
-    occlusion=False and propagation=False together are the camera-only ablation. upright: "on"
-    takes 'up' from the scene's vertical lines on level surfaces (see placement.surface_normal),
-    "off" from the depth alone, "auto" decides by the depth input (vertical.use_upright).
+    options: MaskOptions (occlusion, propagation, splat_px, upright; max_faces is for loading the
+    object, see run_masks); None: the defaults. options.CAMERA_ONLY (no occlusion, no propagation)
+    is the camera-only ablation.
     placement: a parsed Placement (parse_placement / load_placement), so the JSON is read once.
     """
     if not isinstance(placement, Placement):
         raise InsertAnywhereError(f"masks_from_scene takes a Placement, got {type(placement).__name__}; "
                                   "read the JSON with load_placement first.")
+    options = MaskOptions() if options is None else options
     timings: dict[str, float] = {}
     with _timed(timings, "place"):
         world_from_object, surface, preview = place_object(
             placement, obj, scene.frames[0], scene.depth[0], scene.K, scene.camera_from_world[0],
-            scene_lines(scene) if use_upright(scene, upright) else None, progress=_stage(progress, "place"))
+            scene_lines(scene) if use_upright(scene, options.upright) else None, progress=_stage(progress, "place"))
     with _timed(timings, "propagate"):
-        track = propagate(scene, PlacedObject(placement, world_from_object, surface), enabled=propagation,
+        track = propagate(scene, PlacedObject(placement, world_from_object, surface), enabled=options.propagation,
                           progress=_stage(progress, "propagate"))
     with _timed(timings, "reproject"):
-        frames = reproject(scene, obj, track, occlusion=occlusion, splat_px=splat_px,
+        frames = reproject(scene, obj, track, occlusion=options.occlusion, splat_px=options.splat_px,
                            progress=_stage(progress, "reproject"))
     warnings = run_warnings(scene, obj, track, frames.visible, frames.amodal)
     return MaskResult(frames.visible, frames.amodal, frames.anchor, preview, track, surface, placement,
@@ -283,48 +286,47 @@ def run_masks(video: PathLike, placement: Union[PathLike, dict, Placement], out:
               object_mask: Optional[PathLike] = None,
               depth: Union[PathLike, Mapping[str, np.ndarray], None] = None,
               intrinsics: Union[PathLike, np.ndarray, None] = None,
-              occlusion: bool = True, propagation: bool = True, max_frames: Optional[int] = None,
-              splat_px: Optional[int] = None, upright: str = "auto",
+              selection: Selection = SOURCE_FRAMES, options: Optional[MaskOptions] = None,
+              memory_budget: Optional[float] = None,
               progress: Optional[StageProgress] = None, cache: Optional[SceneCache] = None,
-              max_faces: int = MAX_FACES, log: Optional[Callable[[str], None]] = None,
-              start: int = 0, stride: int = 1, max_side: int = 0,
-              fit: str = "none", frame_count: str = "any", memory_budget: Optional[float] = None) -> MaskResult:
+              log: Optional[Callable[[str], None]] = None) -> MaskResult:
     """The whole mask pipeline on files; writes OUT (see the module doc) when `out` is given.
 
     depth: .npz (or mapping) with 'depth' (metric) or 'disparity' (relative inverse depth),
     [frames, H, W] covering at least the used frames of the source video (start / stride pick the
     same maps); intrinsics: K.json or a 3x3 array for the source video's pixels (both are fitted
     like the frames when fit crops or resizes). Without depth the reconstruction works from the video alone.
-    start, stride, max_frames (the frame cap), max_side, fit, frame_count select and fit the frames
-    as the Load Video node does (video.read_video with multiple 16). memory_budget: GiB the run may
+    selection (memory.Selection: start, stride, frame_cap, max_side, fit, multiple, frame_count)
+    picks and fits the frames as the Load Video node does (video.read_video); the default keeps
+    every frame at the source size. options: MaskOptions, the knobs of the later stages (max_faces
+    when loading the object, the rest as in masks_from_scene). memory_budget: GiB the run may
     use (None / 0: from the available memory, see insertanywhere.memory); a selection that would
     not fit is refused before decoding, naming the knob values that would. Every input (object,
     placement, anchor) is checked before the reconstruction; log(message) hears about a simplified
     mesh. cache: a scene_cache.SceneCache to reuse the reconstruction of the same frames and inputs
     (its warnings join the scene's).
     """
+    options = MaskOptions() if options is None else options
     total_start = time.perf_counter()
     timings: dict[str, float] = {}
     plan = load_placement(placement)  # validate the cheap inputs before the expensive stages
     depth_input = load_depth(depth) if depth is not None else {}
     K = load_intrinsics(intrinsics) if intrinsics is not None else None
     with _timed(timings, "object3d"):
-        obj = load_object(object_mesh, object_image, object_mask, max_faces)
+        obj = load_object(object_mesh, object_image, object_mask, options.max_faces)
     if log is not None:
         for message in obj.warnings:
             log(message)
     with _timed(timings, "decode"):
-        frames, fps = _decode(video, start=start, max_frames=max_frames, stride=stride, max_side=max_side,
-                              fit=fit, frame_count=frame_count, progress=_stage(progress, "decode"),
+        frames, fps = _decode(video, selection, progress=_stage(progress, "decode"),
                               memory_budget=memory_budget, with_depth=bool(depth_input))
-    plan, K = _fit_to_frames(video, plan, K, frames.shape[1:3], fit)
-    depth_input = {key: _select_maps(values, len(frames), start, stride, fit, frames.shape[1:3])
+    plan, K = _fit_to_frames(video, plan, K, frames.shape[1:3], selection.fit)
+    depth_input = {key: _select_maps(values, len(frames), selection, frames.shape[1:3])
                    for key, values in depth_input.items()}
     with _timed(timings, "reconstruct"):
         scene, _ = reconstruct_cached(cache, frames, fps=fps, depth_input=depth_input, K=K,
                                       progress=_stage(progress, "reconstruct"))
-    result = masks_from_scene(scene, obj, plan, occlusion=occlusion, propagation=propagation,
-                              splat_px=splat_px, upright=upright, progress=progress)
+    result = masks_from_scene(scene, obj, plan, options, progress=progress)
     timings.update(result.timings)
     if out is not None:
         with _timed(timings, "write"):
@@ -344,14 +346,15 @@ def _timed(timings: dict[str, float], name: str):
     timings[name] = time.perf_counter() - started
 
 
-def _decode(video: PathLike, *, memory_budget: Optional[float], with_depth: bool, **selection):
-    """(frames uint8 [F, H, W, 3], fps) as the Load Video node reads them (multiple of 16), refused
-    before decoding when they would not fit the memory budget."""
+def _decode(video: PathLike, selection: Selection, *, progress: Optional[Progress], memory_budget: Optional[float],
+            with_depth: bool):
+    """(frames uint8 [F, H, W, 3], fps) as the Load Video node reads them, refused before decoding
+    when they would not fit the memory budget."""
     from .. import memory
     from ..video import read_video
 
     budget = memory.budget(memory_budget, with_depth=with_depth)
-    return read_video(video, multiple=16, memory=budget, **selection)
+    return read_video(video, selection, progress=progress, memory=budget)
 
 
 def _fit_to_frames(video: PathLike, plan: Placement, K: Optional[np.ndarray], size: tuple[int, int],
@@ -372,11 +375,11 @@ def _fit_to_frames(video: PathLike, plan: Placement, K: Optional[np.ndarray], si
     return plan, K
 
 
-def _select_maps(values: np.ndarray, num_frames: int, start: int, stride: int, fit: str,
-                 size: tuple[int, int]) -> np.ndarray:
+def _select_maps(values: np.ndarray, num_frames: int, selection: Selection, size: tuple[int, int]) -> np.ndarray:
     """The depth (or disparity) maps of the selected frames, fitted like them."""
     from ..video import fit_frame
 
+    start, stride, fit = selection.start, selection.stride, selection.fit
     last = start + (num_frames - 1) * stride  # the last source frame used
     if len(values) <= last:
         raise InsertAnywhereError(

@@ -39,6 +39,7 @@ import numpy as np
 
 from ..errors import InsertAnywhereError
 from ..progress import Progress, report
+from ..memory import Selection
 from ..video import fit_frame, read_video, snap_size, write_video
 from .degrade import Degradation, ReferenceAugment, augment_reference, cutout_on_white, degrade_video
 
@@ -219,7 +220,7 @@ def read_media(path: Path, max_frames: int, size: Optional[tuple[int, int]] = No
             frames.append(img[..., ::-1])
         frames, fps = np.stack(frames), 16.0
     else:
-        frames, fps = read_video(path, max_frames=max_frames)
+        frames, fps = read_video(path, Selection(frame_cap=max_frames, fit="none"))
     if size is None:
         size = snap_size(frames.shape[1], frames.shape[2], 16, max_side)
     return np.stack([fit_frame(f, size, "crop") for f in frames]), fps

@@ -3,6 +3,7 @@ budget comes from, the knob values a refusal names, and one real run measured ag
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -76,6 +77,39 @@ def test_selection_counts_frames_without_trusting_a_missing_count():
     assert memory.Selection(0, 1, 81).frames(0) == 81   # no count in the container: the cap
     assert memory.Selection(0, 1, None).frames(0) is None
     assert memory.Selection(200, 1, 81).frames(100) == 0
+
+
+# Selection field -> (bad values, words of the valid range the error must give)
+BAD_SELECTION = {
+    "start": ([-1, 1.0, None, "0", True], "start >= 0"),
+    "stride": ([0, -2, 2.5, None, False], "stride >= 1"),
+    "frame_cap": ([0, -1, 81.0, "81"], "frame_cap >= 1 or None"),
+    "max_side": ([-16, 832.0, None], "max_side >= 0 (0 keeps the source size)"),
+    "fit": (["zoom", "", None, "CROP"], "use one of crop, resize, none"),
+    "multiple": ([0, -16, 16.0, None], "multiple >= 1"),
+    "frame_count": (["4k", "", None], "use one of any, 4k+1"),
+}
+
+
+def test_every_selection_field_has_bad_values_listed():
+    assert set(BAD_SELECTION) == {field.name for field in dataclasses.fields(memory.Selection)}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_SELECTION))
+def test_bad_selection_values_name_the_knob_and_the_range(name):
+    values, valid = BAD_SELECTION[name]
+    for value in values:
+        with pytest.raises(InsertAnywhereError) as caught:
+            memory.Selection(**{name: value})
+        message = str(caught.value)
+        assert (f"{name}={value!r}" in message or f"{name} {value!r}" in message) and valid in message, message
+
+
+def test_good_selection_values_are_kept():
+    edge = memory.Selection(start=np.int64(5), stride=1, frame_cap=1, max_side=0, fit="none", multiple=1,
+                            frame_count="4k+1")
+    assert (edge.start, edge.frame_cap, edge.fit, edge.frame_count) == (5, 1, "none", "4k+1")
+    assert memory.Selection(frame_cap=None).frame_cap is None
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads VmHWM from /proc")

@@ -5,6 +5,7 @@ import pytest
 
 from insertanywhere import video
 from insertanywhere.errors import InsertAnywhereError
+from insertanywhere.memory import Selection
 
 
 def _ramp_video(tmp_path, frames=12, height=50, width=70, fps=12.0):
@@ -27,7 +28,7 @@ def test_round_trip_keeps_frames_and_fps(tmp_path):
 
 def test_start_stride_cap_select_the_right_frames(tmp_path):
     path, values = _ramp_video(tmp_path)
-    frames, fps = video.read_video(path, start=2, stride=3, max_frames=3)
+    frames, fps = video.read_video(path, Selection(start=2, stride=3, frame_cap=3, fit="none"))
     assert frames.shape[0] == 3
     assert fps == pytest.approx(4.0)
     means = frames[..., 1].reshape(3, -1).mean(axis=1)
@@ -36,7 +37,7 @@ def test_start_stride_cap_select_the_right_frames(tmp_path):
 
 def test_fit_to_wan_sizes_and_4k_plus_1(tmp_path):
     path, _ = _ramp_video(tmp_path, frames=12)
-    frames, _ = video.read_video(path, multiple=16, fit="crop", frame_count="4k+1")
+    frames, _ = video.read_video(path, Selection(multiple=16, fit="crop", frame_count="4k+1"))
     assert frames.shape[0] == 9
     assert frames.shape[1] % 16 == 0 and frames.shape[2] % 16 == 0
     resized = video.fit_frames(np.zeros((6, 50, 70, 3), np.uint8), fit="resize", max_side=32)
@@ -66,9 +67,9 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         video.read_video(junk)
     path, _ = _ramp_video(tmp_path)
     with pytest.raises(InsertAnywhereError, match="shorter than the start"):
-        video.read_video(path, start=500)
-    with pytest.raises(InsertAnywhereError, match="stride"):
-        video.read_video(path, stride=0)
+        video.read_video(path, Selection(start=500, fit="none"))
+    with pytest.raises(InsertAnywhereError, match="Invalid frame selection stride=0: use stride >= 1"):
+        video.read_video(path, Selection(stride=0))
     with pytest.raises(InsertAnywhereError, match="non-empty"):
         video.fit_frames(np.zeros((0, 8, 8, 3), np.uint8))
 
@@ -77,8 +78,8 @@ def test_memory_guard_refuses_huge_decodes(tmp_path, monkeypatch):
     path, _ = _ramp_video(tmp_path)
     monkeypatch.setattr(video, "MAX_DECODED_BYTES", 50 * 70 * 3 * 4)
     with pytest.raises(InsertAnywhereError, match="lower the frame cap"):
-        video.read_video(path, max_frames=10)
-    frames, _ = video.read_video(path, max_frames=3)
+        video.read_video(path, Selection(frame_cap=10, fit="none"))
+    frames, _ = video.read_video(path, Selection(frame_cap=3, fit="none"))
     assert frames.shape[0] == 3
 
 
@@ -91,19 +92,17 @@ def test_planned_output_matches_what_read_video_returns(tmp_path):
              dict(start=2, frame_cap=3, stride=3, max_side=32, fit="resize", frame_count="any"),
              dict(start=1, frame_cap=100, stride=2, max_side=48, fit="none", frame_count="4k+1")]
     for k in knobs:
-        plan = video.planned_output(info, **k)
-        frames, fps = video.read_video(path, start=k["start"], max_frames=k["frame_cap"], stride=k["stride"],
-                                       max_side=k["max_side"], multiple=16, fit=k["fit"],
-                                       frame_count=k["frame_count"])
+        plan = video.planned_output(info, Selection(**k))
+        frames, fps = video.read_video(path, Selection(**k))
         assert plan.frames_known and (plan.frames, plan.height, plan.width) == frames.shape[:3], k
         assert plan.fps == pytest.approx(fps)
-    assert video.planned_output(info, start=40).frames == 0  # starts after the end: nothing to load
+    assert video.planned_output(info, Selection(start=40)).frames == 0  # starts after the end: nothing to load
 
 
 def test_planned_output_without_a_frame_count_is_bounded_by_the_cap():
     info = video.VideoInfo(width=1920, height=1080, fps=30.0, num_frames=0)
-    plan = video.planned_output(info, frame_cap=50, stride=2, max_side=832, fit="crop", frame_count="4k+1")
+    plan = video.planned_output(info, Selection(frame_cap=50, stride=2, max_side=832, fit="crop", frame_count="4k+1"))
     assert (plan.frames, plan.frames_known, plan.height, plan.width) == (49, False, 464, 832)
     assert plan.fps == pytest.approx(15.0)
     with pytest.raises(InsertAnywhereError, match="Unknown fit"):
-        video.planned_output(info, fit="zoom")
+        video.planned_output(info, Selection(fit="zoom"))

@@ -9,17 +9,16 @@ field changes results only through a new key.
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 from typing import Optional
 
-from ...errors import InsertAnywhereError
+from ...options import bad, check_flag, check_integer, check_number, is_int
 from .flow import PRESETS
 
 MAX_FLOW_STRIDE = 64  # px per flow cell: beyond this a 4K frame keeps under 64 cells across, too few for PnP
 MAX_BA_GAP = 1000  # frames: pairs farther apart share no flow chain worth matching
 MIN_BA_POINTS = 8  # correspondences per frame pair: build_pairs drops a pair with fewer than 8
+OWNER = "ReconstructOptions"
 MAX_SHARPEN_PX = 64  # px: ramps wider than this are real slopes, not a network's blur
 
 
@@ -85,29 +84,20 @@ class ReconstructOptions:
         _integer("seed", self.seed, 0, None)
 
 
-def _bad(name: str, value, valid: str) -> InsertAnywhereError:
-    return InsertAnywhereError(f"ReconstructOptions.{name} = {value!r} is not valid: use {valid}.")
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+def _bad(name: str, value, valid: str):
+    return bad(OWNER, name, value, valid)
 
 
 def _integer(name: str, value, low: int, high: Optional[int], extra: str = "") -> None:
-    if not _is_int(value) or value < low or (high is not None and value > high):
-        span = f"an integer from {low} to {high}" if high is not None else f"an integer >= {low}"
-        raise _bad(name, value, f"{span} {extra}".strip())
+    check_integer(OWNER, name, value, low, high, extra)
 
 
 def _number(name: str, value, positive: bool) -> None:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (positive and value == 0):
-        raise _bad(name, value, "a finite number > 0" if positive else "a finite number >= 0")
+    check_number(OWNER, name, value, positive)
 
 
 def _flag(name: str, value, allow_none: bool) -> None:
-    if not (isinstance(value, bool) or (allow_none and value is None)):
-        raise _bad(name, value, "True, False or None" if allow_none else "True or False")
+    check_flag(OWNER, name, value, allow_none)
 
 
 def _gaps(value) -> tuple[int, ...]:
@@ -116,6 +106,6 @@ def _gaps(value) -> tuple[int, ...]:
         gaps = tuple(value)
     except TypeError:
         raise _bad("ba_gaps", value, valid) from None
-    if not gaps or not all(_is_int(g) and 1 <= g <= MAX_BA_GAP for g in gaps):
+    if not gaps or not all(is_int(g) and 1 <= g <= MAX_BA_GAP for g in gaps):
         raise _bad("ba_gaps", value, valid)
     return gaps

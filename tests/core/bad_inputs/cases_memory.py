@@ -87,7 +87,7 @@ def half_cut_mp4(tmp: Path):
 
 
 def half_cut_mp4_capped(tmp: Path):
-    frames, _ = read_video(_half_cut(tmp), max_frames=5)
+    frames, _ = read_video(_half_cut(tmp), memory.Selection(frame_cap=5, fit="none"))
     assert len(frames) == 5
 
 
@@ -96,7 +96,8 @@ def _over_budget(tmp: Path, name: str, frames: int, cap, budget_frames: float, m
     video = _write(tmp / name, frames)
     log = _DecodeLog()
     try:
-        return _masks(tmp, video, log, max_frames=cap, memory_budget=_budget_for(budget_frames), fit="crop")
+        return _masks(tmp, video, log, selection=memory.Selection(frame_cap=cap, fit="crop"),
+                      memory_budget=_budget_for(budget_frames))
     finally:
         assert log.decoded <= max_decoded, f"decoded {log.decoded} frames, more than {max_decoded}"
 
@@ -114,7 +115,7 @@ def planned_over_budget(tmp: Path):
 
 
 def negative_max_side(tmp: Path):
-    return _masks(tmp, _write(tmp / "v.mp4", 9), max_side=-16, fit="crop")
+    return _masks(tmp, _write(tmp / "v.mp4", 9), selection=memory.Selection(max_side=-16, fit="crop"))
 
 
 def negative_budget(tmp: Path):

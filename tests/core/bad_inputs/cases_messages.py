@@ -17,6 +17,7 @@ import numpy as np
 
 from insertanywhere.jsontext import parse_json
 from insertanywhere.masks.object3d import load_mesh
+from insertanywhere.masks.options import MaskOptions
 from insertanywhere.masks.pipeline import K_EXAMPLE, load_depth, load_intrinsics, load_placement, masks_from_scene, \
     run_masks
 from insertanywhere.sample_scene import make_scene
@@ -83,7 +84,7 @@ def _panned_away(tmp: Path):
     poses[:, 0, 3] += np.linspace(0, 40.0, FRAMES) * (np.arange(FRAMES) > 1)
     record.camera_from_world = poses.astype(np.float32)
     return masks_from_scene(record, load_mesh(_bundle() / "object.ply"), load_placement(scene.placement),
-                            propagation=False).warnings
+                            MaskOptions(propagation=False)).warnings
 
 
 def _npy(tmp: Path):

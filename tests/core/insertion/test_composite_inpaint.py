@@ -8,6 +8,7 @@ import pytest
 from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.insertion import composite, inpaint
 from insertanywhere.insertion.composite import blend_alpha
+from insertanywhere.insertion.options import KontextOptions
 
 from insertion_helpers import box_masks, scene_video
 
@@ -130,14 +131,14 @@ def test_kontext_changes_only_the_masked_region(kontext):
     mask = box_masks(1)[0]
     reference = np.full((24, 24, 3), (200, 40, 30), np.uint8)
     steps = []
-    out = inpaint.kontext_inpaint(kontext, scene, mask, reference, "a red mug", steps=2, resolution="input",
-                                  grow=2, feather=2, progress=lambda d, t: steps.append(d))
+    options = KontextOptions(steps=2, resolution="input", grow=2, feather=2)
+    out = inpaint.kontext_inpaint(kontext, scene, mask, reference, "a red mug", options,
+                                  progress=lambda d, t: steps.append(d))
     reach = blend_alpha(mask, 2, 2) > 0
     assert np.array_equal(out[~reach], scene[~reach])
     assert np.abs(out[mask].astype(int) - scene[mask]).mean() > 5
     assert steps == [1, 2]
-    again = inpaint.kontext_inpaint(kontext, scene, mask, reference, "a red mug", steps=2, resolution="input",
-                                    grow=2, feather=2)
+    again = inpaint.kontext_inpaint(kontext, scene, mask, reference, "a red mug", options)
     assert np.array_equal(out, again)
 
 

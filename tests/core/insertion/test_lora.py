@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.insertion import vace
 from insertanywhere.insertion.lora import applied_loras, lora_delta, read_lora
+from insertanywhere.insertion.options import VACEOptions
 
 FORMATS = ("diffusers", "comfy", "musubi")
 PROBE = "blocks.1.attn1.to_q"
@@ -92,7 +93,8 @@ def test_diffusers_metadata_alpha_is_used(tmp_path, wan_model, lora, metadata):
 def test_pipeline_output_at_strength_zero_is_the_base_and_one_changes_it(wan_model, lora_files, video, masks,
                                                                          first_frame):
     def run(model):
-        return vace.insert_object(model, video, masks, first_frame, None, "a red mug", steps=2, cfg=1.0, seed=1)
+        return vace.insert_object(model, video, masks, first_frame, None, "a red mug",
+                                  options=VACEOptions(steps=2, cfg=1.0, seed=1))
 
     base = run(wan_model)
     spec = read_lora(lora_files["comfy"], wan_model.transformer)

@@ -7,6 +7,7 @@ import pytest
 
 from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.insertion import conditioning, long_video, vace, wan
+from insertanywhere.insertion.options import VACEOptions
 
 from insertion_helpers import box_masks, scene_video
 
@@ -53,10 +54,11 @@ def test_padded_count_is_4k_plus_1(n, expected):
 # --------------------------------------------------------------------------------------------- sampler
 
 
-def _insert(model, video, masks, first_frame, **kwargs):
+def _insert(model, video, masks, first_frame, progress=None, **kwargs):
     settings = dict(steps=2, cfg=2.0, seed=0)
     settings.update(kwargs)
-    return vace.insert_object(model, video, masks, first_frame, None, "a red mug", **settings)
+    return vace.insert_object(model, video, masks, first_frame, None, "a red mug", options=VACEOptions(**settings),
+                              progress=progress)
 
 
 def test_insert_returns_frames_at_input_size_deterministically(wan_model, video, masks, first_frame):
@@ -72,7 +74,8 @@ def test_insert_returns_frames_at_input_size_deterministically(wan_model, video,
 def test_reference_image_changes_the_result(wan_model, video, masks, first_frame):
     plain = _insert(wan_model, video[:5], masks[:5], first_frame)
     ref = np.full((16, 16, 3), (200, 40, 30), np.uint8)
-    with_ref = vace.insert_object(wan_model, video[:5], masks[:5], first_frame, ref, "a red mug", steps=2, cfg=2.0)
+    with_ref = vace.insert_object(wan_model, video[:5], masks[:5], first_frame, ref, "a red mug",
+                                  options=VACEOptions(steps=2, cfg=2.0))
     assert np.abs(with_ref.astype(int) - plain).mean() > 0.5
 
 
@@ -96,10 +99,12 @@ def test_cancel_stops_sampling_and_leaves_the_model_clean(wan_model, video, mask
 
 
 def test_bad_settings_are_user_errors(wan_model, video, masks, first_frame):
-    with pytest.raises(InsertAnywhereError, match="Unknown scheduler"):
+    with pytest.raises(InsertAnywhereError, match="VACEOptions.scheduler = 'ddim' is not valid: use one of 'unipc'"):
         _insert(wan_model, video, masks, first_frame, scheduler="ddim")
-    with pytest.raises(InsertAnywhereError, match="4k\\+1"):
+    with pytest.raises(InsertAnywhereError, match="VACEOptions.window = 10 .*4k\\+1"):
         _insert(wan_model, video, masks, first_frame, window=10)
+    with pytest.raises(InsertAnywhereError, match="Overlap 6 must be between 1 and window - 4 = 5"):
+        _insert(wan_model, scene_video(13), box_masks(13), first_frame, window=9, overlap=6)  # needs two windows
 
 
 @pytest.mark.parametrize("scheduler", ["euler", "dpm++"])
@@ -185,8 +190,9 @@ def test_windows_get_the_previous_frames_and_colour_is_locked():
 def test_long_video_end_to_end(wan_model, first_frame):
     video, masks = scene_video(13), box_masks(13)
     calls = []
-    out = vace.insert_object(wan_model, video, masks, first_frame, None, "a red mug", steps=2, cfg=1.0, window=9,
-                             overlap=4, progress=lambda d, t: calls.append((d, t)))
+    out = vace.insert_object(wan_model, video, masks, first_frame, None, "a red mug",
+                             options=VACEOptions(steps=2, cfg=1.0, window=9, overlap=4),
+                             progress=lambda d, t: calls.append((d, t)))
     assert out.shape == (13, 32, 48, 3)
     assert calls[-1] == (4, 4)  # two windows of two steps
     assert [d for d, _ in calls] == [1, 2, 3, 4]

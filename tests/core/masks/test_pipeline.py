@@ -13,6 +13,8 @@ from insertanywhere.bench import score
 from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.masks.pipeline import load_depth, load_intrinsics, load_object, masks_from_scene, run_masks
 from insertanywhere.masks.object3d import object_from_trimesh
+from insertanywhere.masks.options import CAMERA_ONLY
+from insertanywhere.memory import Selection
 from insertanywhere.masks.placement import parse_placement
 from insertanywhere.sample_scene import make_scene
 from insertanywhere.video import read_video
@@ -93,7 +95,7 @@ def test_camera_only_ablation_is_clearly_worse(kind):
     s, record = sample(kind)
     obj = object_from_trimesh(s.object_mesh)
     full = score(masks_from_scene(record, obj, parse_placement(s.placement)).visible, s.gt_visible, s.gt_amodal)
-    camera_only = masks_from_scene(record, obj, parse_placement(s.placement), occlusion=False, propagation=False)
+    camera_only = masks_from_scene(record, obj, parse_placement(s.placement), CAMERA_ONLY)
     ablated = score(camera_only.visible, s.gt_visible, s.gt_amodal)
     assert full["mean"] > 0.95
     key = "occluded" if kind == "occluder" else "mean"
@@ -113,7 +115,7 @@ def test_object_from_image_files(tmp_path, bundle, exact_reconstruction):
     s, folder = bundle("static")
     exact_reconstruction("static")
     result = run_masks(folder / "scene.mp4", s.placement, None, object_image=folder / "object_ref.png",
-                       object_mask=folder / "object_ref_mask.png", max_frames=5)
+                       object_mask=folder / "object_ref_mask.png", selection=Selection(frame_cap=5, fit="none"))
     assert len(result.visible) == 5
     # a rounded relief from one front view is not the true shape, but it stands where the object stands
     assert score(result.visible, s.gt_visible[:5], s.gt_amodal[:5])["mean"] > 0.55

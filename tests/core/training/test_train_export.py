@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 from insertanywhere.insertion import vace
 from insertanywhere.insertion.lora import applied_loras, read_lora
+from insertanywhere.insertion.options import VACEOptions
 from insertanywhere.training.conditioning import inference_inputs
 from insertanywhere.training.dataset import TripletDataset
 from insertanywhere.training.export import export_checkpoint, export_lora, peft_state_dict, to_comfy
@@ -70,8 +71,9 @@ def test_the_sampler_output_changes(exported, wan_folder, dataset_dir):
     outputs = []
     for handle in (model, model.with_lora(read_lora(result["comfyui"], model.transformer)),
                    model.with_lora(read_lora(result["diffusers"], model.transformer))):
-        frames = vace.sample_window(handle, prepared.video, prepared.masks, prepared.reference, embeds, None, seed=0,
-                                    steps=2, cfg=1.0, scheduler="unipc", shift=3.0, conditioning_scale=1.0)
+        frames = vace.sample_window(handle, prepared.video, prepared.masks, prepared.reference, embeds, None,
+                                    VACEOptions(seed=0, steps=2, cfg=1.0, scheduler="unipc", shift=3.0,
+                                                conditioning_scale=1.0))
         outputs.append(frames.astype(int))
     base, comfy, diffusers = outputs
     assert np.abs(comfy - base).mean() > 0.5 and np.abs(diffusers - base).mean() > 0.5

@@ -16,6 +16,7 @@ from insertanywhere.training.trainer import LoraTrainer, TrainConfig, masked_los
 def captured_control(model, s, reference, mask_fill):
     """control_hidden_states the sampler (`insertion.vace.sample_window`) gives the transformer."""
     from insertanywhere.insertion import vace
+    from insertanywhere.insertion.options import VACEOptions
     from insertanywhere.training.conditioning import inference_inputs
 
     seen = []
@@ -24,8 +25,8 @@ def captured_control(model, s, reference, mask_fill):
     prepared = inference_inputs(s.inputs, s.region, reference, mask_fill)
     embeds = model.prompts.encode([s.prompt])
     try:
-        vace.sample_window(model, prepared.video, prepared.masks, prepared.reference, embeds, None, seed=0,
-                           steps=1, cfg=1.0, scheduler="unipc", shift=3.0, conditioning_scale=1.0)
+        vace.sample_window(model, prepared.video, prepared.masks, prepared.reference, embeds, None,
+                           VACEOptions(seed=0, steps=1, cfg=1.0, scheduler="unipc", shift=3.0, conditioning_scale=1.0))
     finally:
         hook.remove()
     return seen[0][0]
