@@ -5,7 +5,9 @@ The nodes pass a wrapper around `comfy.utils.ProgressBar` (which also raises
 when the user presses Cancel); the CLI passes a text bar (`text_progress`) or nothing.
 """
 
+import contextlib
 import sys
+import time
 from typing import Callable, Iterable, Iterator, Optional, TypeVar
 
 Progress = Callable[[int, int], None]
@@ -36,3 +38,12 @@ def text_progress(label: str) -> Callable[[int, int], None]:
               flush=True)
 
     return update
+
+
+@contextlib.contextmanager
+def timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    """timings[name] = wall-clock seconds spent in the with-block (not set when it raises): the one
+    way every stage records its timings."""
+    mark = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - mark

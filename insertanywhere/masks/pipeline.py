@@ -16,7 +16,6 @@ import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Union
@@ -25,7 +24,7 @@ import numpy as np
 
 from ..errors import InsertAnywhereError
 from ..jsontext import parse_json
-from ..progress import Progress
+from ..progress import Progress, timed
 from .intrinsics import check_intrinsics
 from ..memory import SOURCE_FRAMES, Selection
 from .object3d import MAX_FACES, Object3D, load_mesh, object_from_image
@@ -211,14 +210,14 @@ def masks_from_scene(scene: SceneRecord, obj: Object3D, placement: Placement,
                                   "read the JSON with load_placement first.")
     options = MaskOptions() if options is None else options
     timings: dict[str, float] = {}
-    with _timed(timings, "place"):
+    with timed(timings, "place"):
         world_from_object, surface, preview = place_object(
             placement, obj, scene.frames[0], scene.depth[0], scene.K, scene.camera_from_world[0],
             scene_lines(scene) if use_upright(scene, options.upright) else None, progress=_stage(progress, "place"))
-    with _timed(timings, "propagate"):
+    with timed(timings, "propagate"):
         track = propagate(scene, PlacedObject(placement, world_from_object, surface), enabled=options.propagation,
                           progress=_stage(progress, "propagate"))
-    with _timed(timings, "reproject"):
+    with timed(timings, "reproject"):
         frames = reproject(scene, obj, track, occlusion=options.occlusion, splat_px=options.splat_px,
                            progress=_stage(progress, "reproject"))
     warnings = run_warnings(scene, obj, track, frames.visible, frames.amodal)
@@ -312,38 +311,30 @@ def run_masks(video: PathLike, placement: Union[PathLike, dict, Placement], out:
     plan = load_placement(placement)  # validate the cheap inputs before the expensive stages
     depth_input = load_depth(depth) if depth is not None else {}
     K = load_intrinsics(intrinsics) if intrinsics is not None else None
-    with _timed(timings, "object3d"):
+    with timed(timings, "object3d"):
         obj = load_object(object_mesh, object_image, object_mask, options.max_faces)
     if log is not None:
         for message in obj.warnings:
             log(message)
-    with _timed(timings, "decode"):
+    with timed(timings, "decode"):
         frames, fps = _decode(video, selection, progress=_stage(progress, "decode"),
                               memory_budget=memory_budget, with_depth=bool(depth_input))
     plan, K = _fit_to_frames(video, plan, K, frames.shape[1:3], selection.fit)
     depth_input = {key: _select_maps(values, len(frames), selection, frames.shape[1:3])
                    for key, values in depth_input.items()}
-    with _timed(timings, "reconstruct"):
+    with timed(timings, "reconstruct"):
         scene, _ = reconstruct_cached(cache, frames, fps=fps, depth_input=depth_input, K=K,
                                       progress=_stage(progress, "reconstruct"))
     result = masks_from_scene(scene, obj, plan, options, progress=progress)
     timings.update(result.timings)
     if out is not None:
-        with _timed(timings, "write"):
+        with timed(timings, "write"):
             write_outputs(result, out, fps)
     timings["total"] = time.perf_counter() - total_start
     result.timings = timings
     if out is not None:
         _write_json(Path(out) / "timings.json", {k: round(v, 4) for k, v in timings.items()})
     return result
-
-
-@contextmanager
-def _timed(timings: dict[str, float], name: str):
-    """timings[name] = seconds the block took (not set when it raises)."""
-    started = time.perf_counter()
-    yield
-    timings[name] = time.perf_counter() - started
 
 
 def _decode(video: PathLike, selection: Selection, *, progress: Optional[Progress], memory_budget: Optional[float],

@@ -7,13 +7,13 @@ import contextlib
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Optional
 
 import cv2
 import numpy as np
 
 from ...errors import InsertAnywhereError
-from ...progress import Progress, report
+from ...progress import Progress, report, timed
 from ..scene import SceneRecord
 from . import inputs
 from .bundle import State, build_pairs, bundle_adjust, resample_values, without_moving
@@ -103,14 +103,6 @@ def _single_threaded_blas():
     except ImportError:  # optional dependency
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
-
-
-@contextlib.contextmanager
-def timed(timings: dict[str, float], name: str) -> Iterator[None]:
-    """timings[name] = wall-clock seconds spent in the with-block (not set when it raises)."""
-    mark = time.perf_counter()
-    yield
-    timings[name] = time.perf_counter() - mark
 
 
 @dataclass

@@ -11,7 +11,7 @@ import pytest
 from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.masks.reconstruct import ReconstructOptions, reconstruct
 from insertanywhere.masks.reconstruct.flow import FlowField, compute_flow
-from insertanywhere.masks.reconstruct.pipeline import timed
+from insertanywhere.progress import timed
 from insertanywhere.masks.reconstruct.spill import SpilledArray
 from insertanywhere.sample_scene import make_scene
 
