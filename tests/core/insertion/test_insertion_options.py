@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from insertanywhere.errors import InsertAnywhereError
+from option_rules import assert_bad_values_refused, assert_every_field_listed
+
 from insertanywhere.insertion.options import MAX_SEED, KontextOptions, VACEOptions
 
 SEEDS = ([-1, MAX_SEED + 1, 1.0, None, "0", True], f"integer from 0 to {MAX_SEED}")
@@ -41,17 +42,12 @@ CASES = [(VACEOptions, VACE_BAD), (KontextOptions, KONTEXT_BAD)]
 
 @pytest.mark.parametrize("cls, bad", CASES, ids=["VACEOptions", "KontextOptions"])
 def test_every_option_has_bad_values_listed(cls, bad):
-    assert set(bad) == {field.name for field in dataclasses.fields(cls)}
+    assert_every_field_listed(cls, bad)
 
 
 @pytest.mark.parametrize("cls, name", [(cls, name) for cls, bad in CASES for name in sorted(bad)])
 def test_bad_option_values_name_the_option_and_the_range(cls, name):
-    values, valid = dict(CASES)[cls][name]
-    for value in values:
-        with pytest.raises(InsertAnywhereError) as caught:
-            cls(**{name: value})
-        message = str(caught.value)
-        assert f"{cls.__name__}.{name} = {value!r}" in message and valid in message, message
+    assert_bad_values_refused(cls, name, *dict(CASES)[cls][name])
 
 
 def test_good_option_values_are_kept():

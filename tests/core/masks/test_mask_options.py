@@ -8,7 +8,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from insertanywhere.errors import InsertAnywhereError
+from option_rules import assert_bad_values_refused, assert_every_field_listed
+
 from insertanywhere.masks.object3d import MAX_FACES, object_from_trimesh
 from insertanywhere.masks.options import CAMERA_ONLY, MaskOptions
 from insertanywhere.masks.pipeline import masks_from_scene
@@ -28,18 +29,12 @@ NAMED = {"max_faces": "The face budget max_faces is {value!r}"}
 
 
 def test_every_option_has_bad_values_listed():
-    assert set(BAD) == {field.name for field in dataclasses.fields(MaskOptions)}
+    assert_every_field_listed(MaskOptions, BAD)
 
 
 @pytest.mark.parametrize("name", sorted(BAD))
 def test_bad_option_values_name_the_option_and_the_range(name):
-    values, valid = BAD[name]
-    for value in values:
-        with pytest.raises(InsertAnywhereError) as caught:
-            MaskOptions(**{name: value})
-        message = str(caught.value)
-        named = NAMED.get(name, "MaskOptions.{name} = {value!r}").format(name=name, value=value)
-        assert named in message and valid in message, message
+    assert_bad_values_refused(MaskOptions, name, *BAD[name], **({"named": NAMED[name]} if name in NAMED else {}))
 
 
 def test_good_option_values_are_kept():

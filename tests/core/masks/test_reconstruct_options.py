@@ -8,6 +8,8 @@ import dataclasses
 import numpy as np
 import pytest
 
+from option_rules import assert_bad_values_refused, assert_every_field_listed
+
 from insertanywhere.errors import InsertAnywhereError
 from insertanywhere.masks.reconstruct import ReconstructOptions, reconstruct
 from insertanywhere.masks.reconstruct.flow import FlowField, compute_flow
@@ -34,17 +36,12 @@ BAD = {
 
 
 def test_every_option_has_bad_values_listed():
-    assert set(BAD) == {field.name for field in dataclasses.fields(ReconstructOptions)}
+    assert_every_field_listed(ReconstructOptions, BAD)
 
 
 @pytest.mark.parametrize("name", sorted(BAD))
 def test_bad_option_values_name_the_option_and_the_range(name):
-    values, valid = BAD[name]
-    for value in values:
-        with pytest.raises(InsertAnywhereError) as caught:
-            ReconstructOptions(**{name: value})
-        message = str(caught.value)
-        assert f"ReconstructOptions.{name} = {value!r}" in message and valid in message, message
+    assert_bad_values_refused(ReconstructOptions, name, *BAD[name])
 
 
 def test_good_option_values_are_kept():
