@@ -32,6 +32,8 @@ import numpy as np
 from ..errors import InsertAnywhereError
 
 SCENE_FORMAT_VERSION = 3  # 2: sharpened depth edges, vertical line segments; 3: poses named camera_from_world
+SCENE_CONTENT_VERSION = 2  # what a record holds, for the cache key: a new file layout that still reads the
+# old one (3 renamed an array) keeps it, so cached scenes stay hits
 READABLE_VERSIONS = (2, 3)  # 2 stored the same poses as world_to_camera
 TEMP_SUFFIX = ".tmp"  # SceneRecord.save writes `.<name>.<random>.tmp` first, then renames it
 # Where the depth came from: a metric map, a relative disparity map, the video's motion alone, or not

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Optional, Union
 import numpy as np
 
 from ..errors import InsertAnywhereError
-from .scene import SCENE_FORMAT_VERSION, TEMP_SUFFIX, SceneRecord
+from .scene import SCENE_CONTENT_VERSION, TEMP_SUFFIX, SceneRecord
 
 if TYPE_CHECKING:
     from .reconstruct import ReconstructOptions
@@ -59,7 +59,7 @@ def scene_key(frames: np.ndarray, *, fps: float, depth_input: Optional[Mapping[s
 
     frames (bytes, shape, dtype), fps, the depth input (its key, values, shape, dtype), K, fov_deg
     (as passed to reconstruct: None = default guess), every field of the ReconstructOptions
-    (dataclasses.asdict; None = the defaults), SCENE_FORMAT_VERSION and RECONSTRUCT_VERSION
+    (dataclasses.asdict; None = the defaults), SCENE_CONTENT_VERSION and RECONSTRUCT_VERSION
     (bump it when a code change changes results).
     """
     from .reconstruct import RECONSTRUCT_VERSION
@@ -83,7 +83,7 @@ def scene_key(frames: np.ndarray, *, fps: float, depth_input: Optional[Mapping[s
     fov = None if fov_deg is None else float(fov_deg)
     header = {"fps": float(fps), "fov_deg": fov,
               "settings": {k: _plain(v) for k, v in sorted(reconstruct_settings(options).items())},
-              "scene_format": SCENE_FORMAT_VERSION, "reconstruct_version": RECONSTRUCT_VERSION}
+              "scene_format": SCENE_CONTENT_VERSION, "reconstruct_version": RECONSTRUCT_VERSION}
     part("header", json.dumps(header, sort_keys=True, default=repr).encode())
     return digest.hexdigest()
 

@@ -366,7 +366,7 @@ def test_key_covers_every_input(monkeypatch):
     for name, other in OTHER_OPTIONS.items():
         variants[f"option {name}"] = key(options=ReconstructOptions(**{name: other}))
     reference = key()
-    monkeypatch.setattr("insertanywhere.masks.scene_cache.SCENE_FORMAT_VERSION", 999)
+    monkeypatch.setattr("insertanywhere.masks.scene_cache.SCENE_CONTENT_VERSION", 999)
     variants["scene format"] = key()
     monkeypatch.undo()
     monkeypatch.setattr("insertanywhere.masks.reconstruct.RECONSTRUCT_VERSION", 999)
