@@ -24,9 +24,9 @@ import numpy as np
 
 from ..errors import InsertAnywhereError
 from ..jsontext import parse_json
+from ..memory import SOURCE_FRAMES, Selection
 from ..progress import Progress, timed
 from .intrinsics import check_intrinsics
-from ..memory import SOURCE_FRAMES, Selection
 from .object3d import MAX_FACES, Object3D, load_mesh, object_from_image
 from .options import MaskOptions
 from .placement import PlacedObject, Placement, SurfaceFrame, check_anchor, parse_placement, place_object

@@ -1,20 +1,20 @@
 """The data records that flow between the mask-generation stages.
 
 Shapes (F frames, H x W pixels):
-  SceneRecord.frames          uint8   [F, H, W, 3]   RGB
-  SceneRecord.depth           float32 [F, H, W]      camera z, one scale for all frames
-  SceneRecord.K               float32 [3, 3]         OpenCV pinhole intrinsics
-  SceneRecord.camera_from_world float32 [F, 4, 4]      frame 0 is the identity unless given
-  SceneRecord.moving          bool    [F, H, W]      independently moving things
-  SceneRecord.flow_fwd        float16 [F-1, H', W', 2] flow t -> t+1 in full-res pixels
-  SceneRecord.flow_bwd        float16 [F-1, H', W', 2] flow t+1 -> t
-  SceneRecord.flow_valid      bool    [F-1, H', W']  forward-backward consistent
-  SceneRecord.lines           float32 [N, 5]         near-vertical segments (frame, x0, y0, x1, y1)
+  SceneRecord.frames             uint8   [F, H, W, 3]     RGB
+  SceneRecord.depth              float32 [F, H, W]        camera z, one scale for all frames
+  SceneRecord.K                  float32 [3, 3]           OpenCV pinhole intrinsics
+  SceneRecord.camera_from_world  float32 [F, 4, 4]        frame 0 is the identity unless given
+  SceneRecord.moving             bool    [F, H, W]        independently moving things
+  SceneRecord.flow_fwd           float16 [F-1, H', W', 2] flow t -> t+1 in full-res pixels
+  SceneRecord.flow_bwd           float16 [F-1, H', W', 2] flow t+1 -> t
+  SceneRecord.flow_valid         bool    [F-1, H', W']    forward-backward consistent
+  SceneRecord.lines              float32 [N, 5]           near-vertical segments (frame, x0, y0, x1, y1)
   (H', W' = flow grid; `flow_stride` full-res pixels per flow cell, 1 = full res)
 
-  ObjectTrack.world_from_object float32 [F, 4, 4]  similarity: canonical object -> world
-  ObjectTrack.support_count     int64   [F]        support points tracked into each frame
-  ObjectTrack.moving            bool    [F]        the support has left its frame-0 place
+  ObjectTrack.world_from_object  float32 [F, 4, 4]        similarity: canonical object -> world
+  ObjectTrack.support_count      int64   [F]              support points tracked into each frame
+  ObjectTrack.moving             bool    [F]              the support has left its frame-0 place
 """
 
 from __future__ import annotations

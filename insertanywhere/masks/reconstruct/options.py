@@ -67,37 +67,21 @@ class ReconstructOptions:
 
     def __post_init__(self):
         if self.flow_stride is not None:
-            _integer("flow_stride", self.flow_stride, 1, MAX_FLOW_STRIDE, "or None (by frame size)")
+            check_integer(OWNER, "flow_stride", self.flow_stride, 1, MAX_FLOW_STRIDE, "or None (by frame size)")
         if self.flow_preset not in PRESETS:
-            raise _bad("flow_preset", self.flow_preset, f"one of {', '.join(sorted(PRESETS))}")
+            raise bad(OWNER, "flow_preset", self.flow_preset, f"one of {', '.join(sorted(PRESETS))}")
         for name in ("refine_focal", "refine_depth"):
-            _flag(name, getattr(self, name), allow_none=True)
-        _flag("polish", self.polish, allow_none=False)
+            check_flag(OWNER, name, getattr(self, name), allow_none=True)
+        check_flag(OWNER, "polish", self.polish)
         object.__setattr__(self, "ba_gaps", _gaps(self.ba_gaps))
-        _integer("ba_points", self.ba_points, MIN_BA_POINTS, None)
-        _integer("ba_iterations", self.ba_iterations, 1, None)
-        _number("depth_weight", self.depth_weight, positive=True)
-        _number("motion_tolerance_px", self.motion_tolerance_px, positive=True)
-        _number("motion_relative", self.motion_relative, positive=False)
+        check_integer(OWNER, "ba_points", self.ba_points, MIN_BA_POINTS)
+        check_integer(OWNER, "ba_iterations", self.ba_iterations, 1)
+        check_number(OWNER, "depth_weight", self.depth_weight, positive=True)
+        check_number(OWNER, "motion_tolerance_px", self.motion_tolerance_px, positive=True)
+        check_number(OWNER, "motion_relative", self.motion_relative, positive=False)
         if self.sharpen_px is not None:
-            _integer("sharpen_px", self.sharpen_px, 0, MAX_SHARPEN_PX, "or None (by frame size)")
-        _integer("seed", self.seed, 0, None)
-
-
-def _bad(name: str, value, valid: str):
-    return bad(OWNER, name, value, valid)
-
-
-def _integer(name: str, value, low: int, high: Optional[int], extra: str = "") -> None:
-    check_integer(OWNER, name, value, low, high, extra)
-
-
-def _number(name: str, value, positive: bool) -> None:
-    check_number(OWNER, name, value, positive)
-
-
-def _flag(name: str, value, allow_none: bool) -> None:
-    check_flag(OWNER, name, value, allow_none)
+            check_integer(OWNER, "sharpen_px", self.sharpen_px, 0, MAX_SHARPEN_PX, "or None (by frame size)")
+        check_integer(OWNER, "seed", self.seed, 0)
 
 
 def _gaps(value) -> tuple[int, ...]:
@@ -105,7 +89,7 @@ def _gaps(value) -> tuple[int, ...]:
     try:
         gaps = tuple(value)
     except TypeError:
-        raise _bad("ba_gaps", value, valid) from None
+        raise bad(OWNER, "ba_gaps", value, valid) from None
     if not gaps or not all(is_int(g) and 1 <= g <= MAX_BA_GAP for g in gaps):
-        raise _bad("ba_gaps", value, valid)
+        raise bad(OWNER, "ba_gaps", value, valid)
     return gaps

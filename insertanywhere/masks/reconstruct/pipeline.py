@@ -126,11 +126,15 @@ class _Run:
 
     @property
     def steps(self) -> int:
-        """Progress steps: one per flow pair, then four for the stages after it."""
-        return len(self.frames) - 1 + 4
+        return _progress_steps(len(self.frames))
 
     def report(self, done: int) -> None:
         report(self.progress, done, self.steps)
+
+
+def _progress_steps(num: int) -> int:
+    """One step per flow pair, then four for the stages after it."""
+    return num - 1 + 4
 
 
 def _reconstruct(frames, depth, disparity, K, fov_deg, fps, progress, options: ReconstructOptions) -> SceneRecord:
@@ -198,7 +202,7 @@ def _start(frames: np.ndarray, kind: str, k_source: str, options: ReconstructOpt
     with timed(timings, "flow"):
         gray = to_gray(frames)
         # the float32 flow both ways stays on disk, each pass reading the few frames it works on
-        flow = compute_flow(gray, stride, options.flow_preset, progress, 0, len(frames) - 1 + 4, spill=True)
+        flow = compute_flow(gray, stride, options.flow_preset, progress, 0, _progress_steps(len(frames)), spill=True)
         gray_grid = downsample_gray(gray, stride)
         tex = textured(texture_strength(gray_grid))
     refine_focal = k_source != "given" if options.refine_focal is None else options.refine_focal
